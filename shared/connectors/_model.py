@@ -1,0 +1,157 @@
+"""The connector model: what the gateway keeps of a maker's apiDefinition + apiProperties.
+
+Built by `build_connector` (_build.py); stored as a JSON record; summarised for GET. Raw parts the
+gateway does not interpret yet (oAuthSettings, policyTemplateInstances, uiDefinition) are kept as given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from shared.connectors._errors import ConnectorInvalid
+
+CONNECTOR_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+STRING_TYPES = frozenset({"string", "securestring"})
+# Parameters a user types in when creating a connection; the others are filled by the platform.
+USER_ENTERED_TYPES = STRING_TYPES | {"int", "bool"}
+SECRET_TYPES = frozenset({"securestring", "oauthsetting"})
+KNOWN_PARAMETER_TYPES = USER_ENTERED_TYPES | {"oauthsetting", "gatewaysetting"}
+
+
+@dataclass(frozen=True)
+class Backend:
+    scheme: str  # "https" or "http"
+    host: str  # host name with an optional ":port"
+    base_path: str  # starts with "/", no trailing "/" unless it is the root
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}{self.base_path}"
+
+
+@dataclass(frozen=True)
+class AuthScheme:
+    """How a connection authenticates. Only the fields of its kind are set; the rest stay None."""
+
+    kind: str  # "none" | "basic" | "apiKey" | "oauth2" | "windows" | "parameterSets"
+    supported: bool
+    location: str | None = None  # apiKey: "header" | "query"
+    key_name: str | None = None  # apiKey: the header or query parameter name
+    value_parameter: str | None = None  # apiKey: the connection parameter holding the key
+    username_parameter: str | None = None  # basic
+    password_parameter: str | None = None  # basic
+    identity_provider: str | None = None  # oauth2: oAuthSettings.identityProvider
+
+
+@dataclass(frozen=True)
+class ConnectionParameter:
+    name: str
+    type: str  # lower-cased: "string", "securestring", "int", "bool", "oauthsetting", "gatewaysetting"
+    secret: bool
+    required: bool
+    hidden: bool
+    allowed_values: tuple[str, ...]
+    default: Any
+    ui_definition: dict[str, Any]
+
+    @property
+    def user_entered(self) -> bool:
+        return self.type in USER_ENTERED_TYPES
+
+    def allows(self, value: Any) -> bool:
+        """Whether a (type-checked) value is one of allowed_values; anything goes when there are none."""
+        if not self.allowed_values:
+            return True
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        return text in self.allowed_values
+
+
+@dataclass(frozen=True)
+class Connector:
+    id: str
+    title: str
+    description: str
+    backend: Backend
+    auth: AuthScheme
+    parameters: tuple[ConnectionParameter, ...]
+    oauth_settings: dict[str, Any] | None
+    policy_template_instances: tuple[dict[str, Any], ...]
+
+    def parameter(self, name: str) -> ConnectionParameter | None:
+        return next((p for p in self.parameters if p.name == name), None)
+
+
+def validate_connector_id(connector_id: str) -> None:
+    """Raise ConnectorInvalid unless the id is 1-64 characters of letters, digits, "_" or "-",
+    starting with a letter or digit (`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`): safe in URLs and Table keys."""
+    if not isinstance(connector_id, str) or not CONNECTOR_ID_PATTERN.fullmatch(connector_id):
+        raise ConnectorInvalid([{"pointer": "/id", "detail": _CONNECTOR_ID_RULE}])
+
+
+_CONNECTOR_ID_RULE = "A connector id has 1-64 characters: letters, digits, '_' or '-', starting with a letter or digit."
+
+
+RECORD_VERSION = 1
+
+
+def connector_to_record(connector: Connector) -> dict[str, Any]:
+    """A JSON-serialisable dict of the whole connector (for storage; not for callers)."""
+    return {"recordVersion": RECORD_VERSION, **dataclasses.asdict(connector)}
+
+
+def connector_from_record(record: dict[str, Any]) -> Connector:
+    """The inverse of connector_to_record. A malformed record is a server fault: ValueError."""
+    try:
+        if record["recordVersion"] != RECORD_VERSION:
+            raise ValueError(f"unknown connector record version {record['recordVersion']!r}")
+        parameters = tuple(
+            ConnectionParameter(**{**p, "allowed_values": tuple(p["allowed_values"])}) for p in record["parameters"]
+        )
+        return Connector(
+            id=record["id"],
+            title=record["title"],
+            description=record["description"],
+            backend=Backend(**record["backend"]),
+            auth=AuthScheme(**record["auth"]),
+            parameters=parameters,
+            oauth_settings=record["oauth_settings"],
+            policy_template_instances=tuple(record["policy_template_instances"]),
+        )
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"malformed connector record: {error!r}") from error
+
+
+def _authentication_summary(auth: AuthScheme) -> dict[str, Any]:
+    if auth.kind == "apiKey":
+        return {"type": auth.kind, "in": auth.location, "name": auth.key_name}
+    if auth.kind == "oauth2":
+        return {"type": auth.kind, "identityProvider": auth.identity_provider}
+    return {"type": auth.kind}
+
+
+def connector_summary(connector: Connector) -> dict[str, Any]:
+    """What GET shows of a connector. oauth_settings stay out: makers sometimes put client secrets there."""
+    return {
+        "id": connector.id,
+        "title": connector.title,
+        "description": connector.description,
+        "backendUrl": connector.backend.url,
+        "authentication": _authentication_summary(connector.auth),
+        "supported": connector.auth.supported,
+        "parameters": [
+            {
+                "name": p.name,
+                "type": p.type,
+                "required": p.required,
+                "secret": p.secret,
+                "hidden": p.hidden,
+                "allowedValues": list(p.allowed_values),
+                "uiDefinition": p.ui_definition,
+            }
+            for p in connector.parameters
+        ],
+    }

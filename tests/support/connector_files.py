@@ -1,0 +1,74 @@
+"""Connector files for tests: the 232 real ones under /work/shared/connectors, and minimal synthetic ones."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.connectors import Connector, build_connector
+
+REAL_CONNECTORS_ROOT = Path(os.environ.get("REAL_CONNECTORS_DIR", "/work/shared/connectors"))
+CATEGORIES = ("certified-connectors", "independent-publisher-connectors", "custom-connectors")
+
+
+def iter_real_connectors(root: Path = REAL_CONNECTORS_ROOT) -> Iterator[tuple[str, Path]]:
+    """(name, directory) per connector; name is "category/folder" since some folders repeat across categories."""
+    for category in CATEGORIES:
+        base = root / category
+        if not base.is_dir():
+            continue
+        for directory in sorted(p for p in base.iterdir() if p.is_dir()):
+            yield f"{category}/{directory.name}", directory
+
+
+def read_connector_files(directory: Path) -> tuple[bytes, bytes]:
+    """(apiDefinition bytes, apiProperties bytes); the definition may be the folder's single *.swagger.json."""
+    definition = directory / "apiDefinition.swagger.json"
+    if not definition.is_file():
+        candidates = sorted(directory.glob("*.swagger.json"))
+        if len(candidates) != 1:
+            raise FileNotFoundError(f"{directory}: no apiDefinition.swagger.json and not exactly one *.swagger.json")
+        definition = candidates[0]
+    return definition.read_bytes(), (directory / "apiProperties.json").read_bytes()
+
+
+def make_api_definition(**overrides: Any) -> dict[str, Any]:
+    """A minimal valid apiDefinition; keyword arguments replace (or, given None, remove) top-level keys."""
+    document: dict[str, Any] = {
+        "swagger": "2.0",
+        "info": {"title": "Example", "description": "An example API.", "version": "1.0"},
+        "host": "api.example.com",
+        "basePath": "/v1",
+        "schemes": ["https"],
+        "paths": {},
+    }
+    document.update(overrides)
+    return {key: value for key, value in document.items() if value is not None}
+
+
+def make_parameter(parameter_type: str = "string", required: Any = "true", **extra: Any) -> dict[str, Any]:
+    """One connection parameter as apiProperties declares it; `constraints` entries merge into uiDefinition."""
+    constraints = {"required": required, **extra.pop("constraints", {})}
+    return {"type": parameter_type, "uiDefinition": {"displayName": "A parameter", "constraints": constraints}, **extra}
+
+
+def make_api_properties(parameters: dict[str, Any] | None = None, **properties: Any) -> dict[str, Any]:
+    return {"properties": {"connectionParameters": parameters or {}, "iconBrandColor": "#007ee5", **properties}}
+
+
+API_KEY_HEADER = {"API Key": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}}
+
+
+def build_example(
+    definition: dict[str, Any] | None = None, properties: dict[str, Any] | None = None, connector_id: str = "example"
+) -> Connector:
+    return build_connector(connector_id, definition or make_api_definition(), properties or make_api_properties())
+
+
+def error_pointers(caught: pytest.ExceptionInfo[Any]) -> list[str]:
+    """The pointers of a raised ConnectorInvalid / ConnectionValuesInvalid, in order."""
+    return [error["pointer"] for error in caught.value.errors]
