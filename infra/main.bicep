@@ -1,0 +1,343 @@
+// Connector gateway: Function App (Flex Consumption, Python) with its identity, storage,
+// Key Vault, monitoring, role assignments and optional VNet with private endpoints.
+// Deploy with `azd up` or `az deployment group create` (see docs/deploy.md).
+
+targetScope = 'resourceGroup'
+
+// ---------- Naming and placement ----------
+
+@description('Short name of this deployment, e.g. "prod". Goes into tags and makes resource names unique. azd sets it from AZURE_ENV_NAME.')
+@minLength(1)
+@maxLength(32)
+param environmentName string
+
+@description('Azure region of every resource; one that offers Flex Consumption.')
+param location string = resourceGroup().location
+
+@description('Extra tags for every resource.')
+param tags object = {}
+
+// ---------- Entra ID ----------
+
+@description('Application (client) ID of the gateway\'s Entra ID app registration, the API callers get tokens for.')
+@minLength(36)
+@maxLength(36)
+param gatewayAppClientId string
+
+@description('Application ID URI of that app registration. Empty means api://<gatewayAppClientId>.')
+param gatewayAppIdUri string = ''
+
+@description('Entra ID tenant that issues the callers\' tokens.')
+param entraTenantId string = tenant().tenantId
+
+@description('AUTH_OIDC_ISSUERS: comma-separated trusted issuers. Empty means the tenant\'s v2.0 and v1 issuers.')
+param oidcIssuers string = ''
+
+@description('AUTH_OIDC_AUDIENCES: comma-separated accepted audiences. Empty means the client ID and the application ID URI.')
+param oidcAudiences string = ''
+
+@description('AUTH_MAKER_ROLE: app role (or key role) that may register connectors.')
+param makerRole string = 'Connectors.Manage'
+
+@description('AUTH_CLOCK_SKEW_SECONDS: clock skew allowed on token exp and nbf.')
+@minValue(0)
+param clockSkewSeconds int = 60
+
+@description('AUTH_SUBSCRIPTION_KEY_HEADER: header that carries a subscription key.')
+param subscriptionKeyHeader string = 'Ocp-Apim-Subscription-Key'
+
+@description('AUTH_SUBSCRIPTION_KEY_QUERY: query parameter that carries a subscription key.')
+param subscriptionKeyQuery string = 'subscription-key'
+
+// ---------- Gateway behaviour ----------
+
+@description('GATEWAY_PUBLIC_URL: public base URL (custom domain or front door). Empty means https://<app default host name>. The OAuth redirect URL is <publicUrl>/api/oauth/callback.')
+param publicUrl string = ''
+
+@description('TABLES_PREFIX: prefix of the gateway\'s table names (letters and digits).')
+@minLength(1)
+@maxLength(20)
+param tablesPrefix string = 'gw'
+
+@description('PROXY_CONNECT_TIMEOUT_SECONDS: connect timeout to backends.')
+@minValue(1)
+param proxyConnectTimeoutSeconds int = 10
+
+@description('PROXY_READ_TIMEOUT_SECONDS: read timeout to backends; past it the caller gets 504.')
+@minValue(1)
+param proxyReadTimeoutSeconds int = 100
+
+@description('PROXY_MAX_BODY_BYTES: largest request body forwarded.')
+@minValue(0)
+param proxyMaxBodyBytes int = 33554432
+
+@description('PROXY_ALLOWED_ADDRESSES: comma-separated CIDRs exempt from the link-local/metadata block.')
+param proxyAllowedAddresses string = ''
+
+@description('SECRET_CACHE_SIZE: connection secrets kept in memory.')
+@minValue(0)
+param secretCacheSize int = 1024
+
+@description('LOG_LEVEL: level of the gateway\'s own loggers.')
+@allowed(['DEBUG', 'INFO', 'WARNING', 'ERROR'])
+param logLevel string = 'INFO'
+
+// ---------- Hosting ----------
+
+@description('Memory of one instance in MB.')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+@description('Most instances the app scales out to.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Spread the app\'s instances across availability zones. Only in regions where Flex Consumption offers zone redundancy.')
+param zoneRedundant bool = false
+
+@description('Replication of the storage account (host storage, deployment package, tables).')
+@allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS'])
+param storageSkuName string = 'Standard_LRS'
+
+@description('Days Log Analytics keeps data.')
+@minValue(30)
+@maxValue(730)
+param logRetentionInDays int = 30
+
+// ---------- Key Vault ----------
+
+@description('Days a deleted vault or secret stays recoverable (purge protection is always on).')
+@minValue(7)
+@maxValue(90)
+param keyVaultSoftDeleteRetentionInDays int = 90
+
+@description('Public network access to the vault. Empty means Disabled with vnetEnabled, Enabled without.')
+@allowed(['', 'Enabled', 'Disabled'])
+param keyVaultPublicNetworkAccess string = ''
+
+@description('Vault firewall default action. Empty means Deny with vnetEnabled, Allow without.')
+@allowed(['', 'Allow', 'Deny'])
+param keyVaultNetworkDefaultAction string = ''
+
+@description('Public IPv4 addresses or CIDR ranges the vault firewall lets through, e.g. an operator\'s workstation.')
+param keyVaultAllowedIpRanges array = []
+
+// ---------- Network ----------
+
+@description('Integrate the app with a new VNet and reach storage and Key Vault through private endpoints only.')
+param vnetEnabled bool = false
+
+@description('Address space of the VNet (vnetEnabled only).')
+param vnetAddressPrefix string = '10.20.0.0/16'
+
+@description('Subnet the app integrates with (vnetEnabled only).')
+param appSubnetPrefix string = '10.20.1.0/24'
+
+@description('Subnet of the private endpoints (vnetEnabled only).')
+param privateEndpointSubnetPrefix string = '10.20.2.0/24'
+
+@description('Private DNS zone of Key Vault (vnetEnabled only); differs in sovereign clouds.')
+param keyVaultPrivateDnsZoneName string = 'privatelink.vaultcore.azure.net'
+
+// ---------- Local debugging ----------
+
+@description('Object ID of a user or group granted Key Vault Secrets Officer and Storage Table Data Contributor for local debugging. Empty grants nobody.')
+param deployerPrincipalId string = ''
+
+@description('Kind of principal deployerPrincipalId is.')
+@allowed(['User', 'Group', 'ServicePrincipal'])
+param deployerPrincipalType string = 'User'
+
+// ---------- Names ----------
+
+var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+var allTags = union(tags, { 'azd-env-name': environmentName })
+var functionAppName = 'func-gw-${resourceToken}'
+var deploymentContainerName = 'app-package-${resourceToken}'
+// The Python the code targets (pyproject.toml); tests/infra checks the two agree.
+var pythonVersion = '3.11'
+
+// ---------- Resources ----------
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  params: {
+    name: 'id-gw-${resourceToken}'
+    location: location
+    tags: allTags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    logAnalyticsName: 'log-gw-${resourceToken}'
+    applicationInsightsName: 'appi-gw-${resourceToken}'
+    location: location
+    tags: allTags
+    retentionInDays: logRetentionInDays
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    name: 'stgw${resourceToken}'
+    location: location
+    tags: allTags
+    skuName: storageSkuName
+    deploymentContainerName: deploymentContainerName
+    privateOnly: vnetEnabled
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    name: 'kv-gw-${resourceToken}'
+    location: location
+    tags: allTags
+    softDeleteRetentionInDays: keyVaultSoftDeleteRetentionInDays
+    publicNetworkAccess: empty(keyVaultPublicNetworkAccess) ? (vnetEnabled ? 'Disabled' : 'Enabled') : keyVaultPublicNetworkAccess
+    networkDefaultAction: empty(keyVaultNetworkDefaultAction) ? (vnetEnabled ? 'Deny' : 'Allow') : keyVaultNetworkDefaultAction
+    allowedIpRanges: keyVaultAllowedIpRanges
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
+  }
+}
+
+module network 'modules/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  params: {
+    name: 'vnet-gw-${resourceToken}'
+    location: location
+    tags: allTags
+    addressPrefix: vnetAddressPrefix
+    appSubnetPrefix: appSubnetPrefix
+    privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
+  }
+}
+
+module privateEndpoints 'modules/private-endpoints.bicep' = if (vnetEnabled) {
+  name: 'private-endpoints'
+  params: {
+    location: location
+    tags: allTags
+    nameSuffix: 'gw-${resourceToken}'
+    vnetId: vnetEnabled ? network.outputs.id : ''
+    subnetId: vnetEnabled ? network.outputs.privateEndpointSubnetId : ''
+    storageAccountId: storage.outputs.id
+    keyVaultId: keyVault.outputs.id
+    keyVaultPrivateDnsZoneName: keyVaultPrivateDnsZoneName
+  }
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  params: {
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    appPrincipalId: identity.outputs.principalId
+    deployerPrincipalId: deployerPrincipalId
+    deployerPrincipalType: deployerPrincipalType
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  params: {
+    name: functionAppName
+    planName: 'plan-gw-${resourceToken}'
+    location: location
+    tags: allTags
+    azdServiceName: 'gateway'
+    identityId: identity.outputs.id
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    pythonVersion: pythonVersion
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    subnetId: vnetEnabled ? network.outputs.appSubnetId : ''
+    zoneRedundant: zoneRedundant
+  }
+}
+
+// ---------- App settings ----------
+
+var appIdUri = empty(gatewayAppIdUri) ? 'api://${gatewayAppClientId}' : gatewayAppIdUri
+var defaultIssuers = 'https://login.microsoftonline.com/${entraTenantId}/v2.0,https://sts.windows.net/${entraTenantId}/'
+// A trailing slash would double the one in the redirect URL.
+var publicUrlWithoutSlash = endsWith(publicUrl, '/') ? take(publicUrl, length(publicUrl) - 1) : publicUrl
+var gatewayPublicUrl = empty(publicUrl) ? 'https://${functionApp.outputs.defaultHostName}' : publicUrlWithoutSlash
+
+// Every setting the gateway reads (shared/settings.py SETTINGS, minus local-only ones)
+// plus what the Functions host needs. tests/infra checks this list against the code.
+var appSettings = {
+  // Functions host storage, through the managed identity (no keys).
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identity.outputs.clientId
+  AzureWebJobsStorage__blobServiceUri: storage.outputs.blobEndpoint
+  AzureWebJobsStorage__queueServiceUri: storage.outputs.queueEndpoint
+  AzureWebJobsStorage__tableServiceUri: storage.outputs.tableEndpoint
+  // Telemetry with Entra-authenticated ingestion.
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
+  // DefaultAzureCredential picks the user-assigned identity by this client ID.
+  AZURE_CLIENT_ID: identity.outputs.clientId
+  // The gateway.
+  GATEWAY_PUBLIC_URL: gatewayPublicUrl
+  KEY_VAULT_URL: keyVault.outputs.uri
+  TABLES_ENDPOINT: storage.outputs.tableEndpoint
+  TABLES_PREFIX: tablesPrefix
+  AUTH_OIDC_ISSUERS: empty(oidcIssuers) ? defaultIssuers : oidcIssuers
+  AUTH_OIDC_AUDIENCES: empty(oidcAudiences) ? '${gatewayAppClientId},${appIdUri}' : oidcAudiences
+  AUTH_MAKER_ROLE: makerRole
+  AUTH_CLOCK_SKEW_SECONDS: string(clockSkewSeconds)
+  AUTH_SUBSCRIPTION_KEY_HEADER: subscriptionKeyHeader
+  AUTH_SUBSCRIPTION_KEY_QUERY: subscriptionKeyQuery
+  PROXY_CONNECT_TIMEOUT_SECONDS: string(proxyConnectTimeoutSeconds)
+  PROXY_READ_TIMEOUT_SECONDS: string(proxyReadTimeoutSeconds)
+  PROXY_MAX_BODY_BYTES: string(proxyMaxBodyBytes)
+  PROXY_ALLOWED_ADDRESSES: proxyAllowedAddresses
+  SECRET_CACHE_SIZE: string(secretCacheSize)
+  LOG_LEVEL: logLevel
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' existing = {
+  name: functionAppName
+}
+
+resource siteAppSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  // This is the 'appsettings' config, not the 'web' config these checks read; the site's own settings are in modules/functionapp.bicep.
+  // checkov:skip=CKV_AZURE_63: HTTP logging is a 'web' config property; on Flex Consumption requests are logged to Application Insights.
+  // checkov:skip=CKV_AZURE_65: Detailed error pages are a 'web' config property and would expose internals to callers.
+  // checkov:skip=CKV_AZURE_66: Failed request tracing is a 'web' config property (IIS); Flex Consumption logs failures to Application Insights.
+  // checkov:skip=CKV_AZURE_80: .NET Framework version is a 'web' config property; the app runs Python.
+  // checkov:skip=CKV_AZURE_13: The gateway validates Entra tokens and subscription keys itself; App Service Authentication would reject subscription-key callers.
+  // checkov:skip=CKV_AZURE_88: Flex Consumption has no Azure Files content share; the package is in blob storage, read with the managed identity.
+  // checkov:skip=CKV_AZURE_222: Public network access is set on the site (modules/functionapp.bicep), where it is justified.
+  parent: site
+  name: 'appsettings'
+  properties: appSettings
+  dependsOn: [
+    functionApp
+    roles
+  ]
+}
+
+// ---------- Outputs ----------
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = entraTenantId
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
+output GATEWAY_PUBLIC_URL string = gatewayPublicUrl
+@description('Register this redirect URL with every OAuth identity provider a connector uses.')
+output OAUTH_REDIRECT_URL string = '${gatewayPublicUrl}/api/oauth/callback'
+output KEY_VAULT_NAME string = keyVault.outputs.name
+output KEY_VAULT_URL string = keyVault.outputs.uri
+output STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output TABLES_ENDPOINT string = storage.outputs.tableEndpoint
+output APPLICATION_INSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output LOG_ANALYTICS_WORKSPACE_NAME string = monitoring.outputs.logAnalyticsName
+output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
