@@ -1,0 +1,147 @@
+"""Header filtering: hop-by-hop and gateway credentials stay behind, X-Forwarded-* are set, the rest passes."""
+
+from __future__ import annotations
+
+import pytest
+from urllib3 import HTTPHeaderDict
+
+from shared.proxy import forward_request_headers, forward_response_headers
+
+HOP_BY_HOP_NAMES = [
+    "Connection",
+    "Keep-Alive",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "Proxy-Connection",
+    "TE",
+    "Trailer",
+    "Trailers",
+    "Transfer-Encoding",
+    "Upgrade",
+]
+
+
+def _request(incoming: dict[str, str], consumed: tuple[str, ...] = (), client_ip: str | None = None) -> dict[str, str]:
+    return forward_request_headers(incoming, consumed, client_ip, "https")
+
+
+def _lower(headers: dict[str, str]) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
+
+
+@pytest.mark.parametrize("name", HOP_BY_HOP_NAMES)
+@pytest.mark.parametrize("spelling", [str, str.lower, str.upper])
+def test_request_hop_by_hop_headers_are_stripped(name: str, spelling) -> None:
+    out = _request({spelling(name): "x", "X-Keep": "1"})
+    assert name.lower() not in _lower(out)
+    assert out["X-Keep"] == "1"
+
+
+def test_request_names_listed_in_connection_are_stripped() -> None:
+    out = _request({"Connection": "close, X-Hop , x-other", "X-Hop": "1", "X-Other": "2", "X-Stay": "3"})
+    assert set(_lower(out)) >= {"x-stay"}
+    assert not {"connection", "x-hop", "x-other"} & set(_lower(out))
+
+
+@pytest.mark.parametrize("name", ["Host", "host", "Content-Length", "content-length"])
+def test_request_host_and_content_length_are_stripped(name: str) -> None:
+    assert name.lower() not in _lower(_request({name: "12"}))
+
+
+def test_request_consumed_credentials_are_stripped_case_insensitively() -> None:
+    out = _request(
+        {"authorization": "Bearer gateway-jwt", "OCP-APIM-SUBSCRIPTION-KEY": "k", "X-Api-Version": "2"},
+        consumed=("Authorization", "Ocp-Apim-Subscription-Key"),
+    )
+    assert _lower(out) == {"x-api-version": "2", "x-forwarded-proto": "https", "accept-encoding": "identity"}
+
+
+def test_request_authorization_passes_when_not_consumed() -> None:
+    assert _request({"Authorization": "Basic abc"})["Authorization"] == "Basic abc"
+
+
+@pytest.mark.parametrize(
+    ("existing", "client_ip", "expected"),
+    [
+        (None, None, None),
+        (None, "203.0.113.7", "203.0.113.7"),
+        ("198.51.100.1", "203.0.113.7", "198.51.100.1, 203.0.113.7"),
+        ("198.51.100.1,  10.0.0.2", "203.0.113.7", "198.51.100.1, 10.0.0.2, 203.0.113.7"),
+        ("198.51.100.1, 203.0.113.7", "203.0.113.7", "198.51.100.1, 203.0.113.7"),
+        ("203.0.113.7, 198.51.100.1", "203.0.113.7", "203.0.113.7, 198.51.100.1, 203.0.113.7"),
+        ("198.51.100.1", None, "198.51.100.1"),
+    ],
+)
+def test_request_x_forwarded_for(existing: str | None, client_ip: str | None, expected: str | None) -> None:
+    incoming = {"x-forwarded-for": existing} if existing else {}
+    out = _lower(_request(incoming, client_ip=client_ip))
+    assert out.get("x-forwarded-for") == expected
+
+
+def test_request_x_forwarded_proto_is_set_and_overrides_the_caller() -> None:
+    out = forward_request_headers({"X-Forwarded-Proto": "gopher"}, (), None, "http")
+    assert _lower(out)["x-forwarded-proto"] == "http"
+    assert list(_lower(out)).count("x-forwarded-proto") == 1
+
+
+def test_request_accept_encoding_defaults_to_identity() -> None:
+    assert _request({})["Accept-Encoding"] == "identity"
+
+
+def test_request_caller_accept_encoding_is_kept() -> None:
+    out = _request({"accept-encoding": "gzip, br"})
+    assert _lower(out)["accept-encoding"] == "gzip, br"
+    assert len([n for n in out if n.lower() == "accept-encoding"]) == 1
+
+
+def test_request_everything_else_passes_untouched() -> None:
+    incoming = {
+        "Content-Type": "application/json; charset=utf-8",
+        "Accept": "*/*",
+        "User-Agent": "PowerApps/1.0",
+        "Cookie": "a=1; b=2",
+        "X-Custom": "  spaced value ",
+        "If-None-Match": '"etag"',
+    }
+    out = _request(incoming)
+    assert {name: out[name] for name in incoming} == incoming
+
+
+def test_request_works_with_azure_functions_headers() -> None:
+    import azure.functions as func
+
+    request = func.HttpRequest(
+        "GET", "http://gw/api/x", headers={"Host": "gw", "X-Thing": "1", "Connection": "keep-alive"}, body=b""
+    )
+    assert _lower(_request(request.headers)) == {
+        "x-thing": "1",
+        "x-forwarded-proto": "https",
+        "accept-encoding": "identity",
+    }
+
+
+def test_response_hop_by_hop_and_content_length_are_stripped() -> None:
+    backend = [(name, "x") for name in HOP_BY_HOP_NAMES] + [("Content-Length", "10"), ("X-Ok", "1")]
+    assert forward_response_headers(backend) == [("X-Ok", "1")]
+
+
+def test_response_names_listed_in_connection_are_stripped() -> None:
+    backend = [("Connection", "X-Hop"), ("X-Hop", "1"), ("Content-Type", "text/plain")]
+    assert forward_response_headers(backend) == [("Content-Type", "text/plain")]
+
+
+def test_response_keeps_content_encoding_and_repeated_headers_separately() -> None:
+    raw = HTTPHeaderDict()
+    raw.add("Content-Encoding", "gzip")
+    raw.add("Set-Cookie", "a=1; Path=/")
+    raw.add("Set-Cookie", "b=2, with comma; Expires=Wed, 21 Oct 2026 07:28:00 GMT")
+    raw.add("Content-Length", "42")
+    assert forward_response_headers(raw) == [
+        ("Content-Encoding", "gzip"),
+        ("Set-Cookie", "a=1; Path=/"),
+        ("Set-Cookie", "b=2, with comma; Expires=Wed, 21 Oct 2026 07:28:00 GMT"),
+    ]
+
+
+def test_response_accepts_a_plain_mapping() -> None:
+    assert forward_response_headers({"ETag": '"1"', "transfer-encoding": "chunked"}) == [("ETag", '"1"')]
