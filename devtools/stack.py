@@ -164,7 +164,7 @@ def create_key(env: Mapping[str, str], principal: str, name: str, roles: list[st
 
 
 def _key_value(cli_output: str) -> str:
-    for token in cli_output.split():
-        if token.startswith("cgk_"):
-            return token
+    for line in cli_output.splitlines():
+        if line.startswith("value: "):
+            return line.removeprefix("value: ").strip()
     raise StackError("the key CLI printed no key")

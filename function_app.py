@@ -1,0 +1,65 @@
+"""Azure Functions entry point: a routing table. Each function hands its request to `shared`."""
+
+import azure.functions as func
+
+from shared.api import connections, connectors, health, invoke, maintenance
+
+# The gateway authenticates every caller itself (JWT or subscription key), so the host's keys are off.
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+@app.route(route="health", methods=["GET"])
+def health_check(req: func.HttpRequest) -> func.HttpResponse:
+    return health.health(req)
+
+
+@app.route(route="connectors", methods=["GET"])
+def connectors_list(req: func.HttpRequest) -> func.HttpResponse:
+    return connectors.list_all(req)
+
+
+@app.route(route="connectors/{connectorId}", methods=["PUT"])
+def connector_put(req: func.HttpRequest) -> func.HttpResponse:
+    return connectors.put(req)
+
+
+@app.route(route="connectors/{connectorId}", methods=["GET"])
+def connector_get(req: func.HttpRequest) -> func.HttpResponse:
+    return connectors.get(req)
+
+
+@app.route(route="connectors/{connectorId}", methods=["DELETE"])
+def connector_delete(req: func.HttpRequest) -> func.HttpResponse:
+    return connectors.delete(req)
+
+
+@app.route(route="connectors/{connectorId}/connections", methods=["POST"])
+def connection_create(req: func.HttpRequest) -> func.HttpResponse:
+    return connections.create(req)
+
+
+@app.route(route="connections", methods=["GET"])
+def connections_list(req: func.HttpRequest) -> func.HttpResponse:
+    return connections.list_own(req)
+
+
+@app.route(route="connections/{connectionId}", methods=["GET"])
+def connection_get(req: func.HttpRequest) -> func.HttpResponse:
+    return connections.get(req)
+
+
+@app.route(route="connections/{connectionId}", methods=["DELETE"])
+def connection_delete(req: func.HttpRequest) -> func.HttpResponse:
+    return connections.delete(req)
+
+
+@app.route(route="connections/{connectionId}/invoke/{*path}", methods=ALL_METHODS)
+def connection_invoke(req: func.HttpRequest) -> func.HttpResponse:
+    return invoke.invoke(req)
+
+
+@app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False)
+def cleanup(timer: func.TimerRequest) -> None:
+    maintenance.finish_interrupted_connections()

@@ -1,0 +1,33 @@
+"""/connections: a user's connections to connectors. Everyone sees only their own."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from shared.web import Call, endpoint, json_response, read_json
+
+MAX_CREATE_BODY_BYTES = 256 * 1024
+
+
+@endpoint
+def create(call: Call) -> func.HttpResponse:
+    connector = call.gateway.connectors.get(call.route("connectorId"))
+    body = read_json(call.request, MAX_CREATE_BODY_BYTES)
+    connection = call.gateway.connections.create(call.principal, connector, body)
+    return json_response(connection, 201, {"Location": f"/api/connections/{connection['id']}"})
+
+
+@endpoint
+def list_own(call: Call) -> func.HttpResponse:
+    return json_response({"value": call.gateway.connections.list(call.principal)})
+
+
+@endpoint
+def get(call: Call) -> func.HttpResponse:
+    return json_response(call.gateway.connections.get(call.principal, call.route("connectionId")))
+
+
+@endpoint
+def delete(call: Call) -> func.HttpResponse:
+    call.gateway.connections.delete(call.principal, call.route("connectionId"))
+    return func.HttpResponse(status_code=204)

@@ -1,0 +1,60 @@
+"""How a connection's credential is put on the outgoing request: one small AuthBase per scheme.
+
+The proxy hands the request to `requests` with one of these as `auth=`, so the
+credential is added last, after the caller's headers and query were filtered,
+and always wins over anything the caller sent under the same name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
+
+from requests import PreparedRequest
+from requests.auth import AuthBase, HTTPBasicAuth
+
+from shared import problems
+from shared.connectors import AuthScheme
+
+
+class ApiKeyHeader(AuthBase):
+    def __init__(self, header: str, value: str) -> None:
+        self.header = header
+        self.value = value
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        request.headers[self.header] = self.value
+        return request
+
+
+class ApiKeyQuery(AuthBase):
+    def __init__(self, parameter: str, value: str) -> None:
+        self.parameter = parameter
+        self.value = value
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        scheme, netloc, path, query, fragment = urlsplit(request.url or "")
+        kept = [p for p in query.split("&") if p and unquote_plus(p.split("=", 1)[0]) != self.parameter]
+        kept.append(f"{quote(self.parameter, safe='')}={quote(self.value, safe='')}")
+        request.url = urlunsplit((scheme, netloc, path, "&".join(kept), fragment))
+        return request
+
+
+def _text(values: Mapping[str, Any], name: str | None) -> str:
+    value = values.get(name or "")
+    return "" if value is None else str(value)
+
+
+def auth_for(scheme: AuthScheme, values: Mapping[str, Any]) -> AuthBase | None:
+    """The AuthBase for a connection, given its parameter values (secret and plain together)."""
+    if scheme.kind == "none":
+        return None
+    if scheme.kind == "basic":
+        return HTTPBasicAuth(_text(values, scheme.username_parameter), _text(values, scheme.password_parameter))
+    if scheme.kind == "apiKey":
+        value = _text(values, scheme.value_parameter)
+        if scheme.location == "query":
+            return ApiKeyQuery(scheme.key_name or "", value)
+        return ApiKeyHeader(scheme.key_name or "", value)
+    raise problems.not_implemented(f"Connections with {scheme.kind} authentication are not supported yet.")

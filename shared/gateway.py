@@ -1,0 +1,60 @@
+"""The gateway's long-lived parts, built once per process on first use.
+
+Built lazily rather than at import: the Functions host imports function_app.py to
+index the functions before any request, and that must work without settings.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+from shared.callers import CallerAuthenticator, SubscriptionKeyStore
+from shared.connections import ConnectionService
+from shared.connector_store import ConnectorStore
+from shared.proxy import BackendSession
+from shared.settings import Settings
+from shared.stores.clients import secret_client
+from shared.stores.secrets import SecretStore
+from shared.stores.tables import open_tables
+
+# Key Vault: a few quick retries, then the caller gets a 503 problem instead of a long hang.
+KEY_VAULT_CLIENT_OPTIONS = {"retry_total": 3, "retry_backoff_factor": 0.5, "connection_timeout": 10, "read_timeout": 30}
+
+
+@dataclass(frozen=True)
+class Gateway:
+    settings: Settings
+    connectors: ConnectorStore
+    connections: ConnectionService
+    callers: CallerAuthenticator
+    keys: SubscriptionKeyStore
+    backend: BackendSession
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.getLogger("shared").setLevel(settings.log_level)
+    # The SDKs log request URLs and headers at DEBUG/INFO; keep them out of the gateway's logs.
+    for noisy in ("azure", "urllib3", "msal"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def build_gateway(settings: Settings) -> Gateway:
+    configure_logging(settings)
+    tables = open_tables(settings)
+    secrets = SecretStore(secret_client(settings, **KEY_VAULT_CLIENT_OPTIONS), settings.secret_cache_size)
+    keys = SubscriptionKeyStore(tables.keys)
+    return Gateway(
+        settings=settings,
+        connectors=ConnectorStore(tables.connectors),
+        connections=ConnectionService(tables.connections, secrets),
+        callers=CallerAuthenticator(settings, keys),
+        keys=keys,
+        backend=BackendSession(settings.proxy_allowed_addresses),
+    )
+
+
+@functools.cache
+def gateway() -> Gateway:
+    return build_gateway(Settings.from_env())

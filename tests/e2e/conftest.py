@@ -1,0 +1,202 @@
+"""The local stack for end-to-end tests: Azurite, the Key Vault emulator, a test OIDC issuer,
+recording backends, and the gateway itself in the dev host — each a real process or server.
+
+Tests talk to the gateway over HTTP only, and inspect the stores directly to prove what
+is (and isn't) in them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from azure.data.tables import TableServiceClient
+
+from devtools.stack import (
+    Service,
+    create_key,
+    free_port,
+    gateway_environment,
+    start_azurite,
+    start_gateway,
+    start_keyvault,
+)
+from tests.support.backend import RecordingBackend
+from tests.support.oidc_issuer import OidcIssuer
+
+AUDIENCE = "api://connector-gateway-tests"
+MAKER_ROLE = "Connectors.Manage"
+MAX_BODY = 64 * 1024
+
+
+@dataclass
+class Stack:
+    url: str
+    env: dict[str, str]
+    issuer: OidcIssuer
+    backend: RecordingBackend
+    keyvault: Service
+    tables: TableServiceClient
+    log_path: Path
+
+    def token(self, subject: str, roles: tuple[str, ...] = ()) -> str:
+        return self.issuer.mint({"sub": subject, "roles": list(roles)})
+
+    def client(self, subject: str, roles: tuple[str, ...] = ()) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {self.token(subject, roles)}"
+        return session
+
+    def maker(self) -> requests.Session:
+        return self.client("maker", (MAKER_ROLE,))
+
+    def key(self, principal: str, roles: tuple[str, ...] = ()) -> str:
+        return create_key(self.env, principal, f"key-{uuid.uuid4().hex[:6]}", list(roles))
+
+    def principal_id(self, subject: str) -> str:
+        return f"{self.issuer.issuer}|{subject}"
+
+    # -- the stores, read directly --------------------------------------------------------------
+
+    def entities(self, table: str) -> list[dict[str, Any]]:
+        client = self.tables.get_table_client(f"e2e{table}")
+        return [dict(e) for e in client.list_entities()]
+
+    def keyvault_state(self) -> dict[str, list[str]]:
+        return requests.get(
+            f"{self.keyvault.url}_emulator/state", verify=self.keyvault.details["ca_bundle"], timeout=5
+        ).json()
+
+    def keyvault_requests(self) -> dict[str, Any]:
+        return requests.get(
+            f"{self.keyvault.url}_emulator/requests", verify=self.keyvault.details["ca_bundle"], timeout=5
+        ).json()
+
+    def keyvault_faults(self, **fault: Any) -> None:
+        requests.post(
+            f"{self.keyvault.url}_emulator/faults", json=fault, verify=self.keyvault.details["ca_bundle"], timeout=5
+        ).raise_for_status()
+
+    def clear_keyvault_faults(self) -> None:
+        requests.delete(
+            f"{self.keyvault.url}_emulator/faults", verify=self.keyvault.details["ca_bundle"], timeout=5
+        ).raise_for_status()
+
+    def run_function(self, name: str) -> requests.Response:
+        return requests.post(f"{self.url}/admin/functions/{name}", json={"input": ""}, timeout=30)
+
+    def gateway_log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    # -- connectors and connections ----------------------------------------------------------------
+
+    def register(self, connector_id: str, api_definition: dict, api_properties: dict) -> dict:
+        response = self.maker().put(
+            f"{self.url}/api/connectors/{connector_id}",
+            json={"apiDefinition": api_definition, "apiProperties": api_properties},
+        )
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def connect(self, client: requests.Session, connector_id: str, parameters: dict) -> dict:
+        response = client.post(
+            f"{self.url}/api/connectors/{connector_id}/connections",
+            json={"displayName": f"{connector_id} test", "parameters": parameters},
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    state = tmp_path_factory.mktemp("stack")
+    log_path = state / "gateway.log"
+    services: list[Service] = []
+    issuer = OidcIssuer(audience=AUDIENCE).start()
+    backend = RecordingBackend()
+    try:
+        azurite = start_azurite()
+        services.append(azurite)
+        keyvault = start_keyvault(state / "keyvault")
+        services.append(keyvault)
+        port = free_port()
+        env = gateway_environment(
+            azurite,
+            keyvault,
+            port,
+            {
+                "AUTH_OIDC_ISSUERS": issuer.issuer,
+                "AUTH_OIDC_AUDIENCES": AUDIENCE,
+                "AUTH_MAKER_ROLE": MAKER_ROLE,
+                "TABLES_PREFIX": "e2e",
+                "LOG_LEVEL": "DEBUG",
+                "PROXY_MAX_BODY_BYTES": str(MAX_BODY),
+                "PROXY_READ_TIMEOUT_SECONDS": "1",
+                "PROXY_CONNECT_TIMEOUT_SECONDS": "1",
+            },
+        )
+        with open(log_path, "w") as log:
+            services.append(start_gateway(env, port, log=log))
+            yield Stack(
+                url=f"http://127.0.0.1:{port}",
+                env=env,
+                issuer=issuer,
+                backend=backend,
+                keyvault=keyvault,
+                tables=TableServiceClient.from_connection_string(azurite.details["connection_string"]),
+                log_path=log_path,
+            )
+    finally:
+        for service in reversed(services):
+            service.stop()
+        backend.stop()
+        issuer.stop()
+
+
+def api_key_connector(host: str, location: str = "header", name: str = "X-Api-Key", base_path: str = "/v1") -> tuple:
+    """A minimal apiKey connector pointing at `host`."""
+    definition = {
+        "swagger": "2.0",
+        "info": {"title": "Echo", "description": "Test backend", "version": "1.0"},
+        "host": host,
+        "basePath": base_path,
+        "schemes": ["http"],
+        "paths": {},
+        "securityDefinitions": {"api_key": {"type": "apiKey", "in": location, "name": name}},
+    }
+    properties = {
+        "properties": {
+            "connectionParameters": {
+                "api_key": {
+                    "type": "securestring",
+                    "uiDefinition": {
+                        "displayName": "API Key",
+                        "description": "The key for the echo API",
+                        "tooltip": "Provide your key",
+                        "constraints": {"tabIndex": 2, "clearText": False, "required": "true"},
+                    },
+                }
+            },
+            "iconBrandColor": "#007ee5",
+            "publisher": "Tests",
+        }
+    }
+    return definition, properties
+
+
+def host_of(url: str) -> str:
+    return url.split("://", 1)[1].rstrip("/")
+
+
+def problem(response: requests.Response) -> dict:
+    assert response.headers["Content-Type"].startswith("application/problem+json"), response.headers
+    body = json.loads(response.text)
+    assert body["status"] == response.status_code
+    assert "Traceback" not in response.text
+    return body

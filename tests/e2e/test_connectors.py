@@ -1,0 +1,186 @@
+"""Connectors end to end: uploads as makers send them, the real 232, and every credential reaching a backend."""
+
+from __future__ import annotations
+
+import base64
+import re
+from urllib.parse import parse_qs
+
+import pytest
+
+from shared.connectors import build_connector, decode_document
+from tests.e2e.conftest import Stack, api_key_connector, host_of, problem
+from tests.support.connector_files import iter_real_connectors, read_connector_files
+
+REAL = list(iter_real_connectors())
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9-]+", "-", name).strip("-")[:50]
+
+
+def _multipart(definition: bytes, properties: bytes) -> dict:
+    return {
+        "apiDefinition": ("apiDefinition.swagger.json", definition, "application/json"),
+        "apiProperties": ("apiProperties.json", properties, "application/json"),
+    }
+
+
+def test_real_connector_files_upload_untouched(stack: Stack) -> None:
+    maker = stack.maker()
+    refused = {}
+    for name, folder in REAL:
+        definition, properties = read_connector_files(folder)
+        response = maker.put(f"{stack.url}/api/connectors/real-{_slug(name)}", files=_multipart(definition, properties))
+        if response.status_code not in (200, 201):
+            refused[name] = problem(response)["detail"]
+    imported = len(REAL) - len(refused)
+    print(f"\nimported {imported}/{len(REAL)} real connectors; refused: {refused}")
+    assert imported / len(REAL) >= 0.95
+    for detail in refused.values():
+        assert re.search(r"line \d+ column \d+", detail) or "apiDefinition" in detail
+
+
+def test_get_shows_backend_auth_and_parameter_labels(stack: Stack) -> None:
+    stack.register("shown", *api_key_connector("api.example.com", "query", "apikey", "/v2"))
+    body = stack.maker().get(f"{stack.url}/api/connectors/shown").json()
+    assert body["backendUrl"] == "http://api.example.com/v2"
+    assert body["authentication"] == {"type": "apiKey", "in": "query", "name": "apikey"}
+    [parameter] = body["parameters"]
+    assert parameter["name"] == "api_key"
+    assert parameter["secret"] is True
+    assert parameter["uiDefinition"]["displayName"] == "API Key"
+    assert parameter["uiDefinition"]["tooltip"] == "Provide your key"
+    assert "shown" in [c["id"] for c in stack.client("anyone").get(f"{stack.url}/api/connectors").json()["value"]]
+
+
+def test_put_creates_then_replaces_and_only_makers_may(stack: Stack) -> None:
+    definition, properties = api_key_connector("api.example.com")
+    url = f"{stack.url}/api/connectors/replace-me"
+    body = {"apiDefinition": definition, "apiProperties": properties}
+    assert stack.maker().put(url, json=body).status_code == 201
+    assert stack.maker().put(url, json=body).status_code == 200
+    for forbidden in (stack.client("user").put(url, json=body), stack.client("user").delete(url)):
+        assert forbidden.status_code == 403
+        problem(forbidden)
+
+
+def test_lenient_files_bom_latin1_and_trailing_commas(stack: Stack) -> None:
+    definition = (
+        b'\xef\xbb\xbf{"swagger": "2.0", "info": {"title": "Caf\xc3\xa9", "version": "1.0",},'
+        b' "host": "api.example.com", "paths": {},}'
+    )
+    properties = b'{"properties": {"connectionParameters": {}, "publisher": "Fran\xe7ois"}}'  # cp1252
+    response = stack.maker().put(f"{stack.url}/api/connectors/lenient", files=_multipart(definition, properties))
+    assert response.status_code == 201, response.text
+    assert response.json()["title"] == "Café"
+
+
+@pytest.mark.parametrize(
+    ("connector_id", "kwargs", "status", "needle"),
+    [
+        ("broken", {"files": _multipart(b'{"swagger": "2.0",\n "info": {"title" "x"}}', b"{}")}, 400, "line 2"),
+        ("bad id!", {"json": {}}, 400, "connector"),
+        ("no-props", {"files": {"apiDefinition": ("a.json", b"{}", "application/json")}}, 400, "apiProperties"),
+        ("text", {"data": b"hello", "headers": {"Content-Type": "text/plain"}}, 415, "multipart"),
+        (
+            "no-host",
+            {"json": {"apiDefinition": {"swagger": "2.0", "info": {"title": "x"}, "paths": {}}, "apiProperties": {}}},
+            400,
+            "host",
+        ),
+    ],
+)
+def test_unreadable_uploads_get_a_problem_naming_what_is_wrong(
+    stack: Stack, connector_id: str, kwargs: dict, status: int, needle: str
+) -> None:
+    response = stack.maker().put(f"{stack.url}/api/connectors/{connector_id}", **kwargs)
+    assert response.status_code == status, response.text
+    assert needle in problem(response)["detail"] + str(problem(response).get("errors", ""))
+    assert stack.maker().get(f"{stack.url}/api/connectors/{connector_id}").status_code == 404
+
+
+def test_delete_removes_the_connector_its_connections_and_their_secrets(stack: Stack) -> None:
+    stack.register("doomed", *api_key_connector(host_of(stack.backend.url)))
+    connection = stack.connect(stack.client("erin"), "doomed", {"api_key": "doomed-secret"})
+    [record] = [e for e in stack.entities("connections") if e["PartitionKey"] == connection["id"]]
+    assert stack.maker().delete(f"{stack.url}/api/connectors/doomed").status_code == 204
+    assert stack.maker().get(f"{stack.url}/api/connectors/doomed").status_code == 404
+    assert stack.client("erin").get(f"{stack.url}/api/connections/{connection['id']}").status_code == 404
+    assert record["secretName"] not in stack.keyvault_state()["secrets"]
+
+
+# -- every apiKey, basic and none connector among the real ones, invoked through the gateway ----------
+
+
+def _value_for(parameter: dict, index: int) -> object:
+    if parameter["allowedValues"]:
+        return parameter["allowedValues"][0]
+    if parameter["type"] == "int":
+        return 7
+    if parameter["type"] == "bool":
+        return True
+    return f"v{index}-{parameter['name']}-Zz9"
+
+
+def _invocable() -> list[tuple[str, dict, dict]]:
+    chosen = []
+    for name, folder in REAL:
+        raw_definition, raw_properties = read_connector_files(folder)
+        try:
+            definition = decode_document(raw_definition, "apiDefinition.swagger.json")
+            properties = decode_document(raw_properties, "apiProperties.json")
+            connector = build_connector("probe", definition, properties)
+        except Exception:
+            continue
+        if connector.auth.kind in ("none", "basic", "apiKey"):
+            chosen.append((name, definition, properties))
+    return chosen
+
+
+INVOCABLE = _invocable()
+
+
+def test_there_are_many_invocable_real_connectors() -> None:
+    assert len(INVOCABLE) > 150
+
+
+@pytest.mark.parametrize(("name", "definition", "properties"), INVOCABLE, ids=[c[0] for c in INVOCABLE])
+def test_real_connector_credential_reaches_the_backend(
+    stack: Stack, name: str, definition: dict, properties: dict
+) -> None:
+    definition = {**definition, "host": host_of(stack.backend.url), "schemes": ["http"]}
+    connector_id = f"inv-{_slug(name)}"
+    summary = stack.register(connector_id, definition, properties)
+    values = {p["name"]: _value_for(p, i) for i, p in enumerate(summary["parameters"]) if p["type"] != "oauthsetting"}
+    caller = stack.client("integrator")
+    connection = stack.connect(caller, connector_id, values)
+    response = caller.get(f"{stack.url}/api/connections/{connection['id']}/invoke/probe/{connector_id}?q=1")
+    assert response.status_code == 200, response.text
+
+    seen = [r for r in stack.backend.requests if f"/probe/{connector_id}" in r.path][-1]
+    base_path = summary["backendUrl"].split(host_of(stack.backend.url), 1)[1]
+    assert seen.path.startswith(f"{base_path.rstrip('/')}/probe/{connector_id}")
+    auth = summary["authentication"]
+    if auth["type"] == "apiKey":
+        parameter = _api_key_parameter(summary)
+        expected = values[parameter]
+        if auth["in"] == "header":
+            assert seen.header(auth["name"]) == expected
+        else:
+            assert parse_qs(seen.query)[auth["name"]] == [expected]
+    elif auth["type"] == "basic":
+        user, password = _basic_values(summary, values)
+        assert seen.header("Authorization") == "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    else:
+        assert seen.header("Authorization") is None
+
+
+def _api_key_parameter(summary: dict) -> str:
+    names = [p["name"] for p in summary["parameters"] if p["secret"]]
+    return "api_key" if "api_key" in names else names[0]
+
+
+def _basic_values(summary: dict, values: dict) -> tuple[str, str]:
+    by_name = {k.lower(): v for k, v in values.items()}
+    return str(by_name.get("username", "")), str(by_name.get("password", ""))
