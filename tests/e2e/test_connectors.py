@@ -27,6 +27,7 @@ def _multipart(definition: bytes, properties: bytes) -> dict:
 
 
 def test_real_connector_files_upload_untouched(stack: Stack) -> None:
+    assert len(REAL) == 232, "expected the reference connectors in ../shared/connectors"
     maker = stack.maker()
     refused = {}
     for name, folder in REAL:

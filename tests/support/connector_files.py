@@ -1,4 +1,4 @@
-"""Connector files for tests: the 232 real ones under /work/shared/connectors, and minimal synthetic ones."""
+"""Connector files for tests: the 232 real ones in ../shared/connectors, and minimal synthetic ones."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import pytest
 
 from shared.connectors import Connector, build_connector
 
-REAL_CONNECTORS_ROOT = Path(os.environ.get("REAL_CONNECTORS_DIR", "/work/shared/connectors"))
+# ../shared/connectors beside the repo, as CI lays it out.
+REAL_CONNECTORS_ROOT = Path(
+    os.environ.get("REAL_CONNECTORS_DIR", Path(__file__).resolve().parents[3] / "shared" / "connectors")
+)
 CATEGORIES = ("certified-connectors", "independent-publisher-connectors", "custom-connectors")
 
 

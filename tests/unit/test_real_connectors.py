@@ -1,4 +1,4 @@
-"""Every real connector under /work/shared/connectors, decoded and built as if a maker uploaded it."""
+"""Every real connector in ../shared/connectors, decoded and built as if a maker uploaded it."""
 
 import json
 from collections import Counter
@@ -17,7 +17,10 @@ from shared.connectors import (
 )
 from tests.support.connector_files import REAL_CONNECTORS_ROOT, iter_real_connectors, read_connector_files
 
-pytestmark = pytest.mark.skipif(not REAL_CONNECTORS_ROOT.is_dir(), reason="real connectors not present")
+
+def test_the_real_connectors_are_there() -> None:
+    assert REAL_CONNECTORS_ROOT.is_dir(), f"expected the reference connectors in {REAL_CONNECTORS_ROOT}"
+
 
 # Broken beyond what JSON5 tolerates (a missing comma, a missing brace); real makers' files, kept as they are.
 EXPECTED_FAILURES = {
