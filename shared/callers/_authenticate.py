@@ -1,7 +1,10 @@
 """Turns a request's headers and query into an authenticated Principal, or a 401 Problem.
 
 A subscription key wins when one is sent; an Authorization header then belongs to the backend
-and is left alone. Otherwise `Authorization: Bearer <jwt>` is validated.
+and is left alone. Otherwise a JWT is validated: from `Authorization: Bearer <jwt>`, another
+configured header (AUTH_TOKEN_HEADER) or a query parameter (AUTH_TOKEN_QUERY). A rejected token
+gets AUTH_FAILED_VALIDATION_STATUS (401 or 403) with an RFC 6750 challenge; a request without
+any credential always gets a plain 401 challenge.
 """
 
 from __future__ import annotations
@@ -15,21 +18,14 @@ from azure.core.exceptions import AzureError
 
 from shared import problems
 from shared.callers._jwt import Clock, JwtValidator, SigningKeysUnavailable, TokenRejected
+from shared.callers._jwt_policy import TokenLocation, bearer_token, rejection_problem
 from shared.callers._keys import SubscriptionKeyStore
 from shared.callers._principal import Authentication
 from shared.settings import Settings
 
+__all__ = ["CallerAuthenticator", "bearer_token"]
+
 log = logging.getLogger(__name__)
-
-AUTHORIZATION = "authorization"
-
-
-def bearer_token(authorization: str) -> str | None:
-    """The token of a `Bearer` Authorization value (scheme is case-insensitive); None for other schemes."""
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip()
 
 
 class CallerAuthenticator:
@@ -45,8 +41,11 @@ class CallerAuthenticator:
         self._key_header = settings.subscription_key_header.lower()
         self._key_query = settings.subscription_key_query
         self._jwt = JwtValidator.from_settings(settings, session, clock)
+        self._token_location = TokenLocation(settings.token_header, settings.token_query)
+        self._failed_status = settings.failed_validation_status
+        self._failed_message = settings.failed_validation_message
         self._no_credential = (
-            "Send a bearer token in the Authorization header or a subscription key in the "
+            f"Send {self._token_location.hint()}, or a subscription key in the "
             f"'{settings.subscription_key_header}' header."
         )
 
@@ -57,19 +56,19 @@ class CallerAuthenticator:
         if header_key or query_key:
             return self._with_key(header_key or query_key, lowered, query)
 
-        token = bearer_token(lowered.get(AUTHORIZATION, ""))
-        if token is None:
+        found = self._token_location.find(lowered, query)
+        if found is None:
             raise problems.unauthorized(self._no_credential, error="")
-        if not token:
-            raise problems.unauthorized("The bearer token is empty.")
         try:
-            principal = self._jwt.principal_for(token)
+            if not found.token:
+                raise TokenRejected("The token is empty.")
+            principal = self._jwt.principal_for(found.token)
         except TokenRejected as rejection:
             log.info("Bearer token rejected: %s", rejection)
-            raise problems.unauthorized(str(rejection)) from None
+            raise rejection_problem(rejection, self._failed_status, self._failed_message) from None
         except SigningKeysUnavailable as outage:
             raise problems.unavailable(f"The signing keys of issuer {outage} can't be fetched right now.") from None
-        return Authentication(principal, consumed_headers=frozenset({AUTHORIZATION}))
+        return Authentication(principal, consumed_headers=found.consumed_headers, consumed_query=found.consumed_query)
 
     def _with_key(self, value: str, headers: Mapping[str, str], query: Mapping[str, str]) -> Authentication:
         try:

@@ -1,99 +1,48 @@
 """Bearer JWT validation, modelled on Azure API Management's validate-jwt policy.
 
-Signing keys come from each trusted issuer's OpenID discovery document (`jwks_uri`) and are
-cached for an hour. A token signed with an unknown `kid` triggers one JWKS refetch, at most
-once per five minutes per issuer, so random `kid`s can't make the gateway hammer an issuer.
-All cryptography is PyJWT's; this module only decides which key and which rules apply.
+Trusted issuers come in two kinds: discovered (AUTH_OIDC_ISSUERS; keys from the issuer's
+OpenID discovery, see _jwt_keys) and static (AUTH_OIDC_STATIC_ISSUERS; keys from
+AUTH_OIDC_SIGNING_KEYS). Either may be an Entra multi-tenant template containing `{tenantid}`:
+it stands for one issuer per tenant of AUTH_ENTRA_TENANTS, each discovered at its own
+per-tenant metadata (never `common`, whose issuer is the unfilled template), and a token from
+it must carry that tenant's `tid`. All cryptography is PyJWT's; this module only decides which
+key and which rules apply.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import logging
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
-from urllib.parse import urlsplit
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import jwt
 import requests
 
+from shared.callers._jwt_keys import (
+    ALLOWED_ALGORITHMS,
+    Clock,
+    IssuerSigningKeys,
+    SigningKeysUnavailable,
+    StaticSigningKeys,
+    require_trusted_issuer_url,
+)
+from shared.callers._jwt_policy import (
+    TENANT_PLACEHOLDER,
+    PermissionMap,
+    RequiredClaim,
+    TokenRejected,
+    check_issuer_template,
+    issuer_for_tenant,
+    tenant_in_issuer,
+)
 from shared.callers._principal import Principal, principal_from_claims
 from shared.settings import Settings, SettingsError
 
-log = logging.getLogger(__name__)
+__all__ = ["ALLOWED_ALGORITHMS", "Clock", "JwtValidator", "SigningKeysUnavailable", "TokenRejected"]
 
-ALLOWED_ALGORITHMS: tuple[str, ...] = ("RS256", "RS512", "PS256", "ES256")
-_KEY_TYPE_FOR_ALGORITHM = {"RS256": "RSA", "RS512": "RSA", "PS256": "RSA", "ES256": "EC"}
-_CURVE_FOR_ALGORITHM = {"ES256": "P-256"}
-REQUIRED_CLAIMS: tuple[str, ...] = ("exp", "iss", "aud")
-
-JWKS_CACHE_SECONDS = 3600.0
-UNKNOWN_KID_REFETCH_SECONDS = 300.0
-FETCH_FAILURE_BACKOFF_SECONDS = 30.0  # an issuer outage must not turn every request into a slow fetch
-FETCH_TIMEOUT_SECONDS = (5.0, 10.0)  # (connect, read)
-MAX_DOCUMENT_BYTES = 1 << 20
 MAX_TOKEN_CHARS = 16 * 1024
-
-Clock = Callable[[], float]
-
-
-class TokenRejected(Exception):
-    """The token isn't acceptable. The message is safe to show the caller: it never quotes the token."""
-
-
-class SigningKeysUnavailable(Exception):
-    """An issuer's signing keys couldn't be fetched and none are cached."""
-
-
-# --- pure rules -------------------------------------------------------------------------------
-
-
-def is_loopback_host(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def is_secure_url(url: str) -> bool:
-    """https anywhere; plain http only to this machine (the local test issuer)."""
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return False
-    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
-
-
-def require_trusted_issuer_url(issuer: str) -> None:
-    if not is_secure_url(issuer):
-        raise SettingsError(
-            f"AUTH_OIDC_ISSUERS: issuer {issuer!r} must be an absolute https URL (http only on loopback)"
-        )
-
-
-def discovery_url(issuer: str) -> str:
-    return issuer.rstrip("/") + "/.well-known/openid-configuration"
-
-
-def jwk_fits_algorithm(jwk: Mapping[str, Any], algorithm: str) -> bool:
-    """Whether a JWKS entry may verify a token signed with `algorithm` (already on the allowlist)."""
-    if jwk.get("kty") != _KEY_TYPE_FOR_ALGORITHM[algorithm]:
-        return False
-    if algorithm in _CURVE_FOR_ALGORITHM and jwk.get("crv") != _CURVE_FOR_ALGORITHM[algorithm]:
-        return False
-    if jwk.get("alg") not in (None, algorithm):
-        return False
-    return jwk.get("use") in (None, "sig")
-
-
-def signing_keys_from_jwks(document: Any) -> list[dict[str, Any]]:
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise ValueError("the JWKS document has no 'keys' list")
-    return [key for key in document["keys"] if isinstance(key, dict)]
+_ALGORITHM_NOT_ALLOWED = f"The token's signing algorithm is not allowed; use one of {', '.join(ALLOWED_ALGORITHMS)}."
 
 
 def rejection_reason(error: jwt.PyJWTError) -> str:
@@ -119,102 +68,74 @@ def rejection_reason(error: jwt.PyJWTError) -> str:
     return "The token is invalid."
 
 
-_ALGORITHM_NOT_ALLOWED = f"The token's signing algorithm is not allowed; use one of {', '.join(ALLOWED_ALGORITHMS)}."
+# --- trusted issuers --------------------------------------------------------------------------
 
 
-# --- per-issuer key cache (I/O) ---------------------------------------------------------------
+class KeySource(Protocol):
+    def candidates(self, kid: str | None, algorithm: str, issuer: str, tenant: str | None) -> list[jwt.PyJWK]: ...
 
 
-class IssuerSigningKeys:
-    """One issuer's JWKS: discovered, cached, refetched on unknown `kid` within the rate limit."""
+@dataclass(frozen=True)
+class TrustedIssuer:
+    keys: KeySource
+    tenant: str | None = None  # set for an issuer filled in from a template: its tokens' `tid`
 
-    def __init__(self, issuer: str, session: requests.Session, clock: Clock) -> None:
-        self.issuer = issuer
-        self._session = session
-        self._clock = clock
-        self._lock = threading.Lock()  # one fetch at a time per issuer; others wait for its result
-        self._jwks_uri: str | None = None
-        self._keys: list[dict[str, Any]] = []
-        self._verifiers: dict[tuple[int, str], jwt.PyJWK] = {}
-        self._fetched_at = float("-inf")
-        self._unknown_kid_refetch_at = float("-inf")
-        self._failed_at = float("-inf")
 
-    def candidates(self, kid: str | None, algorithm: str) -> list[jwt.PyJWK]:
-        """Keys that may have signed a token with this `kid` (any fitting key when the token has none)."""
-        with self._lock:
-            now = self._clock()
-            if now - self._fetched_at >= JWKS_CACHE_SECONDS:
-                self._refresh(now, rediscover=True)
-            kid_known = kid is None or any(key.get("kid") == kid for key in self._keys)
-            if not kid_known and now - self._unknown_kid_refetch_at >= UNKNOWN_KID_REFETCH_SECONDS:
-                self._unknown_kid_refetch_at = now
-                self._refresh(now, rediscover=False)
-            return self._verifiers_for(kid, algorithm)
+class TrustedIssuers:
+    """Every accepted `iss` value with its keys. Templates are expanded per allowed tenant up front,
+    so an attacker's `tid` can never make the gateway contact a new URL."""
 
-    def _verifiers_for(self, kid: str | None, algorithm: str) -> list[jwt.PyJWK]:
-        found = []
-        for position, key in enumerate(self._keys):
-            if (kid is not None and key.get("kid") != kid) or not jwk_fits_algorithm(key, algorithm):
-                continue
-            verifier = self._verifiers.get((position, algorithm))
-            if verifier is None:
-                try:
-                    # Bind the algorithm explicitly: JWKS entries often omit `alg`, and PyJWK
-                    # would otherwise assume RS256 for every RSA key.
-                    verifier = jwt.PyJWK(key, algorithm=algorithm)
-                except jwt.PyJWTError:
-                    log.warning("Skipping an unusable key (kid %r) in the JWKS of %s", key.get("kid"), self.issuer)
-                    continue
-                self._verifiers[(position, algorithm)] = verifier
-            found.append(verifier)
-        return found
+    def __init__(
+        self,
+        discovered: Iterable[str],
+        static: Iterable[str],
+        static_keys: Iterable[str],
+        tenants: Iterable[str],
+        session: requests.Session,
+        clock: Clock,
+    ) -> None:
+        # Repeats within one list are harmless; the same issuer in both lists is a mistake (below).
+        discovered, static = tuple(dict.fromkeys(discovered)), tuple(dict.fromkeys(static))
+        tenants = tuple(tenants)
+        for issuer in discovered:
+            check_issuer_template("AUTH_OIDC_ISSUERS", issuer)
+            require_trusted_issuer_url(issuer)
+        for issuer in static:
+            check_issuer_template("AUTH_OIDC_STATIC_ISSUERS", issuer)
+        static_keys = tuple(static_keys)
+        if bool(static) != bool(static_keys):
+            raise SettingsError("AUTH_OIDC_STATIC_ISSUERS and AUTH_OIDC_SIGNING_KEYS must be set together")
+        self._templates = tuple(issuer for issuer in (*discovered, *static) if TENANT_PLACEHOLDER in issuer)
+        if self._templates and not tenants:
+            raise SettingsError(
+                f"AUTH_ENTRA_TENANTS must list the accepted tenants of issuers with {TENANT_PLACEHOLDER}"
+            )
+        shared_static_keys = StaticSigningKeys(static_keys)
+        self._issuers: dict[str, TrustedIssuer] = {}
+        for template in (*discovered, *static):
+            is_template = TENANT_PLACEHOLDER in template
+            for tenant in tenants if is_template else (None,):
+                issuer = issuer_for_tenant(template, tenant) if tenant else template
+                if issuer in self._issuers:
+                    raise SettingsError(
+                        f"Issuer {issuer!r} is trusted twice (AUTH_OIDC_ISSUERS, AUTH_OIDC_STATIC_ISSUERS)"
+                    )
+                keys = shared_static_keys if template in static else IssuerSigningKeys(issuer, session, clock)
+                self._issuers[issuer] = TrustedIssuer(keys, tenant)
 
-    def _refresh(self, now: float, *, rediscover: bool) -> None:
-        if not self._keys and now - self._failed_at < FETCH_FAILURE_BACKOFF_SECONDS:
-            raise SigningKeysUnavailable(self.issuer)
-        try:
-            if rediscover or self._jwks_uri is None:
-                self._jwks_uri = self._discover_jwks_uri()
-            keys = signing_keys_from_jwks(self._fetch_json(self._jwks_uri))
-        except (requests.RequestException, ValueError) as error:
-            self._failed_at = now
-            log.warning("Fetching the signing keys of %s failed: %s", self.issuer, error)
-            if not self._keys:
-                raise SigningKeysUnavailable(self.issuer) from None
-            if rediscover:  # keep serving the stale keys; try again after the backoff
-                self._fetched_at = now - JWKS_CACHE_SECONDS + FETCH_FAILURE_BACKOFF_SECONDS
-            return
-        self._keys = keys
-        self._verifiers.clear()
-        self._fetched_at = now
-        log.info("Fetched %d signing keys of %s", len(keys), self.issuer)
+    def __bool__(self) -> bool:
+        return bool(self._issuers)
 
-    def _discover_jwks_uri(self) -> str:
-        document = self._fetch_json(discovery_url(self.issuer))
-        if not isinstance(document, dict) or document.get("issuer") != self.issuer:
-            raise ValueError("the discovery document names a different issuer")
-        jwks_uri = document.get("jwks_uri")
-        if not isinstance(jwks_uri, str) or not is_secure_url(jwks_uri):
-            raise ValueError("the discovery document has no https jwks_uri")
-        return jwks_uri
-
-    def _fetch_json(self, url: str) -> Any:
-        with self._session.get(
-            url,
-            timeout=FETCH_TIMEOUT_SECONDS,
-            allow_redirects=False,
-            stream=True,
-            headers={"Accept": "application/json"},
-        ) as response:
-            if response.status_code != 200:
-                raise ValueError(f"{url} answered HTTP {response.status_code}")
-            body = bytearray()
-            for chunk in response.iter_content(64 * 1024):
-                body += chunk
-                if len(body) > MAX_DOCUMENT_BYTES:
-                    raise ValueError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
-        return json.loads(body)
+    def resolve(self, issuer: Any, tenant: Any) -> TrustedIssuer:
+        """The trusted issuer a token names, checked against its (not yet verified) `tid`."""
+        trusted = self._issuers.get(issuer) if isinstance(issuer, str) else None
+        if trusted is None:
+            if isinstance(issuer, str) and any(tenant_in_issuer(t, issuer) for t in self._templates):
+                raise TokenRejected("The token's tenant is not allowed here; ask for it to be added to the allowlist.")
+            raise TokenRejected("The token's issuer is not trusted.")
+        if trusted.tenant is not None and tenant != trusted.tenant:
+            raise TokenRejected("The token's 'tid' claim doesn't match its issuer.")
+        return trusted
 
 
 # --- validator --------------------------------------------------------------------------------
@@ -230,23 +151,43 @@ class JwtValidator:
         leeway_seconds: float,
         session: requests.Session | None = None,
         clock: Clock = time.monotonic,
+        *,
+        static_issuers: Iterable[str] = (),
+        static_keys: Iterable[str] = (),
+        tenants: Iterable[str] = (),
+        require_expiration: bool = True,
+        required_claims: Iterable[RequiredClaim] = (),
+        permission_map: PermissionMap | None = None,
     ) -> None:
-        issuers = tuple(issuers)
         self._audiences = tuple(audiences)
-        for issuer in issuers:
-            require_trusted_issuer_url(issuer)
-        if issuers and not self._audiences:
-            raise SettingsError("AUTH_OIDC_AUDIENCES must name at least one audience when AUTH_OIDC_ISSUERS is set")
         session = session or requests.Session()
-        self._issuers = {issuer: IssuerSigningKeys(issuer, session, clock) for issuer in issuers}
+        self._issuers = TrustedIssuers(issuers, static_issuers, static_keys, tenants, session, clock)
+        if self._issuers and not self._audiences:
+            raise SettingsError("AUTH_OIDC_AUDIENCES must name at least one audience when issuers are trusted")
         self._leeway = leeway_seconds
-        self._decoder = jwt.PyJWT(options={"require": list(REQUIRED_CLAIMS), "enforce_minimum_key_length": True})
+        self._required_claims = tuple(required_claims)
+        self._permission_map = permission_map or PermissionMap()
+        # APIM's require-expiration-time: off, a token without `exp` passes; an `exp` present is still checked.
+        required = ["iss", "aud", *(["exp"] if require_expiration else [])]
+        self._decoder = jwt.PyJWT(options={"require": required, "enforce_minimum_key_length": True})
 
     @classmethod
     def from_settings(
         cls, settings: Settings, session: requests.Session | None = None, clock: Clock = time.monotonic
     ) -> JwtValidator:
-        return cls(settings.oidc_issuers, settings.oidc_audiences, settings.clock_skew_seconds, session, clock)
+        return cls(
+            settings.oidc_issuers,
+            settings.oidc_audiences,
+            settings.clock_skew_seconds,
+            session,
+            clock,
+            static_issuers=settings.oidc_static_issuers,
+            static_keys=settings.oidc_signing_keys,
+            tenants=settings.entra_tenants,
+            require_expiration=settings.require_expiration,
+            required_claims=settings.required_claims,
+            permission_map=settings.permission_map,
+        )
 
     def validate(self, token: str) -> dict[str, Any]:
         """The token's verified claims, or TokenRejected / SigningKeysUnavailable."""
@@ -254,7 +195,7 @@ class JwtValidator:
             raise TokenRejected("The token is too large.")
         try:
             header = jwt.get_unverified_header(token)
-            # Unverified read of `iss` only to pick the issuer's keys; everything is verified below.
+            # Unverified read of `iss` and `tid` only to pick the issuer's keys; everything is verified below.
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise TokenRejected("The token is malformed.") from None
@@ -267,12 +208,20 @@ class JwtValidator:
         issuer = unverified.get("iss")
         if issuer is None:
             raise TokenRejected("The token lacks the required 'iss' claim.")
-        if not isinstance(issuer, str) or issuer not in self._issuers:
-            raise TokenRejected("The token's issuer is not trusted.")
+        tenant = unverified.get("tid")
+        trusted = self._issuers.resolve(issuer, tenant)
 
-        keys = self._issuers[issuer].candidates(kid, algorithm)
+        keys = trusted.keys.candidates(kid, algorithm, issuer, tenant if isinstance(tenant, str) else None)
         if not keys:
             raise TokenRejected("The token is signed with a key its issuer doesn't publish.")
+        claims = self._verified_claims(token, keys, issuer)
+        for requirement in self._required_claims:
+            unmet = requirement.unmet(claims)
+            if unmet:
+                raise TokenRejected(unmet, insufficient=True)
+        return claims
+
+    def _verified_claims(self, token: str, keys: list[jwt.PyJWK], issuer: str) -> dict[str, Any]:
         for key in keys:
             try:
                 return self._decoder.decode(
@@ -290,7 +239,7 @@ class JwtValidator:
         raise TokenRejected("The token's signature is invalid.")
 
     def principal_for(self, token: str) -> Principal:
-        principal = principal_from_claims(self.validate(token))
+        principal = principal_from_claims(self.validate(token), self._permission_map)
         if principal is None:
             raise TokenRejected("The token lacks the required 'sub' claim.")
         return principal

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from shared.callers._jwt_policy import PermissionMap
+
+PrincipalKind = Literal["user", "app", "key"]
 
 
 @dataclass(frozen=True)
 class Principal:
     id: str
     roles: frozenset[str]
-    name: str  # for display only: the key's name, or the token's name / preferred_username / sub
-    kind: Literal["user", "key"]
+    name: str  # for display only: the key's name, or the token's name / preferred_username / ... / sub
+    kind: PrincipalKind  # "app": an application acting as itself (app-only token, e.g. a managed identity)
+    # Gateway permissions the roles and scopes grant through AUTH_PERMISSION_MAP.
+    permissions: frozenset[str] = field(default_factory=frozenset)
+    scopes: frozenset[str] = field(default_factory=frozenset)  # delegated scopes (`scp`) of a user token
+    client_id: str | None = None  # the calling application (`azp`, `appid` or `client_id`)
 
 
 @dataclass(frozen=True)
@@ -24,42 +32,84 @@ class Authentication:
     consumed_query: frozenset[str] = frozenset()
 
 
-def roles_from_claim(value: Any) -> frozenset[str]:
-    """The `roles` claim is a JSON list (Entra) or, from some issuers, one space-separated string."""
+def names_from_claim(value: Any) -> frozenset[str]:
+    """A JSON list (Entra's `roles`) or one space-separated string (`scp`, some issuers' `roles`)."""
     if isinstance(value, str):
         return frozenset(value.split())
     if isinstance(value, list):
-        return frozenset(role for role in value if isinstance(role, str) and role)
+        return frozenset(name for name in value if isinstance(name, str) and name)
     return frozenset()
 
 
+def roles_from_claim(value: Any) -> frozenset[str]:
+    return names_from_claim(value)
+
+
+def scopes_from_claims(claims: Mapping[str, Any]) -> frozenset[str]:
+    """Entra's `scp`, or RFC 9068's `scope`."""
+    return names_from_claim(claims.get("scp")) | names_from_claim(claims.get("scope"))
+
+
+def _text_claim(claims: Mapping[str, Any], name: str) -> str | None:
+    value = claims.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def client_id_from_claims(claims: Mapping[str, Any]) -> str | None:
+    """The calling application: `azp` (Entra v2, OIDC), `appid` (Entra v1) or `client_id` (RFC 9068)."""
+    for name in ("azp", "appid", "client_id"):
+        value = _text_claim(claims, name)
+        if value:
+            return value
+    return None
+
+
+def is_app_only(claims: Mapping[str, Any], scopes: frozenset[str], client_id: str | None) -> bool:
+    """Whether no user is involved. Entra's `idtyp` decides when present (an optional claim).
+    Otherwise: no delegated scopes, and the subject is the app itself: Entra's app-only tokens
+    have `sub` == `oid` (the service principal), RFC 9068's client-credentials tokens `sub` == client id."""
+    identity_type = claims.get("idtyp")
+    if identity_type in ("app", "user"):
+        return identity_type == "app"
+    if scopes:
+        return False
+    subject = _text_claim(claims, "sub")
+    return subject is not None and subject in (_text_claim(claims, "oid"), client_id)
+
+
 def principal_id_from_claims(claims: Mapping[str, Any]) -> str | None:
-    """Entra tokens name a person by tenant + object id, stable across the apps they sign in to;
+    """Entra tokens name a person or app by tenant + object id, stable across the apps they sign in to;
     other issuers by issuer + subject. None when the token carries neither."""
-    tenant, object_id = claims.get("tid"), claims.get("oid")
-    if isinstance(tenant, str) and tenant and isinstance(object_id, str) and object_id:
+    tenant, object_id = _text_claim(claims, "tid"), _text_claim(claims, "oid")
+    if tenant and object_id:
         return f"entra|{tenant}|{object_id}"
-    issuer, subject = claims.get("iss"), claims.get("sub")
-    if isinstance(issuer, str) and issuer and isinstance(subject, str) and subject:
+    issuer, subject = _text_claim(claims, "iss"), _text_claim(claims, "sub")
+    if issuer and subject:
         return f"{issuer}|{subject}"
     return None
 
 
 def display_name_from_claims(claims: Mapping[str, Any]) -> str:
-    for claim in ("name", "preferred_username", "sub"):
-        value = claims.get(claim)
-        if isinstance(value, str) and value:
+    for claim in ("name", "preferred_username", "upn", "unique_name", "app_displayname", "sub"):
+        value = _text_claim(claims, claim)
+        if value:
             return value
     return ""
 
 
-def principal_from_claims(claims: Mapping[str, Any]) -> Principal | None:
+def principal_from_claims(claims: Mapping[str, Any], permission_map: PermissionMap | None = None) -> Principal | None:
     principal_id = principal_id_from_claims(claims)
     if principal_id is None:
         return None
+    roles = roles_from_claim(claims.get("roles"))
+    scopes = scopes_from_claims(claims)
+    client_id = client_id_from_claims(claims)
     return Principal(
         id=principal_id,
-        roles=roles_from_claim(claims.get("roles")),
+        roles=roles,
         name=display_name_from_claims(claims),
-        kind="user",
+        kind="app" if is_app_only(claims, scopes, client_id) else "user",
+        permissions=(permission_map or PermissionMap()).permissions_for(roles | scopes),
+        scopes=scopes,
+        client_id=client_id,
     )

@@ -9,6 +9,12 @@ Serves `<issuer>/.well-known/openid-configuration` and `<issuer>/keys` on 127.0.
 by the OS. Keys are RSA-2048 (RS256/RS512/PS256) or EC P-256 (ES256), generated with
 `cryptography`; tokens are signed with PyJWT. `forge_hs256_with_public_key` and `unsigned` build
 the classic attack tokens.
+
+Entra-shaped issuers: a path with `{tenantid}` makes one issuer per tenant, like
+`https://login.microsoftonline.com/{tenantid}/v2.0` (`OidcIssuer("/{tenantid}/v2.0")`) or the v1
+`https://sts.windows.net/{tenantid}/` (`OidcIssuer("/{tenantid}/")`); each tenant has its own
+discovery document and JWKS path, all publishing the same keys, and `mint(tenant=...)` fills
+`iss` and `tid`.
 """
 
 from __future__ import annotations
@@ -23,17 +29,21 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 DEFAULT_AUDIENCE = "api://connector-gateway"
 DEFAULT_SUBJECT = "user-1"
+TENANT_PLACEHOLDER = "{tenantid}"
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,22 @@ class SigningKey:
         return self.private_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+
+    def certificate_pem(self) -> bytes:
+        """A self-signed X.509 certificate of the public key, valid for a day."""
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"test signing key {self.kid}")])
+        now = datetime.now(UTC)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.private_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=1))
+            .not_valid_after(now + timedelta(days=1))
+            .sign(self.private_key, hashes.SHA256())
+        )
+        return certificate.public_bytes(serialization.Encoding.PEM)
 
 
 def _b64url(data: bytes) -> str:
@@ -112,11 +138,12 @@ class OidcIssuer:
     """Start with `with OidcIssuer() as issuer:` (or start()/stop()). One RS256 key is published at start."""
 
     def __init__(self, path: str = "", audience: str = DEFAULT_AUDIENCE) -> None:
-        self.path = path.rstrip("/")
+        self.path = path  # a trailing slash stays part of the issuer, as in Entra's v1 issuers
         self.audience = audience
         self.fetches: Counter[str] = Counter()  # request path -> count
         self.discovery_status = 200  # set to 5xx to simulate an outage
         self.jwks_status = 200
+        self.extra_jwk_members: dict[str, Any] = {}  # e.g. Entra's {"issuer": ...} on every published key
         self._published: list[SigningKey] = []
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -157,15 +184,28 @@ class OidcIssuer:
 
     @property
     def issuer(self) -> str:
+        """The issuer; for a tenant template, the template itself (see issuer_for)."""
         return self.base_url + self.path
+
+    def issuer_for(self, tenant: str) -> str:
+        return self.issuer.replace(TENANT_PLACEHOLDER, tenant)
+
+    def _path_for(self, tenant: str | None) -> str:
+        return self.path.replace(TENANT_PLACEHOLDER, tenant) if tenant else self.path
+
+    def discovery_path_for(self, tenant: str | None = None) -> str:
+        return self._path_for(tenant).rstrip("/") + "/.well-known/openid-configuration"
+
+    def jwks_path_for(self, tenant: str | None = None) -> str:
+        return self._path_for(tenant).rstrip("/") + "/keys"
 
     @property
     def discovery_path(self) -> str:
-        return f"{self.path}/.well-known/openid-configuration"
+        return self.discovery_path_for()
 
     @property
     def jwks_path(self) -> str:
-        return f"{self.path}/keys"
+        return self.jwks_path_for()
 
     @property
     def discovery_fetches(self) -> int:
@@ -203,17 +243,22 @@ class OidcIssuer:
 
     # --- tokens ---
 
-    def claims(self, overrides: dict[str, Any] | None = None, lifetime: int = 300) -> dict[str, Any]:
-        """Default claims merged with `overrides`; an override of None removes the claim."""
+    def claims(
+        self, overrides: dict[str, Any] | None = None, lifetime: int = 300, tenant: str | None = None
+    ) -> dict[str, Any]:
+        """Default claims merged with `overrides`; an override of None removes the claim.
+        `tenant` sets `tid` and the tenant's issuer."""
         now = int(time.time())
         claims: dict[str, Any] = {
-            "iss": self.issuer,
+            "iss": self.issuer_for(tenant) if tenant else self.issuer,
             "sub": DEFAULT_SUBJECT,
             "aud": self.audience,
             "iat": now,
             "nbf": now,
             "exp": now + lifetime,
         }
+        if tenant:
+            claims["tid"] = tenant
         claims.update(overrides or {})
         return {name: value for name, value in claims.items() if value is not None}
 
@@ -225,13 +270,14 @@ class OidcIssuer:
         algorithm: str | None = None,
         headers: dict[str, Any] | None = None,
         lifetime: int = 300,
+        tenant: str | None = None,
     ) -> str:
         """A signed token. `key` defaults to the first published key (it needn't be published);
         `headers` are merged over {"kid": key.kid}, None removing a header."""
         key = key or self.keys[0]
         merged_headers = {"kid": key.kid, **(headers or {})}
         return jwt.encode(
-            self.claims(claims, lifetime),
+            self.claims(claims, lifetime, tenant),
             key.private_key,
             algorithm=algorithm or key.algorithm,
             headers={name: value for name, value in merged_headers.items() if value is not None},
@@ -252,20 +298,30 @@ class OidcIssuer:
 
     # --- HTTP ---
 
+    def _tenant_of(self, path: str, tail: str) -> tuple[bool, str | None]:
+        """Whether `path` is `tail` under this issuer's path (any tenant for a template), and the tenant."""
+        prefix, templated, suffix = (self.path.rstrip("/") + tail).partition(TENANT_PLACEHOLDER)
+        if not templated:
+            return path == prefix, None
+        tenant = path[len(prefix) : len(path) - len(suffix)]
+        matches = path.startswith(prefix) and path.endswith(suffix) and bool(tenant) and "/" not in tenant
+        return matches, tenant if matches else None
+
     def respond(self, request_path: str) -> tuple[int, dict[str, Any]]:
         path = request_path.split("?", 1)[0]
         with self._lock:
             self.fetches[path] += 1
-        if path == self.discovery_path:
+        is_discovery, tenant = self._tenant_of(path, "/.well-known/openid-configuration")
+        if is_discovery:
             if self.discovery_status != 200:
                 return self.discovery_status, {"error": "unavailable"}
             return 200, {
-                "issuer": self.issuer,
-                "jwks_uri": self.base_url + self.jwks_path,
+                "issuer": self.issuer_for(tenant) if tenant else self.issuer,
+                "jwks_uri": self.base_url + self.jwks_path_for(tenant),
                 "id_token_signing_alg_values_supported": ["RS256", "RS512", "PS256", "ES256"],
             }
-        if path == self.jwks_path:
+        if self._tenant_of(path, "/keys")[0]:
             if self.jwks_status != 200:
                 return self.jwks_status, {"error": "unavailable"}
-            return 200, {"keys": [key.public_jwk() for key in self.keys]}
+            return 200, {"keys": [key.public_jwk() | self.extra_jwk_members for key in self.keys]}
         return 404, {"error": "not found"}
