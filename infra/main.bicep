@@ -49,6 +49,37 @@ param subscriptionKeyHeader string = 'Ocp-Apim-Subscription-Key'
 @description('AUTH_SUBSCRIPTION_KEY_QUERY: query parameter that carries a subscription key.')
 param subscriptionKeyQuery string = 'subscription-key'
 
+@description('AUTH_OIDC_STATIC_ISSUERS: comma-separated trusted issuers without discovery, verified with oidcSigningKeys.')
+param oidcStaticIssuers string = ''
+
+@description('AUTH_OIDC_SIGNING_KEYS: public keys of the static issuers, a JWKS JSON document or PEM public keys / certificates.')
+param oidcSigningKeys string = ''
+
+@description('AUTH_ENTRA_TENANTS: comma-separated tenant IDs accepted by issuers containing {tenantid} (multi-tenant).')
+param entraTenants string = ''
+
+@description('AUTH_REQUIRE_EXPIRATION: false accepts tokens without an exp claim.')
+param requireExpirationTime bool = true
+
+@description('AUTH_REQUIRED_CLAIMS: claims every token must carry, objects {name, match: all|any, separator, values}.')
+param requiredClaims array = []
+
+@description('AUTH_TOKEN_HEADER: header that carries the JWT (Authorization needs the Bearer scheme).')
+param tokenHeader string = 'Authorization'
+
+@description('AUTH_TOKEN_QUERY: query parameter that may carry the JWT instead. Empty: not accepted.')
+param tokenQuery string = ''
+
+@description('AUTH_FAILED_VALIDATION_STATUS: status for a rejected token.')
+@allowed([401, 403])
+param failedValidationStatus int = 401
+
+@description('AUTH_FAILED_VALIDATION_MESSAGE: message for a rejected token instead of the specific reason.')
+param failedValidationMessage string = ''
+
+@description('AUTH_PERMISSION_MAP: app role or scope name -> list of gateway permissions it grants.')
+param permissionMap object = {}
+
 // ---------- Gateway behaviour ----------
 
 @description('GATEWAY_PUBLIC_URL: public base URL (custom domain or front door). Empty means https://<app default host name>. The OAuth redirect URL is <publicUrl>/api/oauth/callback.')
@@ -74,6 +105,17 @@ param proxyMaxBodyBytes int = 33554432
 @description('PROXY_ALLOWED_ADDRESSES: comma-separated CIDRs exempt from the link-local/metadata block.')
 param proxyAllowedAddresses string = ''
 
+@description('OAUTH_REFRESH_MARGIN_SECONDS: refresh an OAuth access token when it expires within this time.')
+@minValue(0)
+param oauthRefreshMarginSeconds int = 300
+
+@description('OAUTH_REFRESH_BACKOFF_SECONDS: after a transient refresh failure, one attempt per connection per window.')
+@minValue(1)
+param oauthRefreshBackoffSeconds int = 60
+
+@description('OAUTH_POST_LOGIN_REDIRECTS: comma-separated https URL prefixes allowed as postLoginRedirectUrl.')
+param oauthPostLoginRedirects string = ''
+
 @description('SECRET_CACHE_SIZE: connection secrets kept in memory.')
 @minValue(0)
 param secretCacheSize int = 1024
@@ -81,6 +123,26 @@ param secretCacheSize int = 1024
 @description('LOG_LEVEL: level of the gateway\'s own loggers.')
 @allowed(['DEBUG', 'INFO', 'WARNING', 'ERROR'])
 param logLevel string = 'INFO'
+
+@description('AUTH_IP_ALLOW: comma-separated caller IPs, CIDRs or from-to ranges that may call. Empty allows everyone not forbidden.')
+param ipAllow string = ''
+
+@description('AUTH_IP_FORBID: comma-separated caller IPs, CIDRs or from-to ranges refused; wins over ipAllow.')
+param ipForbid string = ''
+
+@description('AUTH_TRUSTED_PROXY_HOPS: proxies in front of the gateway that append to X-Forwarded-For (App Service front end: 1; add one per proxy such as Front Door in front of it).')
+@minValue(0)
+param trustedProxyHops int = 1
+
+@description('AUTH_CLIENT_CERT_MODE: TLS client certificates forwarded by App Service. Anything but off also needs the site\'s client certificates enabled.')
+@allowed(['off', 'optional', 'required'])
+param clientCertMode string = 'off'
+
+@description('AUTH_CLIENT_CERT_CA: PEM of the CAs trusted to issue client certificates.')
+param clientCertCa string = ''
+
+@description('AUTH_CLIENT_CERT_IDENTITIES: allowed client certificate identities, objects with APIM identity attributes (thumbprint, serial-number, common-name, subject, dns-name, issuer-subject, issuer-thumbprint). Empty allows any trusted certificate.')
+param clientCertIdentities array = []
 
 // ---------- Hosting ----------
 
@@ -295,12 +357,32 @@ var appSettings = {
   AUTH_CLOCK_SKEW_SECONDS: string(clockSkewSeconds)
   AUTH_SUBSCRIPTION_KEY_HEADER: subscriptionKeyHeader
   AUTH_SUBSCRIPTION_KEY_QUERY: subscriptionKeyQuery
+  AUTH_OIDC_STATIC_ISSUERS: oidcStaticIssuers
+  AUTH_OIDC_SIGNING_KEYS: oidcSigningKeys
+  AUTH_ENTRA_TENANTS: entraTenants
+  AUTH_REQUIRE_EXPIRATION: string(requireExpirationTime)
+  AUTH_REQUIRED_CLAIMS: string(requiredClaims)
+  AUTH_TOKEN_HEADER: tokenHeader
+  AUTH_TOKEN_QUERY: tokenQuery
+  AUTH_FAILED_VALIDATION_STATUS: string(failedValidationStatus)
+  AUTH_FAILED_VALIDATION_MESSAGE: failedValidationMessage
+  AUTH_PERMISSION_MAP: string(permissionMap)
   PROXY_CONNECT_TIMEOUT_SECONDS: string(proxyConnectTimeoutSeconds)
   PROXY_READ_TIMEOUT_SECONDS: string(proxyReadTimeoutSeconds)
   PROXY_MAX_BODY_BYTES: string(proxyMaxBodyBytes)
   PROXY_ALLOWED_ADDRESSES: proxyAllowedAddresses
+  OAUTH_REFRESH_MARGIN_SECONDS: string(oauthRefreshMarginSeconds)
+  OAUTH_REFRESH_BACKOFF_SECONDS: string(oauthRefreshBackoffSeconds)
+  OAUTH_POST_LOGIN_REDIRECTS: oauthPostLoginRedirects
   SECRET_CACHE_SIZE: string(secretCacheSize)
   LOG_LEVEL: logLevel
+  AUTH_IP_ALLOW: ipAllow
+  AUTH_IP_FORBID: ipForbid
+  AUTH_TRUSTED_PROXY_HOPS: string(trustedProxyHops)
+  AUTH_CLIENT_CERT_MODE: clientCertMode
+  AUTH_CLIENT_CERT_CA: clientCertCa
+  AUTH_CLIENT_CERT_IDENTITIES: string(clientCertIdentities)
+  LIMIT_CONNECTION_CALLS_PER_MINUTE: '500' // Power Platform's per-connection default; 0 turns it off
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' existing = {

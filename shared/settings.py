@@ -11,7 +11,20 @@ import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from shared.frontdoor import (
+    CLIENT_CERTIFICATE_MODES,
+    CertificatePolicy,
+    ClientCertificateMode,
+    IpFilter,
+    parse_entry,
+    parse_identities,
+)
+
+if TYPE_CHECKING:
+    from shared.callers._jwt_policy import PermissionMap, RequiredClaim
 
 
 class SettingsError(ValueError):
@@ -65,6 +78,64 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AUTH_CLOCK_SKEW_SECONDS", "60", "Clock skew allowed on `exp` and `nbf`."),
     Setting("AUTH_SUBSCRIPTION_KEY_HEADER", "Ocp-Apim-Subscription-Key", "Header carrying a subscription key."),
     Setting("AUTH_SUBSCRIPTION_KEY_QUERY", "subscription-key", "Query parameter carrying a subscription key."),
+    Setting(
+        "AUTH_OIDC_STATIC_ISSUERS",
+        "",
+        "Comma-separated trusted issuers without discovery, verified with `AUTH_OIDC_SIGNING_KEYS` (never contacted).",
+    ),
+    Setting(
+        "AUTH_OIDC_SIGNING_KEYS",
+        "",
+        "Public keys of `AUTH_OIDC_STATIC_ISSUERS`: a JWKS JSON document, or PEM public keys / X.509 certificates"
+        " (`\\n` may stand for newlines). A key without `kid` is tried for every token.",
+    ),
+    Setting(
+        "AUTH_ENTRA_TENANTS",
+        "",
+        "Comma-separated tenant IDs (GUIDs) accepted by issuers containing `{tenantid}`, e.g."
+        " `https://login.microsoftonline.com/{tenantid}/v2.0`: the token's `tid` must be listed and its `iss` must be"
+        " the issuer with that tenant. Each tenant's own metadata is discovered.",
+    ),
+    Setting(
+        "AUTH_REQUIRE_EXPIRATION",
+        "true",
+        "`false` accepts tokens without `exp` (an `exp` present is still checked).",
+    ),
+    Setting(
+        "AUTH_REQUIRED_CLAIMS",
+        "",
+        "JSON list of claims every token must carry (APIM required-claims), e.g."
+        ' `[{"name": "scp", "match": "any", "separator": " ", "values": ["Invoke"]}]`;'
+        " `match` is `all` (default) or `any`; without `values` the claim must just be present.",
+    ),
+    Setting(
+        "AUTH_TOKEN_HEADER",
+        "Authorization",
+        "Header carrying the JWT: `Authorization` with the `Bearer` scheme, or another header with the bare token.",
+    ),
+    Setting(
+        "AUTH_TOKEN_QUERY",
+        "",
+        "Query parameter that may carry the JWT instead (it wins, and is stripped before proxying)."
+        " Empty: not accepted.",
+    ),
+    Setting(
+        "AUTH_FAILED_VALIDATION_STATUS",
+        "401",
+        "Status for a rejected token, `401` or `403`"
+        " (`403` answers missing required claims with `insufficient_scope`).",
+    ),
+    Setting(
+        "AUTH_FAILED_VALIDATION_MESSAGE",
+        "",
+        "Message for a rejected token instead of the specific reason (which is still logged).",
+    ),
+    Setting(
+        "AUTH_PERMISSION_MAP",
+        "",
+        "JSON object mapping app roles (`roles`) and delegated scopes (`scp`) to gateway permissions, e.g."
+        ' `{"Connectors.Manage": ["connectors:manage"], "Invoke": ["connections:use"]}`.',
+    ),
     Setting("PROXY_CONNECT_TIMEOUT_SECONDS", "10", "Connect timeout to backends."),
     Setting("PROXY_READ_TIMEOUT_SECONDS", "100", "Read timeout to backends; past it the caller gets 504."),
     Setting("PROXY_MAX_BODY_BYTES", "33554432", "Largest request body forwarded; larger gets 413."),
@@ -73,8 +144,47 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Comma-separated CIDRs exempt from the link-local/metadata block, e.g. `169.254.10.0/24`.",
     ),
+    Setting("OAUTH_REFRESH_MARGIN_SECONDS", "300", "Refresh an OAuth access token when it expires within this time."),
+    Setting(
+        "OAUTH_REFRESH_BACKOFF_SECONDS",
+        "60",
+        "After a transient refresh failure, at most one attempt per connection in this window.",
+    ),
+    Setting(
+        "OAUTH_POST_LOGIN_REDIRECTS",
+        "",
+        "Comma-separated URL prefixes a connection's `postLoginRedirectUrl` may start with (https, or loopback http).",
+    ),
     Setting("SECRET_CACHE_SIZE", "1024", "Connection secrets kept in memory, keyed by name and version."),
     Setting("LOG_LEVEL", "INFO", "Log level of the gateway's own loggers."),
+    Setting(
+        "AUTH_IP_ALLOW",
+        "",
+        "Comma-separated caller IPs, CIDRs or `from-to` ranges that may call; empty allows everyone not forbidden.",
+    ),
+    Setting("AUTH_IP_FORBID", "", "Comma-separated caller IPs, CIDRs or `from-to` ranges refused; wins over allow."),
+    Setting(
+        "AUTH_TRUSTED_PROXY_HOPS",
+        "1",
+        "Proxies in front of the gateway that append to `X-Forwarded-For` (App Service: 1); 0 uses the TCP peer.",
+    ),
+    Setting(
+        "AUTH_CLIENT_CERT_MODE",
+        "off",
+        "`off`, `optional` or `required`: TLS client certificates App Service forwards in `X-ARR-ClientCert`.",
+    ),
+    Setting("AUTH_CLIENT_CERT_CA", "", "CAs trusted to issue client certificates: inline PEM or a PEM file path."),
+    Setting(
+        "AUTH_CLIENT_CERT_IDENTITIES",
+        "",
+        "JSON list of allowed certificate identities (APIM `identity` attributes, e.g. `thumbprint`, `subject`);"
+        " empty allows any trusted certificate.",
+    ),
+    Setting(
+        "LIMIT_CONNECTION_CALLS_PER_MINUTE",
+        "500",
+        "Calls per minute per connection, counted across instances (Power Platform's default); 0 turns it off.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -112,6 +222,64 @@ def _networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IP
         raise SettingsError(f"{name}: {error}") from None
 
 
+def _redirect_prefixes(raw: str) -> tuple[str, ...]:
+    prefixes = _csv(raw)
+    for prefix in prefixes:
+        parts = urlsplit(prefix)
+        loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+        if not parts.netloc or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+            raise SettingsError(f"OAUTH_POST_LOGIN_REDIRECTS: {prefix!r} must be an https URL (http only on loopback)")
+    return prefixes
+
+
+def _ip_entries(name: str, raw: str) -> tuple[str, ...]:
+    entries = _csv(raw)
+    for entry in entries:
+        try:
+            parse_entry(entry)
+        except ValueError as error:
+            raise SettingsError(f"{name}: {error}") from None
+    return entries
+
+
+def _pem_setting(name: str, raw: str) -> str:
+    """Inline PEM (real or escaped newlines) or the path of a PEM file."""
+    if raw.startswith("-----BEGIN"):
+        return raw.replace("\\n", "\n")
+    if not raw:
+        return ""
+    try:
+        with open(raw, encoding="ascii") as file:
+            return file.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise SettingsError(f"{name}: can't read the PEM file {raw!r} ({error})") from None
+
+
+def _client_certificates(
+    mode_raw: str, ca_raw: str, identities_raw: str
+) -> tuple[ClientCertificateMode, CertificatePolicy | None]:
+    mode = mode_raw.lower()
+    if mode not in CLIENT_CERTIFICATE_MODES:
+        raise SettingsError(f"AUTH_CLIENT_CERT_MODE must be off, optional or required, got {mode_raw!r}")
+    if mode == "off":
+        return "off", None
+    try:
+        identities = parse_identities(identities_raw)
+    except ValueError as error:
+        raise SettingsError(f"AUTH_CLIENT_CERT_IDENTITIES: {error}") from None
+    ca = _pem_setting("AUTH_CLIENT_CERT_CA", ca_raw)
+    if not ca and not (identities and all(identity.thumbprint for identity in identities)):
+        raise SettingsError(
+            f"AUTH_CLIENT_CERT_MODE={mode} needs AUTH_CLIENT_CERT_CA, or AUTH_CLIENT_CERT_IDENTITIES"
+            " that each pin a thumbprint (without a trusted CA anyone can make a certificate with any name)"
+        )
+    try:
+        policy = CertificatePolicy(ca, validate_trust=bool(ca), identities=identities)
+    except ValueError as error:
+        raise SettingsError(f"AUTH_CLIENT_CERT_CA: {error}") from None
+    return mode, policy  # type: ignore[return-value]  # checked against CLIENT_CERTIFICATE_MODES
+
+
 @dataclass(frozen=True)
 class Settings:
     port: int
@@ -132,8 +300,34 @@ class Settings:
     proxy_read_timeout: float
     proxy_max_body_bytes: int
     proxy_allowed_addresses: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    oauth_refresh_margin_seconds: int
+    oauth_refresh_backoff_seconds: int
+    oauth_post_login_redirects: tuple[str, ...]
     secret_cache_size: int
     log_level: str
+    ip_filter: IpFilter
+    trusted_proxy_hops: int
+    client_cert_mode: ClientCertificateMode
+    client_cert_policy: CertificatePolicy | None  # None when the mode is off
+    limit_connection_calls_per_minute: int  # 0: no limit
+    # JWT validation beyond issuers and audiences (shared/callers/_jwt_policy.py and _jwt_keys.py).
+    oidc_static_issuers: tuple[str, ...] = ()
+    oidc_signing_keys: tuple[str, ...] = ()  # public JWKs as JSON texts
+    entra_tenants: tuple[str, ...] = ()  # lower-case GUIDs
+    require_expiration: bool = True
+    required_claims: tuple[RequiredClaim, ...] = ()
+    token_header: str = "Authorization"  # noqa: S105 - a header name, not a secret
+    token_query: str = ""  # empty: tokens in the query are not accepted
+    failed_validation_status: int = 401
+    failed_validation_message: str = ""  # empty: the specific reason
+    permission_map: PermissionMap | None = None
+
+    def redirect_allowed(self, url: str) -> bool:
+        """A post-login redirect must start with an allowlisted prefix that ends at a path boundary."""
+        return any(
+            url == prefix or url.startswith(prefix if prefix.endswith("/") else prefix + "/")
+            for prefix in self.oauth_post_login_redirects
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -151,6 +345,25 @@ class Settings:
         prefix = raw("TABLES_PREFIX")
         if not (prefix.isascii() and prefix.isalnum() and prefix[0].isalpha() and len(prefix) <= 20):
             raise SettingsError("TABLES_PREFIX must be 1-20 letters and digits, starting with a letter")
+        # Imported here: shared.callers imports this module, so a module-level import would be circular.
+        from shared.callers._jwt_keys import parse_signing_keys
+        from shared.callers._jwt_policy import (
+            check_token_location,
+            parse_failed_status,
+            parse_permission_map,
+            parse_required_claims,
+            parse_tenants,
+        )
+
+        check_token_location(
+            raw("AUTH_TOKEN_HEADER"),
+            raw("AUTH_TOKEN_QUERY"),
+            raw("AUTH_SUBSCRIPTION_KEY_HEADER"),
+            raw("AUTH_SUBSCRIPTION_KEY_QUERY"),
+        )
+        client_cert_mode, client_cert_policy = _client_certificates(
+            raw("AUTH_CLIENT_CERT_MODE"), raw("AUTH_CLIENT_CERT_CA"), raw("AUTH_CLIENT_CERT_IDENTITIES")
+        )
         return cls(
             port=_number(int, 1)("GATEWAY_PORT", raw("GATEWAY_PORT")),
             public_url=raw("GATEWAY_PUBLIC_URL").rstrip("/"),
@@ -172,6 +385,32 @@ class Settings:
             proxy_read_timeout=_number(float, 0.001)("PROXY_READ_TIMEOUT_SECONDS", raw("PROXY_READ_TIMEOUT_SECONDS")),
             proxy_max_body_bytes=_number(int, 0)("PROXY_MAX_BODY_BYTES", raw("PROXY_MAX_BODY_BYTES")),
             proxy_allowed_addresses=_networks("PROXY_ALLOWED_ADDRESSES", raw("PROXY_ALLOWED_ADDRESSES")),
+            oauth_refresh_margin_seconds=_number(int, 0)(
+                "OAUTH_REFRESH_MARGIN_SECONDS", raw("OAUTH_REFRESH_MARGIN_SECONDS")
+            ),
+            oauth_refresh_backoff_seconds=_number(int, 1)(
+                "OAUTH_REFRESH_BACKOFF_SECONDS", raw("OAUTH_REFRESH_BACKOFF_SECONDS")
+            ),
+            oauth_post_login_redirects=_redirect_prefixes(raw("OAUTH_POST_LOGIN_REDIRECTS")),
             secret_cache_size=_number(int, 0)("SECRET_CACHE_SIZE", raw("SECRET_CACHE_SIZE")),
             log_level=raw("LOG_LEVEL").upper(),
+            ip_filter=IpFilter(
+                _ip_entries("AUTH_IP_ALLOW", raw("AUTH_IP_ALLOW")), _ip_entries("AUTH_IP_FORBID", raw("AUTH_IP_FORBID"))
+            ),
+            trusted_proxy_hops=_number(int, 0)("AUTH_TRUSTED_PROXY_HOPS", raw("AUTH_TRUSTED_PROXY_HOPS")),
+            client_cert_mode=client_cert_mode,
+            client_cert_policy=client_cert_policy,
+            limit_connection_calls_per_minute=_number(int, 0)(
+                "LIMIT_CONNECTION_CALLS_PER_MINUTE", raw("LIMIT_CONNECTION_CALLS_PER_MINUTE")
+            ),
+            oidc_static_issuers=_csv(raw("AUTH_OIDC_STATIC_ISSUERS")),
+            oidc_signing_keys=parse_signing_keys(raw("AUTH_OIDC_SIGNING_KEYS")),
+            entra_tenants=parse_tenants(raw("AUTH_ENTRA_TENANTS")),
+            require_expiration=_bool("AUTH_REQUIRE_EXPIRATION", raw("AUTH_REQUIRE_EXPIRATION")),
+            required_claims=parse_required_claims(raw("AUTH_REQUIRED_CLAIMS")),
+            token_header=raw("AUTH_TOKEN_HEADER"),
+            token_query=raw("AUTH_TOKEN_QUERY"),
+            failed_validation_status=parse_failed_status(raw("AUTH_FAILED_VALIDATION_STATUS")),
+            failed_validation_message=raw("AUTH_FAILED_VALIDATION_MESSAGE"),
+            permission_map=parse_permission_map(raw("AUTH_PERMISSION_MAP")),
         )

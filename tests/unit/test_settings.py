@@ -16,8 +16,10 @@ REQUIRED = {"KEY_VAULT_URL": "https://vault.example/", "TABLES_ENDPOINT": "https
 def settings_table() -> str:
     rows = ["| Setting | Default | Meaning |", "|---|---|---|"]
     for setting in SETTINGS:
-        default = f"`{setting.default}`" if setting.default else ("*required*" if setting.default is None else "—")
-        if setting.name.startswith("TABLES_") and setting.default is None:
+        default = f"`{setting.default}`" if setting.default else "—"
+        if setting.name == "KEY_VAULT_URL":
+            default = "*required*"
+        elif setting.name in ("TABLES_ENDPOINT", "TABLES_CONNECTION_STRING"):
             default = "one of the two"
         where = " *(local only)*" if setting.local_only else ""
         rows.append(f"| `{setting.name}` | {default} | {setting.description}{where} |")
