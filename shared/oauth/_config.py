@@ -1,0 +1,385 @@
+"""OAuthConfig: what the protocol layer needs to know of one connector's identity provider. Pure.
+
+Built from the connector's oAuthSettings (paconn's shape) over a provider template from
+providers.json, with optional per-connection overrides on top. Kept in connection records, so it
+round-trips through JSON (config_to_record / config_from_record). Never holds a client secret.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from shared.connectors import Connector
+from shared.oauth import _generic
+
+PROVIDERS: dict[str, dict[str, Any]] = {
+    name: entry
+    for name, entry in json.loads((Path(__file__).with_name("providers.json")).read_text("utf-8")).items()
+    if not name.startswith("_")
+}
+PROTOCOLS = frozenset({"oauth2", "oauth2generic", "aad"})
+GRANT_TYPES = frozenset({"authorization_code", "client_credentials"})
+TOKEN_AUTH_METHODS = frozenset({"client_secret_post", "client_secret_basic", "private_key_jwt"})
+REVOCATION_STYLES = frozenset({"rfc7009", "github", "bearer"})
+AAD_RESERVED_SCOPES = ("openid", "profile", "offline_access")  # msal adds these itself and refuses them as input
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_PLACEHOLDER_LOOK = re.compile(r"[\s<>{}\[\]]")  # "{{ client id }}", "<Enter your client ID>", "[[DUMMY]]"
+_NOT_TEMPLATE_VALUES = frozenset({"clientsecret", "clientid", "scopes"})
+
+
+class OAuthConfigError(ValueError):
+    """The OAuth settings can't be used as they are. The message names the field; it never holds a secret."""
+
+
+@dataclass(frozen=True)
+class OAuthConfig:
+    """One connector's OAuth 2.0 client configuration. Not hashable (it holds dicts)."""
+
+    identity_provider: str  # a providers.json name: "oauth2", "oauth2generic", "aad", "github", ...
+    protocol: str  # "oauth2" | "oauth2generic" | "aad" (aad goes through msal, unless aad_version is "v1")
+    client_id: str
+    authorization_url: str  # "" for client_credentials
+    token_url: str
+    refresh_url: str
+    revocation_url: str | None = None
+    revocation_style: str = "rfc7009"  # | "github" (DELETE /applications/{id}/grant) | "bearer" (token in header)
+    scopes: tuple[str, ...] = ()
+    scope_delimiter: str = " "
+    authorize_params: dict[str, str] = field(default_factory=dict)  # extra authorization-URL parameters
+    token_params: dict[str, str] = field(default_factory=dict)  # extra token-request parameters
+    pkce: bool = True
+    grant_type: str = "authorization_code"  # | "client_credentials"
+    token_auth: str = "client_secret_post"  # noqa: S105 | "client_secret_basic" | "private_key_jwt" (aadcertificate)
+    accept_json: bool = False  # send Accept: application/json (GitHub answers form-encoded otherwise)
+    backend_host_field: str | None = None  # token-response field naming the backend host (Salesforce)
+    issues_refresh_tokens: bool = True
+    nested_token_field: str | None = None  # object holding the tokens when the top level has none (Slack)
+    success_field: str | None = None  # a false value here means failure, whatever the HTTP status (Slack "ok")
+    error_aliases: dict[str, str] = field(default_factory=dict)  # provider error code -> RFC 6749 code
+    tenant_id: str | None = None  # aad
+    resource_uri: str | None = None  # aad
+    login_uri: str | None = None  # aad
+    aad_version: str | None = None  # aad: "v2" (msal) | "v1" (resource parameter, plain OAuth 2.0)
+    oidc_authority: str | None = None  # aad: a non-Microsoft OIDC authority for msal (tests, CIAM)
+    templates: dict[str, str] = field(default_factory=dict)  # oauth2generic: authorizationQuery, tokenBody, ...
+    template_values: dict[str, str] = field(default_factory=dict)  # oauth2generic: placeholder (lower) -> value
+    client_secret_parameter: str | None = None  # the connection parameter with a per-connection client secret
+
+    @property
+    def uses_msal(self) -> bool:
+        return self.protocol == "aad" and self.aad_version != "v1"
+
+    @property
+    def authority(self) -> str | None:
+        """aad: the msal authority, {login_uri}/{tenant_id}."""
+        if self.protocol != "aad" or not self.login_uri:
+            return None
+        return f"{self.login_uri.rstrip('/')}/{self.tenant_id or 'common'}"
+
+
+RECORD_VERSION = 1
+_FIELDS = {f.name for f in dataclasses.fields(OAuthConfig)}
+
+
+def config_to_record(config: OAuthConfig) -> dict[str, Any]:
+    """A JSON-serialisable dict of the config."""
+    record = {"recordVersion": RECORD_VERSION, **dataclasses.asdict(config)}
+    record["scopes"] = list(config.scopes)
+    return record
+
+
+def config_from_record(record: Mapping[str, Any]) -> OAuthConfig:
+    """The inverse of config_to_record. A malformed record is a server fault: ValueError."""
+    if record.get("recordVersion") != RECORD_VERSION:
+        raise ValueError(f"unknown OAuth config record version {record.get('recordVersion')!r}")
+    values = {k: v for k, v in record.items() if k != "recordVersion"}
+    unknown = set(values) - _FIELDS
+    if unknown:
+        raise ValueError(f"malformed OAuth config record: unknown fields {sorted(unknown)}")
+    try:
+        return OAuthConfig(**{**values, "scopes": tuple(values.get("scopes") or ())})
+    except TypeError as error:
+        raise ValueError(f"malformed OAuth config record: {error}") from None
+
+
+# -- building from a connector ------------------------------------------------------------------
+
+
+def _text(value: Any) -> str | None:
+    """A setting's text: {"value": x} unwrapped, None for absent or empty."""
+    if isinstance(value, Mapping):
+        value = value.get("value")
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return text if text != "" else None
+
+
+def _flag(name: str, value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise OAuthConfigError(f"{name} must be true or false")
+
+
+def _real_value(name: str, value: str | None) -> str:
+    if value is None or not value.strip():
+        raise OAuthConfigError(f"{name} is missing")
+    if _PLACEHOLDER_LOOK.search(value):
+        raise OAuthConfigError(f"{name} {value[:60]!r} is a placeholder; give the real value")
+    return value
+
+
+def _checked_url(name: str, url: str | None) -> str:
+    if url is None:
+        raise OAuthConfigError(f"{name} is missing")
+    parts = urlsplit(url)
+    shown = f"{parts.scheme}://{parts.netloc}{parts.path}"[:120]
+    if _generic.placeholders(url):
+        raise OAuthConfigError(f"{name} {shown!r} still contains a {{placeholder}}")
+    secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS)
+    if not (secure and parts.hostname) or parts.username is not None or parts.fragment:
+        raise OAuthConfigError(f"{name} {shown!r} must be an absolute https URL without user info or fragment")
+    return url
+
+
+def _scope_list(value: Any) -> list[str]:
+    """Scopes from a list of strings or a delimited string; entries holding several are split on whitespace."""
+    entries = value.split() if isinstance(value, str) else value if isinstance(value, list) else []
+    return [scope for entry in entries if isinstance(entry, str) for scope in entry.split()]
+
+
+class _Settings:
+    """Lookup over overrides > customParameters > template, by case-insensitive name."""
+
+    def __init__(self, connector: Connector, template: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> None:
+        settings = connector.oauth_settings or {}
+        custom = settings.get("customParameters")
+        self.custom = {str(k).lower(): _text(v) for k, v in (custom if isinstance(custom, Mapping) else {}).items()}
+        self.properties = settings.get("properties") if isinstance(settings.get("properties"), Mapping) else {}
+        self.raw = settings
+        self.template = template
+        self.overrides: dict[str, Any] = {}
+        self.secret_names: set[str] = set()
+        for key, value in (overrides or {}).items():
+            name = str(key).lower().removeprefix("token:")
+            parameter = connector.parameter(f"token:{name}") or connector.parameter(str(key))
+            if name == "clientsecret" or (parameter is not None and parameter.secret):
+                self.secret_names.add(name)  # secrets never enter a config
+            elif name == "scopes":
+                self.overrides[name] = value
+            elif _text(value) is not None:
+                self.overrides[name] = _text(value)
+        self.secret_names |= {
+            p.name.lower().removeprefix("token:") for p in connector.parameters if p.secret and p.type != "oauthsetting"
+        }
+
+    def get(self, name: str, template_key: str | None = None) -> str | None:
+        """overrides > customParameters > the template's `template_key` (as text)."""
+        key = name.lower()
+        value = self.overrides.get(key) or self.custom.get(key)
+        if value is None and template_key is not None:
+            value = _text(self.template.get(template_key))
+        return value
+
+    def template_values(self) -> dict[str, str]:
+        """Values for oauth2generic placeholders: customParameters that aren't templates, then overrides."""
+        ignored = set(_generic.MESSAGE_TEMPLATES) | set(_generic.URL_TEMPLATES) | {"scopelistdelimiter"}
+        values = {k: v for k, v in self.custom.items() if v is not None and k not in ignored}
+        values.update({k: v for k, v in self.overrides.items() if isinstance(v, str)})
+        return {k: v for k, v in values.items() if k not in _NOT_TEMPLATE_VALUES}
+
+
+def _fill(name: str, url: str | None, values: Mapping[str, str]) -> str | None:
+    if url is None:
+        return None
+    try:
+        return _generic.render_url(url, values)
+    except _generic.MissingPlaceholder as missing:
+        raise OAuthConfigError(
+            f"{name} needs a value for {{{missing.name}}}: give it as the connection parameter 'token:{missing.name}'"
+        ) from None
+    except _generic.UnsafeValue as unsafe:
+        raise OAuthConfigError(f"{name}: the value for {{{unsafe.name}}} can't go into a URL") from None
+
+
+def _aad_fields(s: _Settings, client_id: str, scopes: list[str]) -> dict[str, Any]:
+    login_uri = _checked_url("customParameters.loginUri", s.get("loginUri", "login_uri")).rstrip("/")
+    tenant = _real_value("customParameters.tenantId", s.get("tenantId", "tenant_id"))
+    resource = s.get("resourceUri") or _text(s.properties.get("AzureActiveDirectoryResourceId"))
+    version = s.get("aadVersion", "aad_version") or "v2"
+    if version not in ("v1", "v2"):
+        raise OAuthConfigError("aadVersion must be v1 or v2")
+    values = {"clientid": client_id, "tenantid": tenant, "loginuri": login_uri}
+    urls = {key: _fill(key, _text(s.template.get(key)), values) for key in ("authorization_url", "token_url")}
+    if version == "v1":  # v1 endpoints are the v2 ones without "/v2.0"
+        urls = {key: url.replace("/oauth2/v2.0/", "/oauth2/") if url else url for key, url in urls.items()}
+    fields: dict[str, Any] = {
+        "login_uri": login_uri,
+        "tenant_id": tenant,
+        "aad_version": version,
+        "oidc_authority": s.get("oidcAuthority"),
+        "authorization_url": s.get("authorizationUrl") or urls["authorization_url"],
+        "token_url": s.get("tokenUrl") or urls["token_url"],
+    }
+    given = [scope for scope in scopes if scope.lower() not in AAD_RESERVED_SCOPES]
+    if resource is not None:
+        resource = _real_value("customParameters.resourceUri", resource)
+        fields["resource_uri"] = resource
+    if version == "v1":
+        if resource is None:
+            raise OAuthConfigError("customParameters.resourceUri is missing (aad v1 needs the resource)")
+        fields["authorize_params"] = {"resource": resource}
+        fields["token_params"] = {"resource": resource}
+        fields["scopes"] = tuple(given)
+    elif resource is not None:  # v1's resource, in v2 terms: all its configured permissions
+        fields["scopes"] = (f"{resource.rstrip('/')}/.default",)
+    elif given:
+        fields["scopes"] = tuple(given)
+    else:
+        raise OAuthConfigError("customParameters.resourceUri is missing, and no scopes are given")
+    return fields
+
+
+def _oauth2_fields(s: _Settings, client_id: str) -> dict[str, Any]:
+    values = {"clientid": client_id}
+    names = {"authorization_url": "authorizationUrl", "token_url": "tokenUrl", "refresh_url": "refreshUrl"}
+    names["revocation_url"] = "revocationUrl"
+    return {target: s.get(name) or _fill(target, s.template.get(target), values) for target, name in names.items()}
+
+
+def _generic_fields(s: _Settings, client_id: str) -> dict[str, Any]:
+    template_values = s.template_values()
+    url_values = {**template_values, "clientid": client_id}
+    fields: dict[str, Any] = {
+        target: _fill(f"customParameters.{key}", s.get(key), url_values)
+        for key, target in _generic.URL_TEMPLATES.items()
+    }
+    templates = {target: s.custom[key] for key, target in _generic.MESSAGE_TEMPLATES.items() if s.custom.get(key)}
+    for target, template in templates.items():
+        for name in _generic.missing_placeholders(template, template_values):
+            if name.lower() in s.secret_names:
+                raise OAuthConfigError(
+                    f"the {target} template names the secret {{{name}}}; only {{ClientSecret}} (the connector's "
+                    "client secret) can go into a token request"
+                )
+            raise OAuthConfigError(
+                f"the {target} template needs a value for {{{name}}}: "
+                f"give it as the connection parameter 'token:{name}'"
+            )
+    fields["templates"] = templates
+    fields["template_values"] = {k: v for k, v in template_values.items() if k not in _generic.STANDARD_PLACEHOLDERS}
+    # A template that builds the authorization query or the token body leaves no room for PKCE parameters.
+    fields["pkce"] = not ({"authorizationQuery", "tokenBody"} & set(templates))
+    delimiter = s.custom.get("scopelistdelimiter")
+    if delimiter is not None:
+        fields["scope_delimiter"] = delimiter
+    return fields
+
+
+def _generic_scope(scope: str, values: Mapping[str, str]) -> str:
+    try:
+        return _generic.render_text(scope, values)
+    except _generic.MissingPlaceholder as missing:
+        raise OAuthConfigError(
+            f"scopes need a value for {{{missing.name}}}: give it as the connection parameter 'token:{missing.name}'"
+        ) from None
+
+
+def _client_id(connector: Connector, s: _Settings) -> str:
+    try:
+        return _real_value("clientId", s.overrides.get("clientid") or _text(s.raw.get("clientId")))
+    except OAuthConfigError as error:
+        per_connection = next((p.name for p in connector.parameters if p.name.lower() == "token:clientid"), None)
+        if per_connection is None:
+            raise
+        raise OAuthConfigError(f"{error}; each connection gives it as the parameter '{per_connection}'") from None
+
+
+def _template_for(name: str) -> dict[str, Any]:
+    template = PROVIDERS.get(name)
+    if template is None:
+        known = ", ".join(sorted(PROVIDERS))
+        raise OAuthConfigError(f"identityProvider {name[:40]!r} is not supported (supported: {known})")
+    return template
+
+
+def oauth_config_for(connector: Connector, overrides: Mapping[str, Any] | None = None) -> OAuthConfig:
+    """The OAuthConfig of a connector's oauthSetting parameter.
+
+    `overrides` are per-connection values, keyed with or without paconn's "token:" prefix, case-insensitive:
+    clientId, scopes (list or space-separated), authorizationUrl, tokenUrl, refreshUrl, revocationUrl,
+    tenantId, resourceUri, loginUri, aadVersion, oidcAuthority, grantType, tokenAuth, pkce; any other name
+    is an oauth2generic placeholder value. Client secrets and other secret parameters are ignored.
+    Raises OAuthConfigError naming the missing or unusable field.
+    """
+    settings = connector.oauth_settings
+    if not isinstance(settings, Mapping):
+        raise OAuthConfigError("the connector has no oAuthSettings")
+    provider = _text(settings.get("identityProvider"))
+    if provider is None:
+        raise OAuthConfigError("identityProvider is missing")
+    name = provider.lower()
+    template = _template_for(name)
+    s = _Settings(connector, template, overrides)
+
+    client_id = _client_id(connector, s)
+    scope_source = s.overrides.get("scopes", settings.get("scopes") or template.get("scopes"))
+    scopes = _scope_list(scope_source)
+    grant_type = {"code": "authorization_code"}.get(
+        s.get("grantType") or "", s.get("grantType") or "authorization_code"
+    )
+    token_auth = s.get("tokenAuth", "token_auth") or "client_secret_post"
+    protocol = template["protocol"]
+    if grant_type not in GRANT_TYPES:
+        raise OAuthConfigError(f"grantType must be one of {sorted(GRANT_TYPES)}")
+    if token_auth not in TOKEN_AUTH_METHODS:
+        raise OAuthConfigError(f"tokenAuth must be one of {sorted(TOKEN_AUTH_METHODS)}")
+
+    fields: dict[str, Any] = {
+        key: copy.deepcopy(value)
+        for key, value in template.items()
+        if key in _FIELDS and not key.endswith("_url") and key != "scopes"
+    }
+    if name != "oauth2generic":
+        fields["scopes"] = tuple(scopes)
+    if protocol == "aad":
+        fields.update(_aad_fields(s, client_id, scopes))
+    elif protocol == "oauth2generic":
+        fields["scopes"] = tuple(_scope_list([_generic_scope(scope, s.template_values()) for scope in scopes]))
+        fields.update(_generic_fields(s, client_id))
+    else:
+        fields.update(_oauth2_fields(s, client_id))
+    fields.update(
+        identity_provider=name,
+        protocol=protocol,
+        client_id=client_id,
+        grant_type=grant_type,
+        token_auth=token_auth,
+        pkce=_flag("pkce", s.overrides.get("pkce") or s.custom.get("pkce"), fields.get("pkce", True)),
+    )
+    if grant_type == "authorization_code":
+        fields["authorization_url"] = _checked_url("customParameters.authorizationUrl", fields.get("authorization_url"))
+    else:
+        fields["authorization_url"] = fields.get("authorization_url") or ""
+    fields["token_url"] = _checked_url("customParameters.tokenUrl", fields.get("token_url"))
+    fields["refresh_url"] = _checked_url(
+        "customParameters.refreshUrl", fields.get("refresh_url") or fields["token_url"]
+    )
+    if fields.get("revocation_url"):
+        fields["revocation_url"] = _checked_url("revocationUrl", fields["revocation_url"])
+    if fields.get("oidc_authority"):
+        fields["oidc_authority"] = _checked_url("oidcAuthority", fields["oidc_authority"])
+    secret_parameter = next(
+        (p.name for p in connector.parameters if p.secret and p.name.lower() == "token:clientsecret"), None
+    )
+    return OAuthConfig(**fields, client_secret_parameter=secret_parameter)

@@ -1,0 +1,564 @@
+"""oauth_config_for: OAuthConfig from a connector's oAuthSettings, provider templates, overrides, records."""
+
+import json
+from urllib.parse import urlsplit
+
+import pytest
+
+from shared.connectors import ConnectorError, build_connector, decode_document
+from shared.oauth import (
+    PROVIDERS,
+    OAuthConfig,
+    OAuthConfigError,
+    config_from_record,
+    config_to_record,
+    oauth_config_for,
+)
+from tests.support.connector_files import (
+    build_example,
+    iter_real_connectors,
+    make_api_properties,
+    make_parameter,
+    read_connector_files,
+)
+
+
+def oauth_connector(settings, **parameters):
+    """A connector whose oauthSetting parameter has these oAuthSettings; keyword args add connection parameters."""
+    declared = {"token": {"type": "oauthSetting", "oAuthSettings": settings}}
+    declared.update({name.replace("__", ":"): make_parameter(kind) for name, kind in parameters.items()})
+    return build_example(properties=make_api_properties(declared))
+
+
+def oauth2_settings(**custom):
+    custom = custom or {
+        "authorizationUrl": {"value": "https://idp.example.com/authorize"},
+        "tokenUrl": {"value": "https://idp.example.com/token"},
+    }
+    return {"identityProvider": "oauth2", "clientId": "client-1", "scopes": ["read write", "admin"], **_custom(custom)}
+
+
+A = {"value": "https://idp.example.com/a"}
+T = {"value": "https://idp.example.com/t"}
+
+
+def _custom(custom):
+    return {"customParameters": custom}
+
+
+# -- providers.json ------------------------------------------------------------------------------
+
+
+def test_every_provider_template_is_made_of_config_fields():
+    fields = set(OAuthConfig.__dataclass_fields__)
+    for name, template in PROVIDERS.items():
+        assert set(template) - fields <= {"title", "notes"}, name
+        assert template["protocol"] in ("oauth2", "oauth2generic", "aad"), name
+        for key in ("authorization_url", "token_url", "revocation_url"):
+            if key in template:
+                assert template[key].startswith(("https://", "{LoginUri}/")), (name, key)
+
+
+def test_the_promised_providers_are_there():
+    assert {"aad", "microsoftaccount", "github", "google", "salesforce", "facebook", "dropbox", "slack"} <= set(
+        PROVIDERS
+    )
+
+
+@pytest.mark.parametrize(
+    ("provider", "expected"),
+    [
+        (
+            "github",
+            {
+                "authorization_url": "https://github.com/login/oauth/authorize",
+                "token_url": "https://github.com/login/oauth/access_token",
+                "refresh_url": "https://github.com/login/oauth/access_token",
+                "revocation_url": "https://api.github.com/applications/client-1/grant",
+                "revocation_style": "github",
+                "accept_json": True,
+            },
+        ),
+        (
+            "google",
+            {
+                "authorization_url": "https://accounts.google.com/o/oauth2/v2/auth",
+                "token_url": "https://oauth2.googleapis.com/token",
+                "revocation_url": "https://oauth2.googleapis.com/revoke",
+                "authorize_params": {"access_type": "offline", "prompt": "consent"},
+            },
+        ),
+        (
+            "salesforce",
+            {
+                "authorization_url": "https://login.salesforce.com/services/oauth2/authorize",
+                "token_url": "https://login.salesforce.com/services/oauth2/token",
+                "revocation_url": "https://login.salesforce.com/services/oauth2/revoke",
+                "backend_host_field": "instance_url",
+            },
+        ),
+        (
+            "facebook",
+            {
+                "authorization_url": "https://www.facebook.com/v21.0/dialog/oauth",
+                "token_url": "https://graph.facebook.com/v21.0/oauth/access_token",
+                "issues_refresh_tokens": False,
+                "scope_delimiter": ",",
+                "revocation_url": None,
+            },
+        ),
+        (
+            "dropbox",
+            {
+                "authorization_url": "https://www.dropbox.com/oauth2/authorize",
+                "token_url": "https://api.dropboxapi.com/oauth2/token",
+                "authorize_params": {"token_access_type": "offline"},
+                "revocation_url": "https://api.dropboxapi.com/2/auth/token/revoke",
+                "revocation_style": "bearer",
+            },
+        ),
+        (
+            "slack",
+            {
+                "authorization_url": "https://slack.com/oauth/v2/authorize",
+                "token_url": "https://slack.com/api/oauth.v2.access",
+                "nested_token_field": "authed_user",
+                "success_field": "ok",
+                "scope_delimiter": ",",
+            },
+        ),
+        (
+            "aad",
+            {
+                "protocol": "aad",
+                "uses_msal": True,
+                "tenant_id": "common",
+                "authorization_url": "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+                "token_url": "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+                "authority": "https://login.microsoftonline.com/common",
+                "revocation_url": None,
+            },
+        ),
+        (
+            "microsoftaccount",
+            {
+                "protocol": "aad",
+                "tenant_id": "consumers",
+                "authorization_url": "https://login.microsoftonline.com/consumers/oauth2/v2.0/authorize",
+            },
+        ),
+    ],
+)
+def test_a_built_in_provider_needs_only_client_id_and_scopes(provider, expected):
+    config = oauth_connector({"identityProvider": provider, "clientId": "client-1", "scopes": ["user.read"]})
+    config = oauth_config_for(config)
+    assert config.identity_provider == provider
+    assert config.client_id == "client-1"
+    assert config.scopes == ("user.read",)
+    for name, value in expected.items():
+        assert getattr(config, name) == value, name
+
+
+def test_template_dicts_are_not_shared_between_configs():
+    first = oauth_config_for(oauth_connector({"identityProvider": "google", "clientId": "a", "scopes": ["x"]}))
+    first.authorize_params["prompt"] = "none"
+    second = oauth_config_for(oauth_connector({"identityProvider": "google", "clientId": "b", "scopes": ["x"]}))
+    assert second.authorize_params["prompt"] == "consent"
+
+
+# -- plain oauth2 --------------------------------------------------------------------------------
+
+
+def test_oauth2_endpoints_come_from_custom_parameters():
+    config = oauth_config_for(oauth_connector(oauth2_settings()))
+    assert (config.protocol, config.grant_type, config.pkce) == ("oauth2", "authorization_code", True)
+    assert config.authorization_url == "https://idp.example.com/authorize"
+    assert config.token_url == config.refresh_url == "https://idp.example.com/token"
+    assert config.scopes == ("read", "write", "admin")  # paconn entries holding several scopes are split
+    assert config.revocation_url is None
+    assert config.token_auth == "client_secret_post"
+
+
+def test_custom_parameter_names_are_case_insensitive_and_values_may_be_bare():
+    settings = oauth2_settings(
+        AuthorizationUrl={"value": "https://idp.example.com/a"},
+        TOKENURL="https://idp.example.com/t",
+        refreshUrl={"value": "https://idp.example.com/r"},
+        revocationUrl={"value": "https://idp.example.com/revoke"},
+    )
+    config = oauth_config_for(oauth_connector(settings))
+    assert (config.authorization_url, config.token_url, config.refresh_url, config.revocation_url) == (
+        "https://idp.example.com/a",
+        "https://idp.example.com/t",
+        "https://idp.example.com/r",
+        "https://idp.example.com/revoke",
+    )
+
+
+def test_client_credentials_needs_no_authorization_url():
+    settings = oauth2_settings(
+        tokenUrl={"value": "https://idp.example.com/t"}, grantType={"value": "client_credentials"}
+    )
+    config = oauth_config_for(oauth_connector(settings))
+    assert (config.grant_type, config.authorization_url) == ("client_credentials", "")
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"clientId": "x"}, "identityProvider is missing"),
+        ({"identityProvider": "myspace", "clientId": "x"}, "identityProvider 'myspace' is not supported"),
+        ({"identityProvider": "github"}, "clientId is missing"),
+        ({"identityProvider": "github", "clientId": "{{ client id }}"}, "clientId '{{ client id }}' is a placeholder"),
+        ({"identityProvider": "github", "clientId": "[[DUMMY]]"}, "is a placeholder"),
+        ({"identityProvider": "github", "clientId": "<Enter your client ID>"}, "is a placeholder"),
+        (oauth2_settings(authorizationUrl=A), "customParameters.tokenUrl is missing"),
+        (oauth2_settings(tokenUrl=T), "customParameters.authorizationUrl is missing"),
+        (
+            oauth2_settings(authorizationUrl={"value": "http://idp.example.com/a"}, tokenUrl=T),
+            "customParameters.authorizationUrl 'http://idp.example.com/a' must be an absolute https URL",
+        ),
+        (
+            oauth2_settings(authorizationUrl={"value": "https://user@idp.example.com/a"}, tokenUrl=T),
+            "must be an absolute https URL without user info",
+        ),
+        (oauth2_settings(authorizationUrl={"value": "/relative"}, tokenUrl=T), "must be an absolute"),
+        (oauth2_settings(tokenUrl=T, grantType={"value": "password"}), "grantType must be one of"),
+        ({"identityProvider": "aad", "clientId": "x", "scopes": ["openid"]}, "customParameters.resourceUri is missing"),
+        (
+            {
+                "identityProvider": "aad",
+                "clientId": "x",
+                "customParameters": {"resourceUri": {"value": "<resource-id>"}},
+            },
+            "customParameters.resourceUri '<resource-id>' is a placeholder",
+        ),
+    ],
+)
+def test_unusable_settings_name_the_field(settings, message):
+    with pytest.raises(OAuthConfigError) as caught:
+        oauth_config_for(oauth_connector(settings))
+    assert message in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_a_connector_without_oauth_settings_is_refused():
+    with pytest.raises(OAuthConfigError, match="no oAuthSettings"):
+        oauth_config_for(build_example())
+
+
+def test_http_is_allowed_on_loopback_only():
+    settings = oauth2_settings(
+        authorizationUrl={"value": "http://127.0.0.1:8080/a"}, tokenUrl={"value": "http://localhost:8080/t"}
+    )
+    assert oauth_config_for(oauth_connector(settings)).token_url == "http://localhost:8080/t"
+
+
+# -- overrides ---------------------------------------------------------------------------------
+
+
+def test_overrides_replace_client_id_scopes_and_endpoints():
+    config = oauth_config_for(
+        oauth_connector({"identityProvider": "github", "clientId": "[[DUMMY]]", "scopes": ["repo"]}),
+        {
+            "token:ClientId": "real-client",
+            "scopes": "read:user user:email",
+            "TOKENURL": "http://127.0.0.1:9/token",
+            "authorizationUrl": "http://127.0.0.1:9/authorize",
+            "revocationUrl": "http://127.0.0.1:9/applications/real-client/grant",
+        },
+    )
+    assert config.client_id == "real-client"
+    assert config.scopes == ("read:user", "user:email")
+    assert (config.token_url, config.refresh_url) == ("http://127.0.0.1:9/token", "http://127.0.0.1:9/token")
+    assert config.revocation_url == "http://127.0.0.1:9/applications/real-client/grant"
+    assert config.accept_json  # the template's quirks stay
+
+
+def test_a_placeholder_client_id_points_at_the_per_connection_parameter():
+    connector = oauth_connector({"identityProvider": "github", "clientId": "[[DUMMY]]"}, token__ClientId="string")
+    with pytest.raises(OAuthConfigError, match="each connection gives it as the parameter 'token:ClientId'"):
+        oauth_config_for(connector)
+    assert oauth_config_for(connector, {"token:ClientId": "abc"}).client_id == "abc"
+
+
+def test_secrets_in_overrides_never_reach_the_config():
+    connector = oauth_connector(
+        {
+            "identityProvider": "oauth2generic",
+            "clientId": "c",
+            "scopes": ["s"],
+            "customParameters": {
+                "authorizationUrlTemplate": {"value": "https://idp.example.com/a"},
+                "tokenUrlTemplate": {"value": "https://idp.example.com/t"},
+            },
+        },
+        token__ClientSecret="securestring",
+        token__ApiPassword="securestring",
+    )
+    config = oauth_config_for(
+        connector, {"token:ClientSecret": "s3cr3t-value", "token:ApiPassword": "pa55-value", "token:Other": "x"}
+    )
+    text = json.dumps(config_to_record(config))
+    assert "s3cr3t-value" not in text and "pa55-value" not in text
+    assert config.template_values == {"other": "x"}
+    assert config.client_secret_parameter == "token:ClientSecret"
+
+
+# -- Entra ID ------------------------------------------------------------------------------------
+
+
+def aad_settings(**custom):
+    return {
+        "identityProvider": "aad",
+        "clientId": "6145b6dc-1ce4-43b1-a4b5-a19b8440096a",
+        "scopes": [],
+        **_custom(custom),
+    }
+
+
+def test_aad_resource_becomes_a_default_scope_and_login_uri_and_tenant_shape_the_endpoints():
+    config = oauth_config_for(
+        oauth_connector(
+            aad_settings(
+                loginUri={"value": "https://login.windows.net"},
+                tenantId={"value": "contoso.onmicrosoft.com"},
+                resourceUri={"value": "https://graph.microsoft.com/"},
+            )
+        )
+    )
+    assert config.scopes == ("https://graph.microsoft.com/.default",)
+    assert config.authority == "https://login.windows.net/contoso.onmicrosoft.com"
+    assert config.authorization_url == "https://login.windows.net/contoso.onmicrosoft.com/oauth2/v2.0/authorize"
+    assert (
+        config.token_url == config.refresh_url == "https://login.windows.net/contoso.onmicrosoft.com/oauth2/v2.0/token"
+    )
+    assert config.uses_msal
+
+
+def test_aad_resource_from_properties_and_scopes_without_reserved_ones():
+    settings = aad_settings()
+    settings["properties"] = {"AzureActiveDirectoryResourceId": "api://backend"}
+    assert oauth_config_for(oauth_connector(settings)).scopes == ("api://backend/.default",)
+    settings = {**aad_settings(), "scopes": ["openid", "offline_access", "User.Read"]}
+    assert oauth_config_for(oauth_connector(settings)).scopes == ("User.Read",)
+
+
+def test_aad_v1_sends_the_resource_and_skips_msal():
+    config = oauth_config_for(
+        oauth_connector(aad_settings(resourceUri={"value": "https://api.example.com"}, aadVersion={"value": "v1"}))
+    )
+    assert not config.uses_msal
+    assert config.authorization_url == "https://login.microsoftonline.com/common/oauth2/authorize"
+    assert config.token_url == "https://login.microsoftonline.com/common/oauth2/token"
+    assert config.authorize_params == config.token_params == {"resource": "https://api.example.com"}
+
+
+def test_aadcertificate_authenticates_with_a_private_key_jwt_and_oidc_authority_is_kept():
+    settings = {**aad_settings(resourceUri={"value": "api://x"}), "identityProvider": "aadcertificate"}
+    config = oauth_config_for(oauth_connector(settings), {"oidcAuthority": "https://127.0.0.1:8443/tenant-1"})
+    assert (config.protocol, config.token_auth) == ("aad", "private_key_jwt")
+    assert config.oidc_authority == "https://127.0.0.1:8443/tenant-1"
+
+
+# -- oauth2generic ------------------------------------------------------------------------------
+
+
+def generic_settings(scopes=("read", "write"), **custom):
+    return {"identityProvider": "oauth2generic", "clientId": "client-1", "scopes": list(scopes), **_custom(custom)}
+
+
+def test_generic_url_templates_take_connection_values_and_message_templates_are_kept():
+    settings = generic_settings(
+        authorizationUrlTemplate={"value": "https://{ReferooHost}/oauth/authorize"},
+        authorizationUrlQueryStringTemplate={"value": "?response_type=code&client_id={ClientId}&state={State}"},
+        tokenUrlTemplate={"value": "https://{referoohost}/oauth/token"},
+        tokenBodyTemplate={"value": "grant_type=authorization_code&code={Code}&client_secret={ClientSecret}"},
+    )
+    config = oauth_config_for(oauth_connector(settings), {"token:ReferooHost": "api.sandbox.referoo.com.au"})
+    assert config.authorization_url == "https://api.sandbox.referoo.com.au/oauth/authorize"
+    assert config.token_url == config.refresh_url == "https://api.sandbox.referoo.com.au/oauth/token"
+    assert config.templates == {
+        "authorizationQuery": "?response_type=code&client_id={ClientId}&state={State}",
+        "tokenBody": "grant_type=authorization_code&code={Code}&client_secret={ClientSecret}",
+    }
+    assert config.template_values == {"referoohost": "api.sandbox.referoo.com.au"}
+    assert config.pkce is False  # the templates build the messages: no room for PKCE
+    assert config.scope_delimiter == ","  # Power Platform's default for oauth2generic
+
+
+def test_generic_without_message_templates_uses_the_standard_messages_with_pkce():
+    settings = generic_settings(
+        authorizationUrlTemplate={"value": "https://idp.example.com/a"},
+        tokenUrlTemplate={"value": "https://idp.example.com/t"},
+        scopeListDelimiter={"value": " "},
+    )
+    config = oauth_config_for(oauth_connector(settings))
+    assert (config.pkce, config.templates, config.scope_delimiter) == (True, {}, " ")
+
+
+def test_generic_missing_value_names_the_connection_parameter():
+    settings = generic_settings(
+        authorizationUrlTemplate={"value": "https://{HostnamePrefix}.iobeya.com/s/oauth/authorize"},
+        tokenUrlTemplate={"value": "https://x.iobeya.com/s/oauth/token"},
+    )
+    with pytest.raises(OAuthConfigError, match=r"needs a value for \{HostnamePrefix\}.*'token:HostnamePrefix'"):
+        oauth_config_for(oauth_connector(settings))
+
+
+def test_generic_value_that_would_move_the_host_is_refused():
+    settings = generic_settings(
+        authorizationUrlTemplate={"value": "https://{Host}/authorize"}, tokenUrlTemplate={"value": "https://{Host}/t"}
+    )
+    with pytest.raises(OAuthConfigError, match=r"the value for \{Host\} can't go into a URL"):
+        oauth_config_for(oauth_connector(settings), {"Host": "evil.example@idp.example.com"})
+
+
+def test_generic_templates_may_not_name_other_secrets():
+    settings = generic_settings(
+        authorizationUrlTemplate={"value": "https://idp.example.com/a"},
+        tokenUrlTemplate={"value": "https://idp.example.com/t"},
+        tokenBodyTemplate={"value": "client_id={AppUserId}&client_secret={AppUserSecret}&code={Code}"},
+    )
+    connector = oauth_connector(settings, token__AppUserId="string", token__AppUserSecret="securestring")
+    with pytest.raises(OAuthConfigError, match=r"names the secret \{AppUserSecret\}"):
+        oauth_config_for(connector, {"token:AppUserId": "u", "token:AppUserSecret": "p"})
+
+
+def test_generic_scopes_may_hold_placeholders():
+    settings = generic_settings(
+        scopes=["{Scope}"],
+        authorizationUrlTemplate={"value": "{AuthorizationUrl}"},
+        tokenUrlTemplate={"value": "{TokenUrl}"},
+    )
+    overrides = {"token:Scope": "user_impersonation offline_access", "token:AuthorizationUrl": "https://i.example/a"}
+    config = oauth_config_for(oauth_connector(settings), {**overrides, "token:TokenUrl": "https://i.example/t"})
+    assert config.scopes == ("user_impersonation", "offline_access")
+    assert (config.authorization_url, config.token_url) == ("https://i.example/a", "https://i.example/t")
+
+
+# -- records -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", sorted(set(PROVIDERS) - {"oauth2", "oauth2generic"}))
+def test_config_records_round_trip_through_json(provider):
+    settings = {"identityProvider": provider, "clientId": "client-1", "scopes": ["a", "b"]}
+    config = oauth_config_for(oauth_connector(settings))
+    assert config_from_record(json.loads(json.dumps(config_to_record(config)))) == config
+
+
+def test_generic_config_record_round_trips():
+    settings = generic_settings(
+        authorizationUrlTemplate={"value": "https://{H}/a"},
+        authorizationUrlQueryStringTemplate={"value": "?client_id={ClientId}&h={H}"},
+        tokenUrlTemplate={"value": "https://{H}/t"},
+    )
+    config = oauth_config_for(oauth_connector(settings), {"H": "idp.example.com"})
+    assert config_from_record(json.loads(json.dumps(config_to_record(config)))) == config
+
+
+@pytest.mark.parametrize(
+    "record", [{"recordVersion": 99}, {"recordVersion": 1, "surprise": True}, {"recordVersion": 1, "client_id": "x"}]
+)
+def test_malformed_records_are_value_errors(record):
+    with pytest.raises(ValueError, match="OAuth config record"):
+        config_from_record(record)
+
+
+# -- the real connectors -------------------------------------------------------------------------
+
+# Without per-connection values: what stops each one (a fragment of the message), or None when it is usable.
+REAL_WITHOUT_OVERRIDES = {
+    "Adobe Creative Cloud Libraries": "clientId '{{ client id }}' is a placeholder",
+    "Asite": "clientId '{{ client id }}' is a placeholder",
+    "Asite (KSA)": "clientId '{{ client id }}' is a placeholder",
+    "AtBot": None,
+    "Blackbaud Raiser's Edge NXT Constituents": None,
+    "BttnOne": "clientId '[[TEST]]' is a placeholder",
+    "CardsForPowerApps": "clientId '<<Enter client id>>' is a placeholder",
+    "Cascade Strategy": "clientId is missing",
+    "Cognite Data Fusion": "scopes need a value for {Scope}",
+    "Eduframe": None,
+    "FactSet": "clientId '[[DUMMY]]' is a placeholder",
+    "HiveCPQ - Product configurator": None,
+    "Luware Nimbus": None,
+    "OutlookTasks": "clientId is missing",
+    "PartnerCenterReferrals": None,
+    "Polaris PSA": "clientId '{{ client id }}' is a placeholder",
+    "Pushcut": None,
+    "RAPID Platform": "clientId '[[DUMMY]]' is a placeholder",
+    "RamQuest Actions - UAT": None,
+    "Referoo": "each connection gives it as the parameter 'token:ClientId'",
+    "Rencore Governance": None,
+    "Seismic Livedoc": None,
+    "ShareEffect": None,
+    "SignNow": None,
+    "Signi": "clientId '[[DUMMY]]' is a placeholder",
+    "SmartDialog": "clientId '<clientId>' is a placeholder",
+    "Stormboard": "clientId '{{replace_with_your_client_id}}' is a placeholder",
+    "TALXISDataFeed": "clientId '[[DUMMY]]' is a placeholder",
+    "Tilkee": "clientId '[[TEST]]' is a placeholder",
+    "Tribal": "clientId '[DUMMY]' is a placeholder",
+    "UiPath Orchestrator": "clientId '[enter client id]' is a placeholder",
+    "Witivio": "clientId '[[DUMMY]]' is a placeholder",
+    "WorkSpan": "clientId '{{CLIENT_ID}}' is a placeholder",
+    "Zoho Mail": "clientId '<Enter Your Client ID>' is a placeholder",
+    "ZohoSign": "clientId '<Enter Your Client ID>' is a placeholder",
+    "exghts": None,
+    "iObeya": "clientId '{ClientId}' is a placeholder",
+    "timeghost": "clientId '<<Please add your clientID here>>' is a placeholder",
+    "HubSpot Marketing": "clientId '[YOUR_VALUE]' is a placeholder",
+    "Microsoft Acronyms": None,
+    "OneNote (Personal)": None,
+    "Square Payments": "clientId '[YOUR_CLIENT_ID]' is a placeholder",
+    "TSheets Quickbooks Time": "clientId 'Enter your client ID' is a placeholder",
+    "AzureADPhoneMethods": "clientId '<<Enter your client ID>>' is a placeholder",
+    "ServiceNow": "clientId '<Enter your client ID>' is a placeholder",
+}
+
+# With a real client id and a value for every non-secret "token:" connection parameter.
+REAL_WITH_OVERRIDES = {
+    "WorkSpan": "the tokenBody template names the secret {AppUserSecret}",
+    "timeghost": "customParameters.resourceUri '<<Please add your clientID here>>' is a placeholder",
+}
+
+
+def _real_oauth_connectors():
+    for name, directory in iter_real_connectors():
+        definition, properties = read_connector_files(directory)
+        try:
+            connector = build_connector(
+                "real", decode_document(definition, "a.json"), decode_document(properties, "b.json")
+            )
+        except ConnectorError:
+            continue  # the three broken files; test_real_connectors covers them
+        if connector.auth.kind == "oauth2":
+            yield name.split("/", 1)[1], connector
+
+
+def _connection_values(connector):
+    """What a person creating a connection would give: a client id, and each non-secret token: parameter."""
+
+    def value(parameter):
+        if parameter.allowed_values:
+            return parameter.allowed_values[0]
+        return "https://login.example.com/x" if parameter.name.lower().endswith("url") else "value-1"
+
+    declared = [p for p in connector.parameters if p.name.lower().startswith("token:") and not p.secret]
+    return {"clientId": "client-1", **{p.name: value(p) for p in declared}}
+
+
+def test_every_real_oauth_connector_builds_or_says_why():
+    connectors = dict(_real_oauth_connectors())
+    assert set(connectors) == set(REAL_WITHOUT_OVERRIDES)  # 22 oauth2 + 12 aad + 10 oauth2generic + 1 aadcertificate
+    for name, connector in connectors.items():
+        for overrides, expected in ((None, REAL_WITHOUT_OVERRIDES[name]), (_connection_values(connector), None)):
+            expected = REAL_WITH_OVERRIDES.get(name) if overrides else expected
+            if expected is None:
+                config = oauth_config_for(connector, overrides)
+                assert config_from_record(config_to_record(config)) == config, name
+                assert urlsplit(config.token_url).scheme == "https", name
+            else:
+                with pytest.raises(OAuthConfigError) as caught:
+                    oauth_config_for(connector, overrides)
+                assert expected in str(caught.value), name
