@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from shared.api import connections, connectors, health, invoke, maintenance
+from shared.api import connections, connectors, health, invoke, maintenance, oauth
 
 # The gateway authenticates every caller itself (JWT or subscription key), so the host's keys are off.
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -55,6 +55,21 @@ def connection_delete(req: func.HttpRequest) -> func.HttpResponse:
     return connections.delete(req)
 
 
+@app.route(route="connections/{connectionId}/reauthorize", methods=["POST"])
+def connection_reauthorize(req: func.HttpRequest) -> func.HttpResponse:
+    return connections.reauthorize(req)
+
+
+@app.route(route="connections/{connectionId}/token", methods=["GET"])
+def connection_token(req: func.HttpRequest) -> func.HttpResponse:
+    return connections.token(req)
+
+
+@app.route(route="oauth/callback", methods=["GET"])
+def oauth_callback(req: func.HttpRequest) -> func.HttpResponse:
+    return oauth.callback(req)
+
+
 @app.route(route="connections/{connectionId}/invoke/{*path}", methods=ALL_METHODS)
 def connection_invoke(req: func.HttpRequest) -> func.HttpResponse:
     return invoke.invoke(req)
@@ -63,3 +78,8 @@ def connection_invoke(req: func.HttpRequest) -> func.HttpResponse:
 @app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False)
 def cleanup(timer: func.TimerRequest) -> None:
     maintenance.finish_interrupted_connections()
+
+
+@app.timer_trigger(schedule="30 */5 * * * *", arg_name="timer", run_on_startup=False)
+def refresh_tokens(timer: func.TimerRequest) -> None:
+    maintenance.refresh_expiring_tokens()

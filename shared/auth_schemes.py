@@ -16,6 +16,7 @@ from requests.auth import AuthBase, HTTPBasicAuth
 
 from shared import problems
 from shared.connectors import AuthScheme
+from shared.oauth import TokenSet
 
 
 class ApiKeyHeader(AuthBase):
@@ -38,6 +39,18 @@ class ApiKeyQuery(AuthBase):
         kept = [p for p in query.split("&") if p and unquote_plus(p.split("=", 1)[0]) != self.parameter]
         kept.append(f"{quote(self.parameter, safe='')}={quote(self.value, safe='')}")
         request.url = urlunsplit((scheme, netloc, path, "&".join(kept), fragment))
+        return request
+
+
+class BearerToken(AuthBase):
+    """An OAuth access token, as RFC 6750 sends it."""
+
+    def __init__(self, tokens: TokenSet) -> None:
+        self.access_token = tokens.access_token
+        self.token_type = "Bearer" if (tokens.token_type or "bearer").lower() == "bearer" else tokens.token_type
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        request.headers["Authorization"] = f"{self.token_type} {self.access_token}"
         return request
 
 

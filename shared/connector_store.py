@@ -1,11 +1,18 @@
-"""Registered connectors, one Table entity each (PartitionKey "connector", RowKey = connector id)."""
+"""Registered connectors, one Table entity each (PartitionKey "connector", RowKey = connector id).
+
+An OAuth connector's client secret (or certificate) goes to Key Vault, never into
+the entity; the entity names the secret. Secret names are random per connector
+and reused across replacements, so soft delete never blocks a re-created id.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient, TableEntity, UpdateMode
 
 from shared import problems
 from shared.connectors import (
@@ -16,55 +23,96 @@ from shared.connectors import (
     validate_connector_id,
 )
 from shared.stores.errors import translate_errors
-from shared.stores.tables import DocumentTooLarge, json_properties, read_json_properties
+from shared.stores.secrets import SecretStore
+from shared.stores.tables import DocumentTooLarge, json_properties, now_iso, read_json_properties
 
 PARTITION = "connector"
 
 
-class ConnectorStore:
-    def __init__(self, table: TableClient) -> None:
-        self._table = table
+@dataclass(frozen=True)
+class RegisteredConnector:
+    connector: Connector
+    secret_name: str = ""  # Key Vault secret holding the OAuth client credentials, if any
+    secret_version: str = ""
+    allow_token_retrieval: bool = False
 
-    def put(self, connector: Connector) -> bool:
-        """Create or replace; True when it was created."""
+
+def _registered(entity: TableEntity) -> RegisteredConnector:
+    return RegisteredConnector(
+        connector_from_record(read_json_properties("record", entity)),
+        entity.get("secretName", ""),
+        entity.get("secretVersion", ""),
+        bool(entity.get("allowTokenRetrieval", False)),
+    )
+
+
+class ConnectorStore:
+    def __init__(self, table: TableClient, secrets: SecretStore) -> None:
+        self._table = table
+        self._secrets = secrets
+
+    def put(
+        self, connector: Connector, credentials: dict[str, Any] | None, allow_token_retrieval: bool
+    ) -> tuple[RegisteredConnector, bool]:
+        """Create or replace; returns the stored connector and whether it was created.
+
+        Entity first (naming the secret), then the secret, then its version: a failure in
+        between leaves a connector whose PUT can simply be repeated, and no orphan secret.
+        """
         try:
             record = json_properties("record", connector_to_record(connector))
         except DocumentTooLarge as error:
             raise problems.Problem(413, "connector-too-large", "Connector too large", str(error)) from None
-        existed = self.find(connector.id) is not None
+        existing = self.find(connector.id)
+        secret_name = existing.secret_name if existing else ""
+        if credentials and not secret_name:
+            secret_name = f"connector-{uuid.uuid4().hex}"
         entity = {
             "PartitionKey": PARTITION,
             "RowKey": connector.id,
-            "updatedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+            "updatedAt": now_iso(),
+            "secretName": secret_name,
+            "secretVersion": existing.secret_version if existing else "",
+            "allowTokenRetrieval": allow_token_retrieval,
             **record,
         }
         with translate_errors("Table Storage"):
             self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
-        return not existed
+        if credentials:
+            entity["secretVersion"] = self._secrets.put(secret_name, credentials)
+            with translate_errors("Table Storage"):
+                self._table.update_entity(
+                    {"PartitionKey": PARTITION, "RowKey": connector.id, "secretVersion": entity["secretVersion"]},
+                    mode=UpdateMode.MERGE,
+                )
+        stored = RegisteredConnector(connector, secret_name, entity["secretVersion"], allow_token_retrieval)
+        return stored, existing is None
 
-    def find(self, connector_id: str) -> Connector | None:
+    def find(self, connector_id: str) -> RegisteredConnector | None:
         try:
             validate_connector_id(connector_id)
         except ConnectorError:
             return None  # no such id can exist; and it may not be a valid table key
         with translate_errors("Table Storage"):
             try:
-                entity = self._table.get_entity(PARTITION, connector_id)
+                return _registered(self._table.get_entity(PARTITION, connector_id))
             except ResourceNotFoundError:
                 return None
-        return connector_from_record(read_json_properties("record", entity))
 
-    def get(self, connector_id: str) -> Connector:
-        connector = self.find(connector_id)
-        if connector is None:
+    def get(self, connector_id: str) -> RegisteredConnector:
+        registered = self.find(connector_id)
+        if registered is None:
             raise problems.not_found("connector", connector_id)
-        return connector
+        return registered
 
-    def list(self) -> list[Connector]:
+    def list(self) -> list[RegisteredConnector]:
         with translate_errors("Table Storage"):
             entities = list(self._table.query_entities("PartitionKey eq @p", parameters={"p": PARTITION}))
-        return [connector_from_record(read_json_properties("record", e)) for e in entities]
+        return [_registered(e) for e in entities]
 
-    def delete(self, connector_id: str) -> None:
+    def delete(self, registered: RegisteredConnector) -> None:
+        # Secret first: if the entity delete then fails, repeating the DELETE finishes the job.
+        if registered.secret_name:
+            self._secrets.delete(registered.secret_name)
         with translate_errors("Table Storage"):
-            self._table.delete_entity(PARTITION, connector_id)
+            self._table.delete_entity(PARTITION, registered.connector.id)

@@ -11,8 +11,9 @@ import logging
 from dataclasses import dataclass
 
 from shared.callers import CallerAuthenticator, SubscriptionKeyStore
-from shared.connections import ConnectionService
+from shared.connections import ConnectionRecords, ConnectionService, SignIn, TokenRefresher
 from shared.connector_store import ConnectorStore
+from shared.oauth import OAuthClient
 from shared.proxy import BackendSession
 from shared.settings import Settings
 from shared.stores.clients import secret_client
@@ -28,6 +29,8 @@ class Gateway:
     settings: Settings
     connectors: ConnectorStore
     connections: ConnectionService
+    signin: SignIn
+    refresher: TokenRefresher
     callers: CallerAuthenticator
     keys: SubscriptionKeyStore
     backend: BackendSession
@@ -36,7 +39,7 @@ class Gateway:
 def configure_logging(settings: Settings) -> None:
     logging.getLogger("shared").setLevel(settings.log_level)
     # The SDKs log request URLs and headers at DEBUG/INFO; keep them out of the gateway's logs.
-    for noisy in ("azure", "urllib3", "msal"):
+    for noisy in ("azure", "urllib3", "msal", "authlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -45,10 +48,19 @@ def build_gateway(settings: Settings) -> Gateway:
     tables = open_tables(settings)
     secrets = SecretStore(secret_client(settings, **KEY_VAULT_CLIENT_OPTIONS), settings.secret_cache_size)
     keys = SubscriptionKeyStore(tables.keys)
+    # Token endpoints are maker-configured URLs too: the same guarded session keeps them off metadata addresses.
+    oauth = OAuthClient(BackendSession(settings.proxy_allowed_addresses))
+    records = ConnectionRecords(tables.connections)
+    signin = SignIn(tables.states, records, secrets, oauth, settings.public_url)
+    refresher = TokenRefresher(
+        records, secrets, oauth, settings.oauth_refresh_margin_seconds, settings.oauth_refresh_backoff_seconds
+    )
     return Gateway(
         settings=settings,
-        connectors=ConnectorStore(tables.connectors),
-        connections=ConnectionService(tables.connections, secrets),
+        connectors=ConnectorStore(tables.connectors, secrets),
+        connections=ConnectionService(records, secrets, signin, refresher, oauth, settings.redirect_allowed),
+        signin=signin,
+        refresher=refresher,
         callers=CallerAuthenticator(settings, keys),
         keys=keys,
         backend=BackendSession(settings.proxy_allowed_addresses),

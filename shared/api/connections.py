@@ -31,3 +31,16 @@ def get(call: Call) -> func.HttpResponse:
 def delete(call: Call) -> func.HttpResponse:
     call.gateway.connections.delete(call.principal, call.route("connectionId"))
     return func.HttpResponse(status_code=204)
+
+
+@endpoint
+def reauthorize(call: Call) -> func.HttpResponse:
+    """A new loginUrl for the same connection id ("Fix connection"), so flows using it don't change."""
+    body = read_json(call.request, MAX_CREATE_BODY_BYTES) if (call.request.get_body() or b"").strip() else {}
+    return json_response(call.gateway.connections.reauthorize(call.principal, call.route("connectionId"), body))
+
+
+@endpoint
+def token(call: Call) -> func.HttpResponse:
+    body = call.gateway.connections.token(call.principal, call.route("connectionId"))
+    return json_response(body, headers={"Cache-Control": "no-store"})

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import azure.functions as func
 
 from shared import problems
+from shared.connections import oauth_config
+from shared.connector_store import RegisteredConnector
 from shared.connectors import (
     ConnectorDocumentError,
     ConnectorError,
@@ -17,6 +22,16 @@ from shared.web import Call, endpoint, json_response
 
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 DOCUMENTS = {"apiDefinition": "apiDefinition.swagger.json", "apiProperties": "apiProperties.json"}
+# Besides the two documents: the OAuth client secret (paconn's --secret) or certificate, and gateway options.
+EXTRAS = ("clientSecret", "clientCertificate", "allowTokenRetrieval")
+
+
+@dataclass(frozen=True)
+class Upload:
+    api_definition: dict
+    api_properties: dict
+    credentials: dict[str, str] | None  # goes to Key Vault only
+    allow_token_retrieval: bool
 
 
 def _document(data: bytes, filename: str) -> dict:
@@ -32,38 +47,59 @@ def _document(data: bytes, filename: str) -> dict:
         ) from None
 
 
-def _multipart_documents(request: func.HttpRequest) -> dict[str, dict]:
-    documents = {}
+def _multipart_fields(request: func.HttpRequest) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
     for part, filename in DOCUMENTS.items():
         if part in request.files:
             upload = request.files[part]
-            documents[part] = _document(upload.read(), upload.filename or filename)
+            fields[part] = _document(upload.read(), upload.filename or filename)
         elif part in request.form:
-            documents[part] = _document(request.form[part].encode("utf-8"), filename)
-    return documents
+            fields[part] = _document(request.form[part].encode("utf-8"), filename)
+    for part in EXTRAS:
+        if part in request.files:
+            fields[part] = request.files[part].read().decode("utf-8", errors="replace").strip()
+        elif part in request.form:
+            fields[part] = request.form[part].strip()
+    if "allowTokenRetrieval" in fields:
+        fields["allowTokenRetrieval"] = fields["allowTokenRetrieval"].lower() == "true"
+    return fields
 
 
-def _json_documents(request: func.HttpRequest) -> dict[str, dict]:
+def _json_fields(request: func.HttpRequest) -> dict[str, Any]:
     body = _document(request.get_body() or b"", "request body")
-    unknown = sorted(set(body) - set(DOCUMENTS))
+    unknown = sorted(set(body) - set(DOCUMENTS) - set(EXTRAS))
     if unknown:
         raise problems.bad_request(f"Unknown field(s) in the body: {', '.join(unknown)}.")
-    for part, value in body.items():
-        if not isinstance(value, dict):
+    for part in DOCUMENTS:
+        if part in body and not isinstance(body[part], dict):
             raise problems.bad_request(f"{part} must be a JSON object (the content of {DOCUMENTS[part]}).")
     return body
 
 
-def _read_upload(request: func.HttpRequest) -> tuple[dict, dict]:
+def _credentials(fields: dict[str, Any]) -> dict[str, str] | None:
+    credentials = {}
+    for name in ("clientSecret", "clientCertificate"):
+        value = fields.get(name)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise problems.bad_request(f"{name} must be a string.")  # never echo it
+        credentials[name] = value
+    if "allowTokenRetrieval" in fields and not isinstance(fields["allowTokenRetrieval"], bool):
+        raise problems.bad_request("allowTokenRetrieval must be true or false.")
+    return credentials or None
+
+
+def _read_upload(request: func.HttpRequest) -> Upload:
     if len(request.get_body() or b"") > MAX_UPLOAD_BYTES:
         raise problems.Problem(
             413, "body-too-large", "Body too large", f"Uploads are limited to {MAX_UPLOAD_BYTES} bytes."
         )
     content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        documents = _multipart_documents(request)
+        fields = _multipart_fields(request)
     elif content_type == "application/json" or content_type.endswith("+json"):
-        documents = _json_documents(request)
+        fields = _json_fields(request)
     else:
         raise problems.Problem(
             415,
@@ -71,10 +107,36 @@ def _read_upload(request: func.HttpRequest) -> tuple[dict, dict]:
             "Unsupported media type",
             "Send application/json {apiDefinition, apiProperties} or multipart/form-data with those two parts.",
         )
-    missing = [part for part in DOCUMENTS if part not in documents]
+    missing = [part for part in DOCUMENTS if part not in fields]
     if missing:
         raise problems.bad_request(f"Missing {' and '.join(missing)}.", slug="missing-document")
-    return documents["apiDefinition"], documents["apiProperties"]
+    credentials = _credentials(fields)
+    return Upload(
+        fields["apiDefinition"], fields["apiProperties"], credentials, fields.get("allowTokenRetrieval", False)
+    )
+
+
+def _summary(call: Call, registered: RegisteredConnector) -> dict[str, Any]:
+    summary = connector_summary(registered.connector)
+    if registered.connector.auth.kind != "oauth2":
+        return summary
+    try:
+        config = oauth_config(registered)
+    except problems.Problem as problem:
+        # Real files often leave OAuth settings to the portal: import them, say what's missing.
+        summary["oauth"] = {"error": problem.detail, "redirectUrl": call.gateway.signin.redirect_url}
+        return summary
+    assert config is not None
+    summary["oauth"] = {
+        "identityProvider": config.identity_provider,
+        "clientId": config.client_id,
+        "scopes": list(config.scopes),
+        "grantType": config.grant_type,
+        "redirectUrl": call.gateway.signin.redirect_url,  # register this exact URL with the provider
+        "clientSecretStored": bool(registered.secret_version),
+        "allowTokenRetrieval": registered.allow_token_retrieval,
+    }
+    return summary
 
 
 @endpoint
@@ -83,33 +145,33 @@ def put(call: Call) -> func.HttpResponse:
     connector_id = call.route("connectorId")
     try:
         validate_connector_id(connector_id)
-        api_definition, api_properties = _read_upload(call.request)
-        connector = build_connector(connector_id, api_definition, api_properties)
+        upload = _read_upload(call.request)
+        connector = build_connector(connector_id, upload.api_definition, upload.api_properties)
     except ConnectorError as error:
         raise problems.invalid_parameters(str(error), getattr(error, "errors", [])) from None
-    created = call.gateway.connectors.put(connector)
+    registered, created = call.gateway.connectors.put(connector, upload.credentials, upload.allow_token_retrieval)
     if not created:
-        call.gateway.connections.update_connector_snapshots(connector)
+        call.gateway.connections.update_connector_snapshots(registered)
     headers = {"Location": f"/api/connectors/{connector.id}"}
-    return json_response(connector_summary(connector), 201 if created else 200, headers)
+    return json_response(_summary(call, registered), 201 if created else 200, headers)
 
 
 @endpoint
 def get(call: Call) -> func.HttpResponse:
-    return json_response(connector_summary(call.gateway.connectors.get(call.route("connectorId"))))
+    return json_response(_summary(call, call.gateway.connectors.get(call.route("connectorId"))))
 
 
 @endpoint
 def list_all(call: Call) -> func.HttpResponse:
-    connectors = sorted(call.gateway.connectors.list(), key=lambda c: c.id)
-    return json_response({"value": [connector_summary(c) for c in connectors]})
+    connectors = sorted(call.gateway.connectors.list(), key=lambda r: r.connector.id)
+    return json_response({"value": [_summary(call, r) for r in connectors]})
 
 
 @endpoint
 def delete(call: Call) -> func.HttpResponse:
     call.require_maker()
-    connector = call.gateway.connectors.get(call.route("connectorId"))
+    registered = call.gateway.connectors.get(call.route("connectorId"))
     # Connections first: a failure leaves the connector in place, so the delete can simply be retried.
-    call.gateway.connections.delete_for_connector(connector.id)
-    call.gateway.connectors.delete(connector.id)
+    call.gateway.connections.delete_for_connector(registered.connector.id)
+    call.gateway.connectors.delete(registered)
     return func.HttpResponse(status_code=204)

@@ -52,15 +52,14 @@ def invoke(call: Call) -> func.HttpResponse:
     proto = incoming.get("x-forwarded-proto") or urlsplit(call.request.url).scheme or "https"
     headers = proxy.forward_request_headers(incoming, call.auth.consumed_headers, client_ip=None, proto=proto)
     started = time.perf_counter()
+    timeout = (settings.proxy_connect_timeout, settings.proxy_read_timeout)
     response = proxy.forward(
-        call.gateway.backend,
-        call.request.method,
-        url,
-        headers,
-        body or None,
-        connection.auth,
-        timeout=(settings.proxy_connect_timeout, settings.proxy_read_timeout),
+        call.gateway.backend, call.request.method, url, headers, body or None, connection.auth, timeout
     )
+    if response.status == 401 and connection.reauthenticate is not None:
+        # The token may have been revoked or rotated early: refresh once, retry once.
+        auth = connection.reauthenticate()
+        response = proxy.forward(call.gateway.backend, call.request.method, url, headers, body or None, auth, timeout)
     log.info(
         "invoke %s %s -> %s in %.0f ms",
         connection.id,

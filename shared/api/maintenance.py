@@ -1,4 +1,4 @@
-"""Timer work: finish what a crash or an outage interrupted."""
+"""Timer work: finish what a crash or an outage interrupted, and keep idle OAuth connections alive."""
 
 from __future__ import annotations
 
@@ -10,6 +10,17 @@ log = logging.getLogger(__name__)
 
 
 def finish_interrupted_connections() -> None:
-    finished = gateway().connections.finish_interrupted()
-    if finished:
-        log.info("cleanup finished %d interrupted connection(s)", finished)
+    gw = gateway()
+    finished = gw.connections.finish_interrupted()
+    purged = gw.signin.purge_expired()
+    if finished or purged:
+        log.info("cleanup: finished %d interrupted connection(s), purged %d expired sign-in state(s)", finished, purged)
+
+
+def refresh_expiring_tokens() -> None:
+    gw = gateway()
+    # Twice the margin: the next run (5 minutes later) must still find the token valid.
+    horizon = max(2 * gw.settings.oauth_refresh_margin_seconds, 600)
+    refreshed = gw.refresher.refresh_expiring(horizon)
+    if refreshed:
+        log.info("token refresh: %d connection(s) refreshed", refreshed)

@@ -14,7 +14,7 @@ from typing import Any
 from shared.connectors._errors import ErrorList, json_pointer
 from shared.connectors._model import STRING_TYPES, AuthScheme, ConnectionParameter
 
-SUPPORTED_KINDS = frozenset({"none", "basic", "apiKey"})
+SUPPORTED_KINDS = frozenset({"none", "basic", "apiKey", "oauth2"})
 _SWAGGER_KINDS = frozenset({"apiKey", "basic", "oauth2"})
 _PARAMETERS_POINTER = "/apiProperties/properties/connectionParameters"
 

@@ -81,6 +81,20 @@ class SecretStore:
         self._cache.put((name, version), value)
         return value
 
+    def get_latest(self, name: str) -> tuple[str, dict[str, Any]]:
+        """The newest version, always from Key Vault: for read-modify-write, where a cached copy could be stale.
+
+        ("", {}) when the secret doesn't exist (e.g. a creation interrupted before it was written)."""
+        with translate_errors("Key Vault"):
+            try:
+                secret = self._client.get_secret(name)
+            except ResourceNotFoundError:
+                return "", {}
+        version = secret.properties.version or ""
+        value = json.loads(secret.value or "{}")
+        self._cache.put((name, version), value)
+        return version, value
+
     def delete(self, name: str) -> None:
         """Delete and purge `name`. A secret that is already gone is fine."""
         self._cache.discard(name)

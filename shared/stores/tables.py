@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
@@ -19,6 +20,11 @@ from shared.stores.clients import table_service
 
 _CHUNK_CHARS = 30_000
 _MAX_CHUNKS = 30  # ~900K characters; an entity holds at most 1 MiB
+
+
+def now_iso(moment: datetime | None = None) -> str:
+    """A UTC timestamp as the gateway stores them: ISO 8601, seconds, 'Z'. Sorts as text."""
+    return (moment or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class DocumentTooLarge(ValueError):
@@ -48,13 +54,14 @@ class Tables:
     connectors: TableClient
     connections: TableClient
     keys: TableClient
+    states: TableClient  # OAuth sign-in state, single use
 
 
 def open_tables(settings: Settings) -> Tables:
     """Table clients for the gateway's tables, creating the tables on first use."""
     service = table_service(settings)
     clients = {}
-    for name in ("connectors", "connections", "keys"):
+    for name in ("connectors", "connections", "keys", "states"):
         client = service.get_table_client(f"{settings.tables_prefix}{name}")
         with contextlib.suppress(ResourceExistsError):
             client.create_table()

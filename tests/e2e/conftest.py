@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 from azure.data.tables import TableServiceClient
+from azure.keyvault.secrets import SecretClient
 
 from devtools.stack import (
     Service,
@@ -38,6 +39,7 @@ MAX_BODY = 64 * 1024
 @dataclass
 class Stack:
     url: str
+    public_url: str
     env: dict[str, str]
     issuer: OidcIssuer
     backend: RecordingBackend
@@ -77,6 +79,21 @@ class Stack:
         return requests.get(
             f"{self.keyvault.url}_emulator/requests", verify=self.keyvault.details["ca_bundle"], timeout=5
         ).json()
+
+    def keyvault_secret(self, name: str, version: str | None = None) -> dict:
+        """A secret's value, read as an operator could: to prove what is (only) in Key Vault."""
+        from shared.stores.clients import StaticTokenCredential
+
+        client = SecretClient(
+            self.keyvault.url,
+            StaticTokenCredential(),
+            verify_challenge_resource=False,
+            connection_verify=self.keyvault.details["ca_bundle"],
+        )
+        return json.loads(client.get_secret(name, version).value or "{}")
+
+    def connection_record(self, connection_id: str) -> dict[str, Any]:
+        return dict(self.tables.get_table_client("e2econnections").get_entity(connection_id, "connection"))
 
     def keyvault_faults(self, **fault: Any) -> None:
         requests.post(
@@ -139,12 +156,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "PROXY_MAX_BODY_BYTES": str(MAX_BODY),
                 "PROXY_READ_TIMEOUT_SECONDS": "1",
                 "PROXY_CONNECT_TIMEOUT_SECONDS": "1",
+                "OAUTH_REFRESH_MARGIN_SECONDS": "1",
+                "OAUTH_REFRESH_BACKOFF_SECONDS": "2",
+                "OAUTH_POST_LOGIN_REDIRECTS": "https://app.example.com/done",
             },
         )
         with open(log_path, "w") as log:
             services.append(start_gateway(env, port, log=log))
             yield Stack(
                 url=f"http://127.0.0.1:{port}",
+                public_url=env["GATEWAY_PUBLIC_URL"],
                 env=env,
                 issuer=issuer,
                 backend=backend,

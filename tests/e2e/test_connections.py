@@ -176,37 +176,3 @@ def test_total_outage_leaves_a_pending_record_the_cleanup_timer_finishes(stack: 
     assert [e for e in stack.entities("connections") if e["PartitionKey"] not in before] == []
     for e in left:
         assert e["secretName"] not in stack.keyvault_state()["secrets"]
-
-
-def test_oauth_connectors_import_but_connections_answer_501(stack: Stack) -> None:
-    definition, _ = api_key_connector(host_of(stack.backend.url))
-    definition["securityDefinitions"] = {
-        "oauth2": {
-            "type": "oauth2",
-            "flow": "accessCode",
-            "authorizationUrl": "https://login.example.com/a",
-            "tokenUrl": "https://login.example.com/t",
-            "scopes": {},
-        }
-    }
-    properties = {
-        "properties": {
-            "connectionParameters": {
-                "token": {
-                    "type": "oauthSetting",
-                    "oAuthSettings": {
-                        "identityProvider": "oauth2",
-                        "clientId": "abc",
-                        "scopes": [],
-                        "customParameters": {},
-                    },
-                }
-            }
-        }
-    }
-    stack.register("oauth-later", definition, properties)
-    response = stack.client("bob").post(
-        f"{stack.url}/api/connectors/oauth-later/connections", json={"displayName": "x", "parameters": {}}
-    )
-    assert response.status_code == 501
-    problem(response)

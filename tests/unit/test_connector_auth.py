@@ -120,7 +120,7 @@ def test_oauth_setting_parameter_means_oauth2_whatever_the_swagger_says(paramete
     }
     definition = make_api_definition(securityDefinitions=API_KEY_HEADER)
     connector = build_example(definition, make_api_properties(parameters))
-    assert connector.auth == AuthScheme(kind="oauth2", supported=False, identity_provider="aad")
+    assert connector.auth == AuthScheme(kind="oauth2", supported=True, identity_provider="aad")
     assert connector.oauth_settings == settings
     assert [(p.name, p.type, p.secret, p.hidden) for p in connector.parameters] == [
         ("token", "oauthsetting", True, False),
@@ -138,7 +138,7 @@ def test_oauth2_security_definition_alone():
         }
     }
     auth = build_example(make_api_definition(securityDefinitions=definitions)).auth
-    assert (auth.kind, auth.supported, auth.identity_provider) == ("oauth2", False, None)
+    assert (auth.kind, auth.supported, auth.identity_provider) == ("oauth2", True, None)
 
 
 def test_connection_parameter_sets_win():

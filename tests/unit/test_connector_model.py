@@ -342,7 +342,7 @@ def test_summary_of_oauth_connector_names_the_provider_and_hides_settings():
         build_example(properties=make_api_properties({"token": {"type": "oauthSetting", "oAuthSettings": settings}}))
     )
     assert summary["authentication"] == {"type": "oauth2", "identityProvider": "aad"}
-    assert summary["supported"] is False
+    assert summary["supported"] is True
     assert "maker-secret" not in json.dumps(summary)
 
 

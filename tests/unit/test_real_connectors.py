@@ -98,7 +98,7 @@ def test_auth_kind_counts(imported):
 
 def test_supported_kinds(imported):
     supported = sum(c.auth.supported for c in imported.connectors.values())
-    assert supported == 100 + 35 + 23 + 19 + 5
+    assert supported == 100 + 35 + 23 + 19 + 5 + 45  # apiKey header, none, apiKey query, basic, none+params, oauth2
 
 
 def test_every_connector_round_trips_and_summarises_as_json(imported):

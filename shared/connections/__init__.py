@@ -1,0 +1,18 @@
+"""Connections: records in Table Storage, secrets in Key Vault, OAuth sign-in and token refresh."""
+
+from shared.connections._records import ConnectionRecords
+from shared.connections._refresh import TokenRefresher
+from shared.connections._service import ConnectionService, ResolvedConnection
+from shared.connections._signin import CALLBACK_PATH, SignIn, SignInResult
+from shared.connections._snapshot import oauth_config
+
+__all__ = [
+    "CALLBACK_PATH",
+    "ConnectionRecords",
+    "ConnectionService",
+    "ResolvedConnection",
+    "SignIn",
+    "SignInResult",
+    "TokenRefresher",
+    "oauth_config",
+]

@@ -1,0 +1,323 @@
+"""Connections: a user's credentials for one connector, split over two stores.
+
+Writes go record-first so a crash can never leave an orphan secret nor a record
+claiming Connected without its secret:
+
+    create:  record Pending (names the secret) -> secret -> record Connected (or Unauthenticated, for OAuth sign-in)
+    delete:  record Deleting -> tokens revoked -> secret deleted and purged -> record deleted
+
+A Pending record older than PENDING_GRACE, or a Deleting one, is finished by
+`finish_interrupted` (the cleanup timer).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from requests.auth import AuthBase
+
+from shared import problems
+from shared.auth_schemes import BearerToken, auth_for
+from shared.callers import Principal
+from shared.connections._records import (
+    CONNECTED,
+    DELETING,
+    ERROR,
+    PENDING,
+    UNAUTHENTICATED,
+    ConnectionRecords,
+    plain_values_of,
+    public_view,
+    snapshot_of,
+)
+from shared.connections._refresh import TokenRefresher, iso_at
+from shared.connections._signin import SignIn
+from shared.connections._snapshot import client_credential, connector_snapshot, oauth_config, snapshot_oauth
+from shared.connector_store import RegisteredConnector
+from shared.connectors import AuthScheme, Connector, ConnectorError, validate_connection_values
+from shared.oauth import OAuthClient, OAuthError, TokenSet
+from shared.stores.secrets import SecretStore
+from shared.stores.tables import json_properties, now_iso
+
+log = logging.getLogger(__name__)
+
+PENDING_GRACE_SECONDS = 600
+MAX_DISPLAY_NAME = 200
+
+
+@dataclass(frozen=True)
+class ResolvedConnection:
+    """What the proxy needs to call the backend for one connection."""
+
+    id: str
+    backend_url: str
+    auth: AuthBase | None
+    reauthenticate: Callable[[], AuthBase] | None = None  # OAuth: after a backend 401, refresh once
+
+
+def _parse_create_body(body: Any, connector: Connector, redirect_allowed: Callable[[str], bool]) -> tuple:
+    if not isinstance(body, dict):
+        raise problems.bad_request("The body must be a JSON object with displayName and parameters.")
+    unknown = sorted(set(body) - {"displayName", "parameters", "postLoginRedirectUrl"})
+    if unknown:
+        raise problems.invalid_parameters(
+            f"Unknown field(s): {', '.join(unknown)}.",
+            [{"pointer": f"/{name}", "detail": "unknown field"} for name in unknown],
+        )
+    display_name = body.get("displayName", connector.title or connector.id)
+    if not isinstance(display_name, str) or not display_name.strip() or len(display_name) > MAX_DISPLAY_NAME:
+        raise problems.invalid_parameters(
+            "displayName must be a non-empty string.",
+            [{"pointer": "/displayName", "detail": f"a string of 1-{MAX_DISPLAY_NAME} characters"}],
+        )
+    post_login = body.get("postLoginRedirectUrl")
+    if post_login is not None and (not isinstance(post_login, str) or not redirect_allowed(post_login)):
+        raise problems.invalid_parameters(
+            "postLoginRedirectUrl is not on the operator's allowlist (OAUTH_POST_LOGIN_REDIRECTS).",
+            [{"pointer": "/postLoginRedirectUrl", "detail": "not an allowed redirect"}],
+        )
+    return display_name.strip(), body.get("parameters", {}), post_login
+
+
+def not_usable(connection_id: str, status: str) -> problems.Problem:
+    if status in (UNAUTHENTICATED, ERROR):
+        return problems.Problem(
+            409,
+            "connection-needs-reauthorization",
+            "Connection needs sign-in",
+            f"The connection is {status}: its owner must sign in. POST /api/connections/{connection_id}/reauthorize "
+            "returns a loginUrl to open.",
+            connectionStatus=status,
+            reauthorizeUrl=f"/api/connections/{connection_id}/reauthorize",
+        )
+    return problems.Problem(
+        409,
+        "connection-not-ready",
+        "Connection not ready",
+        f"The connection is {status}; it can be used once it is Connected.",
+        connectionStatus=status,
+    )
+
+
+class ConnectionService:
+    def __init__(
+        self,
+        records: ConnectionRecords,
+        secrets: SecretStore,
+        signin: SignIn,
+        refresher: TokenRefresher,
+        oauth: OAuthClient,
+        redirect_allowed: Callable[[str], bool],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._records = records
+        self._secrets = secrets
+        self._signin = signin
+        self._refresher = refresher
+        self._oauth = oauth
+        self._redirect_allowed = redirect_allowed
+        self._clock = clock
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def _read_owned(self, principal: Principal, connection_id: str) -> dict[str, Any]:
+        entity = self._records.read(connection_id)
+        if entity is None or entity["owner"] != principal.id:
+            raise problems.not_found("connection", connection_id)  # the same answer either way: no probing
+        return entity
+
+    def get(self, principal: Principal, connection_id: str) -> dict[str, Any]:
+        return public_view(self._read_owned(principal, connection_id))
+
+    def list(self, principal: Principal) -> list[dict[str, Any]]:
+        owned = self._records.query("owner eq @owner", owner=principal.id)
+        return sorted((public_view(e) for e in owned), key=lambda c: c["createdAt"])
+
+    def _payload(self, entity: dict[str, Any]) -> dict[str, Any]:
+        if not entity.get("secretName") or not entity.get("secretVersion"):
+            return {}
+        return self._secrets.get(entity["secretName"], entity["secretVersion"])
+
+    def resolve(self, principal: Principal, connection_id: str) -> ResolvedConnection:
+        """One point read, plus Key Vault only when this secret version isn't cached yet."""
+        entity = self._read_owned(principal, connection_id)
+        if entity["status"] != CONNECTED:
+            raise not_usable(connection_id, entity["status"])
+        snapshot = snapshot_of(entity)
+        payload = self._payload(entity)
+        backend_url = entity.get("backendUrl") or snapshot["backendUrl"]
+        if not snapshot.get("oauth"):
+            values = {**plain_values_of(entity), **payload.get("values", {})}
+            return ResolvedConnection(connection_id, backend_url, auth_for(AuthScheme(**snapshot["auth"]), values))
+        tokens = self._refresher.current(entity, payload)
+
+        def reauthenticate() -> AuthBase:
+            return BearerToken(self._refresher.refresh(connection_id, entity["secretVersion"], force=True))
+
+        return ResolvedConnection(connection_id, backend_url, BearerToken(tokens), reauthenticate)
+
+    def token(self, principal: Principal, connection_id: str) -> dict[str, Any]:
+        """The current access token (APIM's get-authorization-context), where the connector allows it."""
+        entity = self._read_owned(principal, connection_id)
+        snapshot = snapshot_of(entity)
+        if not snapshot.get("oauth") or not snapshot.get("allowTokenRetrieval"):
+            raise problems.forbidden("This connector doesn't allow token retrieval.")
+        if entity["status"] != CONNECTED:
+            raise not_usable(connection_id, entity["status"])
+        tokens = self._refresher.current(entity, self._payload(entity))
+        return {
+            "accessToken": tokens.access_token,
+            "tokenType": tokens.token_type or "Bearer",
+            "expiresAt": iso_at(tokens.expires_at) or None,
+            "extra": tokens.extra,
+        }
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def create(self, principal: Principal, registered: RegisteredConnector, body: Any) -> dict[str, Any]:
+        connector = registered.connector
+        display_name, parameters, post_login = _parse_create_body(body, connector, self._redirect_allowed)
+        if not connector.auth.supported:
+            raise problems.not_implemented(
+                f"Connections to connectors with {connector.auth.kind} authentication are not supported yet."
+            )
+        try:
+            values = validate_connection_values(connector, parameters)
+        except ConnectorError as error:
+            raise problems.invalid_parameters(str(error), getattr(error, "errors", [])) from None
+        config = oauth_config(registered)
+        snapshot = connector_snapshot(registered)
+
+        connection_id = uuid.uuid4().hex
+        entity: dict[str, Any] = {
+            "PartitionKey": connection_id,
+            "connectorId": connector.id,
+            "displayName": display_name,
+            "owner": principal.id,
+            "status": PENDING,
+            "createdAt": now_iso(),
+            "secretName": f"conn-{connection_id}" if (values.secret or config) else "",
+            "secretVersion": "",
+            **json_properties("connector", snapshot),
+            **json_properties("plain", values.plain),
+        }
+        self._records.insert(entity)
+        view_extra: dict[str, Any] = {}
+        try:
+            payload: dict[str, Any] = {"values": values.secret}
+            fields: dict[str, Any] = {"status": CONNECTED}
+            if config and config.grant_type == "client_credentials":
+                tokens = self._client_credentials_token(config, snapshot)
+                payload["tokens"] = tokens.to_secret()
+                fields["tokenExpiresAt"] = iso_at(tokens.expires_at)
+            elif config:
+                login = self._signin.begin(connection_id, principal.id, config, post_login)
+                payload["login"] = login.secret_part
+                fields["status"] = UNAUTHENTICATED
+                view_extra["loginUrl"] = login.url
+            if entity["secretName"]:
+                fields["secretVersion"] = self._secrets.put(entity["secretName"], payload)
+            self._records.merge(connection_id, fields)
+            entity.update(fields)
+        except problems.Problem:
+            self._discard(entity)
+            raise
+        log.info("connection %s created for connector %s", connection_id, connector.id)
+        return {**public_view(entity), **view_extra}
+
+    def _client_credentials_token(self, config: Any, snapshot: dict[str, Any]) -> TokenSet:
+        try:
+            return self._oauth.client_credentials(config, client_credential(self._secrets, snapshot))
+        except OAuthError as error:
+            raise problems.Problem(
+                502,
+                "token-request-failed",
+                "Token request failed",
+                f"The identity provider refused the client credentials ({error.error}). Check the connector's "
+                "client id and secret.",
+            ) from None
+
+    def reauthorize(self, principal: Principal, connection_id: str, body: Any) -> dict[str, Any]:
+        entity = self._read_owned(principal, connection_id)
+        config = snapshot_oauth(snapshot_of(entity))
+        if config is None or config.grant_type != "authorization_code":
+            raise problems.Problem(
+                409, "not-reauthorizable", "Nothing to reauthorize", "Only OAuth sign-in connections are reauthorized."
+            )
+        post_login = body.get("postLoginRedirectUrl") if isinstance(body, dict) else None
+        if post_login is not None and (not isinstance(post_login, str) or not self._redirect_allowed(post_login)):
+            raise problems.bad_request("postLoginRedirectUrl is not on the operator's allowlist.")
+        login = self._signin.begin(connection_id, principal.id, config, post_login)
+        _, payload = self._secrets.get_latest(entity["secretName"])
+        version = self._secrets.put(entity["secretName"], {**payload, "login": login.secret_part})
+        self._records.merge(connection_id, {"secretVersion": version})
+        return {**public_view(entity), "loginUrl": login.url}
+
+    def delete(self, principal: Principal, connection_id: str) -> None:
+        self._finish_delete(self._read_owned(principal, connection_id))
+
+    def delete_for_connector(self, connector_id: str) -> int:
+        doomed = list(self._records.query("connectorId eq @id", id=connector_id))
+        for entity in doomed:
+            self._finish_delete(entity)
+        return len(doomed)
+
+    def update_connector_snapshots(self, registered: RegisteredConnector) -> int:
+        """After a connector is replaced, its connections call the new backend with the new auth scheme."""
+        # A snapshot is always one property (it is small), so no stale chunks can remain.
+        snapshot = json_properties("connector", connector_snapshot(registered))
+        entities = list(self._records.query("connectorId eq @id", id=registered.connector.id))
+        for entity in entities:
+            self._records.merge(entity["PartitionKey"], snapshot)
+        return len(entities)
+
+    def finish_interrupted(self) -> int:
+        """Finish creations and deletions a crash or an outage interrupted. Run by the cleanup timer."""
+        cutoff = now_iso(datetime.fromtimestamp(self._clock() - PENDING_GRACE_SECONDS, UTC))
+        stuck = list(
+            self._records.query(
+                "status eq 'Deleting' or ( status eq 'Pending' and createdAt lt @cutoff )", cutoff=cutoff
+            )
+        )
+        for entity in stuck:
+            self._finish_delete(entity)
+        return len(stuck)
+
+    def _finish_delete(self, entity: dict[str, Any]) -> None:
+        connection_id = entity["PartitionKey"]
+        if entity["status"] != DELETING:
+            self._records.merge(connection_id, {"status": DELETING})  # from here on it can't be used
+        if entity.get("secretName"):
+            self._revoke_tokens(entity)
+            self._secrets.delete(entity["secretName"])
+        self._records.delete(connection_id)
+        log.info("connection %s deleted", connection_id)
+
+    def _revoke_tokens(self, entity: dict[str, Any]) -> None:
+        """RFC 7009, best effort: a provider that is down mustn't keep a user from deleting."""
+        snapshot = snapshot_of(entity)
+        config = snapshot_oauth(snapshot)
+        if config is None or not config.revocation_url:
+            return
+        _, payload = self._secrets.get_latest(entity["secretName"])
+        if "tokens" not in payload:
+            return
+        try:
+            self._oauth.revoke(
+                config, client_credential(self._secrets, snapshot), TokenSet.from_secret(payload["tokens"])
+            )
+        except OAuthError as error:
+            log.warning("connection %s: token revocation failed (%s)", entity["PartitionKey"], error.error)
+
+    def _discard(self, entity: dict[str, Any]) -> None:
+        """Undo a failed creation now if the stores let us; otherwise the record is left for the cleanup timer."""
+        try:
+            self._finish_delete({**entity, "status": PENDING})
+        except problems.Problem:
+            log.warning("connection %s left for the cleanup timer", entity["PartitionKey"])

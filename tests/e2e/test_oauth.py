@@ -1,0 +1,338 @@
+"""OAuth connections end to end, against a real authorization server (oidc-provider) and the real gateway.
+
+Sign-in is driven over HTTP like a browser; the provider's counters prove how many token calls happened.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from tests.e2e.conftest import Stack, host_of, problem
+from tests.support.oidc_provider import OidcProvider, sign_in
+
+CLIENT_SECRET = "gw-client-secret-" + uuid.uuid4().hex
+TOKEN_TTL = 4  # seconds; the gateway refreshes 1 s before expiry (OAUTH_REFRESH_MARGIN_SECONDS)
+
+
+@pytest.fixture(scope="module")
+def provider(stack: Stack) -> Iterator[OidcProvider]:
+    callback = f"{stack.public_url}/api/oauth/callback"
+    clients = [
+        {
+            "client_id": "gw-client",
+            "client_secret": CLIENT_SECRET,
+            "redirect_uris": [callback],
+            "token_endpoint_auth_method": "client_secret_post",
+        },
+        {
+            "client_id": "gw-machine",
+            "client_secret": CLIENT_SECRET,
+            "redirect_uris": [callback],
+            "grant_types": ["client_credentials"],
+            "response_types": [],
+            "token_endpoint_auth_method": "client_secret_post",
+        },
+    ]
+    with OidcProvider().start(clients, access_token_ttl=TOKEN_TTL) as op:
+        yield op
+
+
+def oauth_connector(stack: Stack, provider: OidcProvider, client_id: str = "gw-client", **custom: str) -> tuple:
+    definition = {
+        "swagger": "2.0",
+        "info": {"title": "OAuth echo", "version": "1.0"},
+        "host": host_of(stack.backend.url),
+        "basePath": "/oauth",
+        "schemes": ["http"],
+        "paths": {},
+        "securityDefinitions": {
+            "oauth2_auth": {
+                "type": "oauth2",
+                "flow": "accessCode",
+                "authorizationUrl": provider.authorization_endpoint,
+                "tokenUrl": provider.token_endpoint,
+                "scopes": {},
+            }
+        },
+    }
+    parameters = {
+        "authorizationUrl": {"value": provider.authorization_endpoint},
+        "tokenUrl": {"value": provider.token_endpoint},
+        "refreshUrl": {"value": provider.token_endpoint},
+        "revocationUrl": {"value": provider.revocation_endpoint},
+        **{name: {"value": value} for name, value in custom.items()},
+    }
+    properties = {
+        "properties": {
+            "connectionParameters": {
+                "token": {
+                    "type": "oauthSetting",
+                    "oAuthSettings": {
+                        "identityProvider": "oauth2",
+                        "clientId": client_id,
+                        "scopes": ["openid", "offline_access", "api.read"],
+                        "redirectMode": "GlobalPerConnector",
+                        "customParameters": parameters,
+                    },
+                }
+            }
+        }
+    }
+    return definition, properties
+
+
+def register(stack: Stack, connector_id: str, definition: dict, properties: dict, **extra: object) -> dict:
+    body = {"apiDefinition": definition, "apiProperties": properties, "clientSecret": CLIENT_SECRET, **extra}
+    response = stack.maker().put(f"{stack.url}/api/connectors/{connector_id}", json=body)
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def create(stack: Stack, client: requests.Session, connector_id: str, **body: object) -> dict:
+    response = client.post(
+        f"{stack.url}/api/connectors/{connector_id}/connections", json={"displayName": "mine", "parameters": {}, **body}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def complete_sign_in(stack: Stack, login_url: str, **options: object) -> requests.Response:
+    callback = sign_in(login_url, **options)
+    assert callback.startswith(f"{stack.public_url}/api/oauth/callback?"), callback
+    return requests.get(callback, headers={"Accept": "text/html"}, allow_redirects=False, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def connector_id(stack: Stack, provider: OidcProvider) -> str:
+    register(stack, "oauth-echo", *oauth_connector(stack, provider), allowTokenRetrieval=True)
+    return "oauth-echo"
+
+
+def signed_in(stack: Stack, connector_id: str, user: str) -> tuple[requests.Session, str]:
+    client = stack.client(user)
+    connection = create(stack, client, connector_id)
+    assert complete_sign_in(stack, connection["loginUrl"], username=user).status_code == 200
+    return client, connection["id"]
+
+
+def bearer_seen(stack: Stack, path: str) -> str:
+    seen = [r for r in stack.backend.requests if r.path.endswith(path)][-1]
+    authorization = seen.header("Authorization") or ""
+    assert authorization.startswith("Bearer ")
+    return authorization.removeprefix("Bearer ")
+
+
+def wait_for_expiry() -> None:
+    time.sleep(TOKEN_TTL)
+
+
+def test_connector_shows_the_redirect_url_and_never_the_client_secret(stack: Stack, connector_id: str) -> None:
+    response = stack.maker().get(f"{stack.url}/api/connectors/{connector_id}")
+    oauth = response.json()["oauth"]
+    assert oauth["redirectUrl"] == f"{stack.public_url}/api/oauth/callback"
+    assert oauth["clientSecretStored"] is True
+    assert CLIENT_SECRET not in response.text
+    assert CLIENT_SECRET not in repr(stack.entities("connectors"))
+
+
+def test_sign_in_invoke_expiry_refresh_rotation_and_revoke_on_delete(
+    stack: Stack, provider: OidcProvider, connector_id: str
+) -> None:
+    alice = stack.client("alice")
+    connection = create(stack, alice, connector_id)
+    assert connection["status"] == "Unauthenticated"
+    login = urlsplit(connection["loginUrl"])
+    query = parse_qs(login.query)
+    assert connection["loginUrl"].startswith(provider.authorization_endpoint)
+    assert query["redirect_uri"] == [f"{stack.public_url}/api/oauth/callback"]
+    assert query["code_challenge_method"] == ["S256"]
+    assert query["state"] and query["code_challenge"]
+    invoke = f"{stack.url}/api/connections/{connection['id']}/invoke"
+    assert alice.get(f"{invoke}/early").status_code == 409
+
+    page = complete_sign_in(stack, connection["loginUrl"])
+    assert page.status_code == 200
+    assert "Connected" in page.text
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert alice.get(f"{stack.url}/api/connections/{connection['id']}").json()["status"] == "Connected"
+
+    assert alice.get(f"{invoke}/first").status_code == 200
+    first_token = bearer_seen(stack, "/first")
+    assert provider.introspect(first_token, {"client_id": "gw-client", "client_secret": CLIENT_SECRET})["active"]
+    record = stack.connection_record(connection["id"])
+    first_secret = stack.keyvault_secret(record["secretName"], record["secretVersion"])
+    assert first_secret["tokens"]["access_token"] == first_token
+    assert first_token not in repr(stack.entities("connections"))
+    assert first_secret["tokens"]["refresh_token"] not in repr(stack.entities("connections"))
+
+    provider.reset()
+    wait_for_expiry()
+    assert alice.get(f"{invoke}/second").status_code == 200
+    second_token = bearer_seen(stack, "/second")
+    assert second_token != first_token
+    assert provider.stats()["grants"]["refresh_token"] == 1
+    client = {"client_id": "gw-client", "client_secret": CLIENT_SECRET}
+    old_refresh = first_secret["tokens"]["refresh_token"]
+    assert not provider.introspect(old_refresh, client)["active"]  # rotated: the provider dropped it
+    record = stack.connection_record(connection["id"])
+    newest = stack.keyvault_secret(record["secretName"])["tokens"]
+    assert newest["refresh_token"] != old_refresh
+    assert provider.introspect(newest["refresh_token"], client)["active"]
+
+    assert alice.delete(f"{stack.url}/api/connections/{connection['id']}").status_code == 204
+    assert provider.stats()["revocations"] >= 1
+    assert not provider.introspect(newest["refresh_token"], client)["active"]
+    assert record["secretName"] not in stack.keyvault_state()["secrets"]
+    log = stack.gateway_log()
+    for token in (first_token, second_token, old_refresh, newest["refresh_token"], CLIENT_SECRET):
+        assert token not in log
+
+
+def test_forged_replayed_expired_and_foreign_state_are_refused(
+    stack: Stack, provider: OidcProvider, connector_id: str
+) -> None:
+    forged = requests.get(f"{stack.url}/api/oauth/callback?state=forged&code=abc", timeout=10)
+    assert forged.status_code == 400
+    assert problem(forged)["type"].endswith("invalid-oauth-state")
+
+    bob = stack.client("bob")
+    connection = create(stack, bob, connector_id)
+    callback = sign_in(connection["loginUrl"], username="bob")
+    assert requests.get(callback, timeout=30).status_code == 200
+    before = stack.connection_record(connection["id"])
+    replay = requests.get(callback, timeout=30)
+    assert replay.status_code == 400
+    assert problem(replay)["type"].endswith("invalid-oauth-state")
+    assert stack.connection_record(connection["id"])["secretVersion"] == before["secretVersion"]
+
+    tokens_before = stack.keyvault_secret(before["secretName"])["tokens"]
+    states = stack.tables.get_table_client("e2estates")
+    for tamper in ({"expiresAt": "2000-01-01T00:00:00Z"}, {"principal": stack.principal_id("mallory")}):
+        again = bob.post(f"{stack.url}/api/connections/{connection['id']}/reauthorize").json()
+        [entity] = [e for e in states.list_entities() if e["connectionId"] == connection["id"]]
+        states.update_entity({"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"], **tamper})
+        refused = requests.get(sign_in(again["loginUrl"], username="bob"), timeout=30)
+        assert refused.status_code == 400, tamper
+        assert problem(refused)["type"].endswith("invalid-oauth-state")
+        assert stack.connection_record(connection["id"])["status"] == "Connected"
+        assert stack.keyvault_secret(before["secretName"])["tokens"] == tokens_before  # no code was exchanged
+
+
+def test_provider_error_is_recorded_and_reauthorize_fixes_the_same_connection(
+    stack: Stack, provider: OidcProvider, connector_id: str
+) -> None:
+    carol = stack.client("carol")
+    connection = create(stack, carol, connector_id)
+    page = complete_sign_in(stack, connection["loginUrl"], username="carol", consent=False)
+    assert page.status_code == 400
+    assert "access_denied" in page.text
+    state = carol.get(f"{stack.url}/api/connections/{connection['id']}").json()
+    assert state["status"] == "Error"
+    assert "access_denied" in state["error"]
+    failed = carol.get(f"{stack.url}/api/connections/{connection['id']}/invoke/x")
+    assert failed.status_code == 409
+    assert problem(failed)["reauthorizeUrl"] == f"/api/connections/{connection['id']}/reauthorize"
+
+    again = carol.post(f"{stack.url}/api/connections/{connection['id']}/reauthorize").json()
+    assert again["id"] == connection["id"]
+    assert complete_sign_in(stack, again["loginUrl"], username="carol").status_code == 200
+    assert carol.get(f"{stack.url}/api/connections/{connection['id']}/invoke/fixed").status_code == 200
+
+
+def test_post_login_redirect_must_be_allowlisted(stack: Stack, provider: OidcProvider, connector_id: str) -> None:
+    dave = stack.client("dave")
+    refused = dave.post(
+        f"{stack.url}/api/connectors/{connector_id}/connections",
+        json={"displayName": "x", "parameters": {}, "postLoginRedirectUrl": "https://evil.example/steal"},
+    )
+    assert refused.status_code == 400
+    problem(refused)
+    connection = create(stack, dave, connector_id, postLoginRedirectUrl="https://app.example.com/done")
+    landing = complete_sign_in(stack, connection["loginUrl"], username="dave")
+    assert landing.status_code == 302
+    assert landing.headers["Location"] == (
+        f"https://app.example.com/done?connectionId={connection['id']}&status=Connected"
+    )
+
+
+def test_provider_down_during_refresh_backs_off_then_recovers(
+    stack: Stack, provider: OidcProvider, connector_id: str
+) -> None:
+    erin, connection_id = signed_in(stack, connector_id, "erin")
+    wait_for_expiry()
+    provider.reset()
+    provider.outage(503, count=100)
+    invoke = f"{stack.url}/api/connections/{connection_id}/invoke"
+    down = erin.get(f"{invoke}/down")
+    assert down.status_code == 503
+    assert "Retry-After" in down.headers
+    problem(down)
+    calls = provider.stats()["token_calls"]
+    assert erin.get(f"{invoke}/down-again").status_code == 503
+    assert provider.stats()["token_calls"] == calls  # inside the backoff window: no new attempt
+    provider.outage(503, count=0)
+    time.sleep(2.5)
+    assert erin.get(f"{invoke}/up").status_code == 200
+
+
+def test_invalid_grant_puts_the_connection_in_error(stack: Stack, provider: OidcProvider, connector_id: str) -> None:
+    frank, connection_id = signed_in(stack, connector_id, "frank")
+    record = stack.connection_record(connection_id)
+    tokens = stack.keyvault_secret(record["secretName"])["tokens"]
+    provider.revoke(tokens["refresh_token"], {"client_id": "gw-client", "client_secret": CLIENT_SECRET})
+    wait_for_expiry()
+    failed = frank.get(f"{stack.url}/api/connections/{connection_id}/invoke/gone")
+    assert failed.status_code == 409
+    assert problem(failed)["reauthorizeUrl"].endswith("/reauthorize")
+    assert frank.get(f"{stack.url}/api/connections/{connection_id}").json()["status"] == "Error"
+
+
+def test_backend_401_refreshes_once_and_retries_once(stack: Stack, provider: OidcProvider, connector_id: str) -> None:
+    gina, connection_id = signed_in(stack, connector_id, "gina")
+    stack.backend.respond("/oauth/always-401", status=401)
+    provider.reset()
+    before = len(stack.backend.requests)
+    response = gina.get(f"{stack.url}/api/connections/{connection_id}/invoke/always-401")
+    assert response.status_code == 401
+    attempts = stack.backend.requests[before:]
+    assert len(attempts) == 2
+    assert attempts[0].header("Authorization") != attempts[1].header("Authorization")
+    assert provider.stats()["grants"]["refresh_token"] == 1
+
+
+def test_token_retrieval(stack: Stack, provider: OidcProvider, connector_id: str) -> None:
+    hank, connection_id = signed_in(stack, connector_id, "hank")
+    response = hank.get(f"{stack.url}/api/connections/{connection_id}/token")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["tokenType"] == "Bearer"
+    assert body["expiresAt"]
+    assert provider.introspect(body["accessToken"], {"client_id": "gw-client", "client_secret": CLIENT_SECRET})[
+        "active"
+    ]
+    assert stack.client("stranger").get(f"{stack.url}/api/connections/{connection_id}/token").status_code == 404
+
+    register(stack, "oauth-no-token", *oauth_connector(stack, provider))
+    ivy, other_id = signed_in(stack, "oauth-no-token", "ivy")
+    assert ivy.get(f"{stack.url}/api/connections/{other_id}/token").status_code == 403
+
+
+def test_client_credentials_connection_needs_no_user(stack: Stack, provider: OidcProvider) -> None:
+    definition, properties = oauth_connector(stack, provider, client_id="gw-machine", grantType="client_credentials")
+    register(stack, "oauth-machine", definition, properties)
+    robot = stack.client("robot")
+    connection = create(stack, robot, "oauth-machine")
+    assert connection["status"] == "Connected"
+    assert "loginUrl" not in connection
+    assert robot.get(f"{stack.url}/api/connections/{connection['id']}/invoke/machine").status_code == 200
+    token = bearer_seen(stack, "/machine")
+    assert provider.introspect(token, {"client_id": "gw-machine", "client_secret": CLIENT_SECRET})["active"]
+    wait_for_expiry()
+    assert robot.get(f"{stack.url}/api/connections/{connection['id']}/invoke/machine-again").status_code == 200
+    assert bearer_seen(stack, "/machine-again") != token
