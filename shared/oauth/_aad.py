@@ -34,14 +34,24 @@ _MSAL_INTERNAL_FIELDS = ("id_token_claims", "client_info", "token_source", "refr
 
 
 class _DiscoveryCache(MutableMapping[str, Any]):
-    """msal's http_cache, keeping discovery GETs only (never POST results: those are throttled errors)."""
+    """msal's http_cache, keeping discovery GETs only (never POST results: those are throttled errors).
+
+    Shared by the per-call msal applications, each with its own lock: so each gets its own copy of msal's
+    expiry index (a heap it mutates in place), and writes it back whole.
+    """
+
+    _INDEX = "_index_"  # msal's _ExpiringMapping._INDEX
 
     def __init__(self) -> None:
         self._data: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def __getitem__(self, key: str) -> Any:
-        return self._data[key]
+        value = self._data[key]
+        if key == self._INDEX:
+            sequence, timestamps = value
+            return list(sequence), dict(timestamps)
+        return value
 
     def __setitem__(self, key: str, value: Any) -> None:
         if not key.startswith("POST "):

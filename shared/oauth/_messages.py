@@ -217,7 +217,7 @@ def revocation_requests(
     if config.revocation_style == "bearer":
         return [PreparedRequest("POST", url, {"Authorization": f"Bearer {tokens.access_token}"}, None)]
     requests: list[PreparedRequest] = []
-    for token, hint in ((tokens.access_token, "access_token"), (tokens.refresh_token, "refresh_token")):
+    for token, hint in ((tokens.refresh_token, "refresh_token"), (tokens.access_token, "access_token")):
         if token:
             headers = _token_headers(config)
             body = {"token": token, "token_type_hint": hint}

@@ -3,6 +3,7 @@
 import ipaddress
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -164,6 +165,15 @@ def test_entra_outage_is_transient_and_msal_does_not_replay_it(entra, entra_sess
     assert (caught.value.error, caught.value.transient) == ("temporarily_unavailable", True)
     assert client.refresh(config, entra.client_secret, token).access_token  # reached Entra again, not msal's cache
     assert len(entra.calls(entra.token_path)) == 2
+
+
+def test_concurrent_entra_calls_share_one_discovery(entra, entra_session):
+    client, config = OAuthClient(entra_session), entra_config(entra)
+    tokens = [entra.grant_refresh_token() for _ in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda token: client.refresh(config, entra.client_secret, token), tokens))
+    assert len({r.access_token for r in results}) == 16
+    assert len(entra.calls("/tenant-1/v2.0/.well-known/openid-configuration")) <= 8
 
 
 def test_entra_client_credentials_with_a_secret_and_with_a_certificate(entra, entra_session):

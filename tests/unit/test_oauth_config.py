@@ -1,6 +1,7 @@
 """oauth_config_for: OAuthConfig from a connector's oAuthSettings, provider templates, overrides, records."""
 
 import json
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -467,54 +468,25 @@ def test_malformed_records_are_value_errors(record):
 
 # -- the real connectors -------------------------------------------------------------------------
 
-# Without per-connection values: what stops each one (a fragment of the message), or None when it is usable.
-REAL_WITHOUT_OVERRIDES = {
-    "Adobe Creative Cloud Libraries": "clientId '{{ client id }}' is a placeholder",
-    "Asite": "clientId '{{ client id }}' is a placeholder",
-    "Asite (KSA)": "clientId '{{ client id }}' is a placeholder",
-    "AtBot": None,
-    "Blackbaud Raiser's Edge NXT Constituents": None,
-    "BttnOne": "clientId '[[TEST]]' is a placeholder",
-    "CardsForPowerApps": "clientId '<<Enter client id>>' is a placeholder",
+# Usable as they are, without per-connection values.
+REAL_USABLE_AS_IS = {
+    "AtBot", "Blackbaud Raiser's Edge NXT Constituents", "Eduframe", "HiveCPQ - Product configurator", "Luware Nimbus",
+    "PartnerCenterReferrals", "Pushcut", "RamQuest Actions - UAT", "Rencore Governance", "Seismic Livedoc",
+    "ShareEffect", "SignNow", "exghts", "Microsoft Acronyms", "OneNote (Personal)",
+}  # fmt: skip
+# Not usable without per-connection values, and why. The other 26 ship a placeholder client id ("[[DUMMY]]", ...);
+# the message says so, and names the token:ClientId connection parameter where the connector declares one.
+REAL_OTHER_REASONS = {
     "Cascade Strategy": "clientId is missing",
-    "Cognite Data Fusion": "scopes need a value for {Scope}",
-    "Eduframe": None,
-    "FactSet": "clientId '[[DUMMY]]' is a placeholder",
-    "HiveCPQ - Product configurator": None,
-    "Luware Nimbus": None,
     "OutlookTasks": "clientId is missing",
-    "PartnerCenterReferrals": None,
-    "Polaris PSA": "clientId '{{ client id }}' is a placeholder",
-    "Pushcut": None,
-    "RAPID Platform": "clientId '[[DUMMY]]' is a placeholder",
-    "RamQuest Actions - UAT": None,
-    "Referoo": "each connection gives it as the parameter 'token:ClientId'",
-    "Rencore Governance": None,
-    "Seismic Livedoc": None,
-    "ShareEffect": None,
-    "SignNow": None,
-    "Signi": "clientId '[[DUMMY]]' is a placeholder",
-    "SmartDialog": "clientId '<clientId>' is a placeholder",
-    "Stormboard": "clientId '{{replace_with_your_client_id}}' is a placeholder",
-    "TALXISDataFeed": "clientId '[[DUMMY]]' is a placeholder",
-    "Tilkee": "clientId '[[TEST]]' is a placeholder",
-    "Tribal": "clientId '[DUMMY]' is a placeholder",
-    "UiPath Orchestrator": "clientId '[enter client id]' is a placeholder",
-    "Witivio": "clientId '[[DUMMY]]' is a placeholder",
-    "WorkSpan": "clientId '{{CLIENT_ID}}' is a placeholder",
-    "Zoho Mail": "clientId '<Enter Your Client ID>' is a placeholder",
-    "ZohoSign": "clientId '<Enter Your Client ID>' is a placeholder",
-    "exghts": None,
-    "iObeya": "clientId '{ClientId}' is a placeholder",
-    "timeghost": "clientId '<<Please add your clientID here>>' is a placeholder",
-    "HubSpot Marketing": "clientId '[YOUR_VALUE]' is a placeholder",
-    "Microsoft Acronyms": None,
-    "OneNote (Personal)": None,
-    "Square Payments": "clientId '[YOUR_CLIENT_ID]' is a placeholder",
-    "TSheets Quickbooks Time": "clientId 'Enter your client ID' is a placeholder",
-    "AzureADPhoneMethods": "clientId '<<Enter your client ID>>' is a placeholder",
-    "ServiceNow": "clientId '<Enter your client ID>' is a placeholder",
+    "Cognite Data Fusion": "scopes need a value for {Scope}: give it as the connection parameter 'token:Scope'",
+    "Referoo": "is a placeholder; give the real value; each connection gives it as the parameter 'token:ClientId'",
 }
+PLACEHOLDER_CLIENT_ID = re.compile(
+    r"^clientId '.+' is a placeholder; give the real value"
+    r"(; each connection gives it as the parameter 'token:clientId')?$",
+    re.IGNORECASE,
+)
 
 # With a real client id and a value for every non-secret "token:" connection parameter.
 REAL_WITH_OVERRIDES = {
@@ -545,20 +517,32 @@ def _connection_values(connector):
         return "https://login.example.com/x" if parameter.name.lower().endswith("url") else "value-1"
 
     declared = [p for p in connector.parameters if p.name.lower().startswith("token:") and not p.secret]
-    return {"clientId": "client-1", **{p.name: value(p) for p in declared}}
+    return {**{p.name: value(p) for p in declared}, "clientId": "client-1"}
 
 
 def test_every_real_oauth_connector_builds_or_says_why():
     connectors = dict(_real_oauth_connectors())
-    assert set(connectors) == set(REAL_WITHOUT_OVERRIDES)  # 22 oauth2 + 12 aad + 10 oauth2generic + 1 aadcertificate
+    assert len(connectors) == 45  # 22 oauth2 + 12 aad + 10 oauth2generic + 1 aadcertificate
+    assert REAL_USABLE_AS_IS | set(REAL_OTHER_REASONS) < set(connectors)
     for name, connector in connectors.items():
-        for overrides, expected in ((None, REAL_WITHOUT_OVERRIDES[name]), (_connection_values(connector), None)):
-            expected = REAL_WITH_OVERRIDES.get(name) if overrides else expected
-            if expected is None:
-                config = oauth_config_for(connector, overrides)
-                assert config_from_record(config_to_record(config)) == config, name
-                assert urlsplit(config.token_url).scheme == "https", name
-            else:
-                with pytest.raises(OAuthConfigError) as caught:
-                    oauth_config_for(connector, overrides)
-                assert expected in str(caught.value), name
+        if name in REAL_USABLE_AS_IS:
+            config = oauth_config_for(connector)
+            assert config_from_record(config_to_record(config)) == config, name
+        else:
+            with pytest.raises(OAuthConfigError) as caught:
+                oauth_config_for(connector)
+            reason = str(caught.value)
+            assert (
+                REAL_OTHER_REASONS[name] in reason
+                if name in REAL_OTHER_REASONS
+                else PLACEHOLDER_CLIENT_ID.match(reason)
+            )
+
+        overrides = _connection_values(connector)
+        if name in REAL_WITH_OVERRIDES:
+            with pytest.raises(OAuthConfigError, match=re.escape(REAL_WITH_OVERRIDES[name])):
+                oauth_config_for(connector, overrides)
+        else:
+            config = oauth_config_for(connector, overrides)
+            assert config.client_id == "client-1", name
+            assert urlsplit(config.token_url).scheme == "https", name
