@@ -65,6 +65,26 @@ def connection_token(req: func.HttpRequest) -> func.HttpResponse:
     return connections.token(req)
 
 
+@app.route(route="connections/{connectionId}/shares", methods=["GET"])
+def connection_shares(req: func.HttpRequest) -> func.HttpResponse:
+    return connections.list_shares(req)
+
+
+@app.route(route="connections/{connectionId}/shares", methods=["POST"])
+def connection_share(req: func.HttpRequest) -> func.HttpResponse:
+    return connections.share(req)
+
+
+@app.route(route="connections/{connectionId}/shares/{shareId}", methods=["DELETE"])
+def connection_unshare(req: func.HttpRequest) -> func.HttpResponse:
+    return connections.unshare(req)
+
+
+@app.route(route="connections/{connectionId}/audit", methods=["GET"])
+def connection_audit(req: func.HttpRequest) -> func.HttpResponse:
+    return connections.audit(req)
+
+
 @app.route(route="oauth/callback", methods=["GET"])
 def oauth_callback(req: func.HttpRequest) -> func.HttpResponse:
     return oauth.callback(req)

@@ -10,8 +10,9 @@ import functools
 import logging
 from dataclasses import dataclass
 
+from shared.audit import AuditLog
 from shared.callers import CallerAuthenticator, SubscriptionKeyStore
-from shared.connections import ConnectionRecords, ConnectionService, SignIn, TokenRefresher
+from shared.connections import ConnectionRecords, ConnectionService, GrantIndex, SignIn, TokenRefresher
 from shared.connector_store import ConnectorStore
 from shared.oauth import OAuthClient
 from shared.proxy import BackendSession
@@ -58,7 +59,16 @@ def build_gateway(settings: Settings) -> Gateway:
     return Gateway(
         settings=settings,
         connectors=ConnectorStore(tables.connectors, secrets),
-        connections=ConnectionService(records, secrets, signin, refresher, oauth, settings.redirect_allowed),
+        connections=ConnectionService(
+            records,
+            secrets,
+            signin,
+            refresher,
+            oauth,
+            settings.redirect_allowed,
+            GrantIndex(tables.grants),
+            AuditLog(tables.audit),
+        ),
         signin=signin,
         refresher=refresher,
         callers=CallerAuthenticator(settings, keys),

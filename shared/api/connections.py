@@ -44,3 +44,27 @@ def reauthorize(call: Call) -> func.HttpResponse:
 def token(call: Call) -> func.HttpResponse:
     body = call.gateway.connections.token(call.principal, call.route("connectionId"))
     return json_response(body, headers={"Cache-Control": "no-store"})
+
+
+@endpoint
+def list_shares(call: Call) -> func.HttpResponse:
+    return json_response({"value": call.gateway.connections.shares(call.principal, call.route("connectionId"))})
+
+
+@endpoint
+def share(call: Call) -> func.HttpResponse:
+    """Share with a principal or an Entra group: {"principal"|"group": id, "permissions": [use, manage, token]}."""
+    body = read_json(call.request, MAX_CREATE_BODY_BYTES)
+    shared = call.gateway.connections.share(call.principal, call.route("connectionId"), body)
+    return json_response(shared, 201)
+
+
+@endpoint
+def unshare(call: Call) -> func.HttpResponse:
+    call.gateway.connections.unshare(call.principal, call.route("connectionId"), call.route("shareId"))
+    return func.HttpResponse(status_code=204)
+
+
+@endpoint
+def audit(call: Call) -> func.HttpResponse:
+    return json_response({"value": call.gateway.connections.audit_entries(call.principal, call.route("connectionId"))})

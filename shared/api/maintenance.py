@@ -11,6 +11,7 @@ log = logging.getLogger(__name__)
 
 def finish_interrupted_connections() -> None:
     gw = gateway()
+    gw.connections.audit.flush()
     finished = gw.connections.finish_interrupted()
     purged = gw.signin.purge_expired()
     if finished or purged:

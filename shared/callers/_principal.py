@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shared.callers._jwt_policy import PermissionMap
+from shared.callers._scope import SubscriptionGrant
 
 PrincipalKind = Literal["user", "app", "key"]
 
@@ -21,6 +22,7 @@ class Principal:
     permissions: frozenset[str] = field(default_factory=frozenset)
     scopes: frozenset[str] = field(default_factory=frozenset)  # delegated scopes (`scp`) of a user token
     client_id: str | None = None  # the calling application (`azp`, `appid` or `client_id`)
+    groups: frozenset[str] = field(default_factory=frozenset)  # Entra group object ids (`groups` claim)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class Authentication:
     # The proxy strips exactly these before forwarding, so a credential meant for the backend survives.
     consumed_headers: frozenset[str] = frozenset()
     consumed_query: frozenset[str] = frozenset()
+    # The subscription of a subscription key (None for tokens and keys from before subscriptions);
+    # handlers check its scope with permits_connector / permits_connection.
+    subscription: SubscriptionGrant | None = None
 
 
 def names_from_claim(value: Any) -> frozenset[str]:
@@ -112,4 +117,5 @@ def principal_from_claims(claims: Mapping[str, Any], permission_map: PermissionM
         permissions=(permission_map or PermissionMap()).permissions_for(roles | scopes),
         scopes=scopes,
         client_id=client_id,
+        groups=names_from_claim(claims.get("groups")),
     )

@@ -1,5 +1,6 @@
 """Connections: records in Table Storage, secrets in Key Vault, OAuth sign-in and token refresh."""
 
+from shared.connections._grants import GrantIndex
 from shared.connections._records import ConnectionRecords
 from shared.connections._refresh import TokenRefresher
 from shared.connections._service import ConnectionService, ResolvedConnection
@@ -10,6 +11,7 @@ __all__ = [
     "CALLBACK_PATH",
     "ConnectionRecords",
     "ConnectionService",
+    "GrantIndex",
     "ResolvedConnection",
     "SignIn",
     "SignInResult",

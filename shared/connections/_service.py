@@ -23,8 +23,11 @@ from typing import Any
 from requests.auth import AuthBase
 
 from shared import problems
+from shared.audit import AuditLog
 from shared.auth_schemes import BearerToken, auth_for
 from shared.callers import Principal
+from shared.connections import _access as access
+from shared.connections._grants import GrantIndex
 from shared.connections._records import (
     CONNECTED,
     DELETING,
@@ -32,6 +35,7 @@ from shared.connections._records import (
     PENDING,
     UNAUTHENTICATED,
     ConnectionRecords,
+    etag_of,
     plain_values_of,
     public_view,
     snapshot_of,
@@ -114,8 +118,12 @@ class ConnectionService:
         refresher: TokenRefresher,
         oauth: OAuthClient,
         redirect_allowed: Callable[[str], bool],
+        grants: GrantIndex,
+        audit: AuditLog,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._grants = grants
+        self.audit = audit
         self._records = records
         self._secrets = secrets
         self._signin = signin
@@ -126,18 +134,58 @@ class ConnectionService:
 
     # -- reads -----------------------------------------------------------------------------------
 
-    def _read_owned(self, principal: Principal, connection_id: str) -> dict[str, Any]:
+    def _read_permitted(self, principal: Principal, connection_id: str, permission: str) -> dict[str, Any]:
         entity = self._records.read(connection_id)
-        if entity is None or entity["owner"] != principal.id:
-            raise problems.not_found("connection", connection_id)  # the same answer either way: no probing
+        access.require(entity, principal, permission, connection_id)
+        assert entity is not None
         return entity
 
+    def _view(self, entity: dict[str, Any], principal: Principal) -> dict[str, Any]:
+        return {**public_view(entity), "permissions": sorted(access.permissions_of(entity, principal))}
+
     def get(self, principal: Principal, connection_id: str) -> dict[str, Any]:
-        return public_view(self._read_owned(principal, connection_id))
+        return self._view(self._read_permitted(principal, connection_id, access.USE), principal)
 
     def list(self, principal: Principal) -> list[dict[str, Any]]:
-        owned = self._records.query("owner eq @owner", owner=principal.id)
-        return sorted((public_view(e) for e in owned), key=lambda c: c["createdAt"])
+        """The principal's own connections and those shared with it or its groups."""
+        visible = {e["PartitionKey"]: e for e in self._records.query("owner eq @owner", owner=principal.id)}
+        identities = [principal.id, *(f"group:{group}" for group in sorted(principal.groups))]
+        for connection_id in self._grants.connection_ids(identities) - set(visible):
+            entity = self._records.read(connection_id)
+            if entity is not None and access.permissions_of(entity, principal):  # the record is the authority
+                visible[connection_id] = entity
+        return sorted((self._view(e, principal) for e in visible.values()), key=lambda c: c["createdAt"])
+
+    def shares(self, principal: Principal, connection_id: str) -> list[dict[str, Any]]:
+        entity = self._read_permitted(principal, connection_id, access.MANAGE)
+        return [share.to_json() for share in access.shares_of(entity)]
+
+    def share(self, principal: Principal, connection_id: str, body: Any) -> dict[str, Any]:
+        share = access.parse_share(body)
+        entity = self._read_permitted(principal, connection_id, access.MANAGE)
+        shares = access.with_share(access.shares_of(entity), share, entity["owner"])
+        self._records.merge(connection_id, {"shares": access.shares_property(shares)}, etag=etag_of(entity))
+        self._grants.put(share.grantee, connection_id)
+        self.audit.record(
+            connection_id, "shared", principal.id, f"{share.grantee}: {', '.join(sorted(share.permissions))}"
+        )
+        return share.to_json()
+
+    def unshare(self, principal: Principal, connection_id: str, share_id: str) -> None:
+        entity = self._read_permitted(principal, connection_id, access.MANAGE)
+        shares = access.shares_of(entity)
+        doomed = [s for s in shares if s.id == share_id]
+        if not doomed:
+            raise problems.not_found("share", share_id)
+        kept = [s for s in shares if s.id != share_id]
+        self._records.merge(connection_id, {"shares": access.shares_property(kept)}, etag=etag_of(entity))
+        self._grants.remove(doomed[0].grantee, connection_id)
+        self.audit.record(connection_id, "unshared", principal.id, doomed[0].grantee)
+
+    def audit_entries(self, principal: Principal, connection_id: str) -> list[dict[str, Any]]:
+        self._read_permitted(principal, connection_id, access.MANAGE)
+        self.audit.flush()  # this instance's pending use counts, so a manager sees them now
+        return self.audit.entries(connection_id)
 
     def _payload(self, entity: dict[str, Any]) -> dict[str, Any]:
         if not entity.get("secretName") or not entity.get("secretVersion"):
@@ -146,9 +194,10 @@ class ConnectionService:
 
     def resolve(self, principal: Principal, connection_id: str) -> ResolvedConnection:
         """One point read, plus Key Vault only when this secret version isn't cached yet."""
-        entity = self._read_owned(principal, connection_id)
+        entity = self._read_permitted(principal, connection_id, access.USE)
         if entity["status"] != CONNECTED:
             raise not_usable(connection_id, entity["status"])
+        self.audit.used(connection_id, principal.id)
         snapshot = snapshot_of(entity)
         payload = self._payload(entity)
         backend_url = entity.get("backendUrl") or snapshot["backendUrl"]
@@ -164,7 +213,7 @@ class ConnectionService:
 
     def token(self, principal: Principal, connection_id: str) -> dict[str, Any]:
         """The current access token (APIM's get-authorization-context), where the connector allows it."""
-        entity = self._read_owned(principal, connection_id)
+        entity = self._read_permitted(principal, connection_id, access.TOKEN)
         snapshot = snapshot_of(entity)
         if not snapshot.get("oauth") or not snapshot.get("allowTokenRetrieval"):
             raise problems.forbidden("This connector doesn't allow token retrieval.")
@@ -217,7 +266,7 @@ class ConnectionService:
                 payload["tokens"] = tokens.to_secret()
                 fields["tokenExpiresAt"] = iso_at(tokens.expires_at)
             elif config:
-                login = self._signin.begin(connection_id, principal.id, config, post_login)
+                login = self._signin.begin(connection_id, principal, config, post_login)
                 payload["login"] = login.secret_part
                 fields["status"] = UNAUTHENTICATED
                 view_extra["loginUrl"] = login.url
@@ -229,6 +278,7 @@ class ConnectionService:
             self._discard(entity)
             raise
         log.info("connection %s created for connector %s", connection_id, connector.id)
+        self.audit.record(connection_id, "created", principal.id, f"connector {connector.id}")
         return {**public_view(entity), **view_extra}
 
     def _client_credentials_token(self, config: Any, snapshot: dict[str, Any]) -> TokenSet:
@@ -244,7 +294,7 @@ class ConnectionService:
             ) from None
 
     def reauthorize(self, principal: Principal, connection_id: str, body: Any) -> dict[str, Any]:
-        entity = self._read_owned(principal, connection_id)
+        entity = self._read_permitted(principal, connection_id, access.MANAGE)
         config = snapshot_oauth(snapshot_of(entity))
         if config is None or config.grant_type != "authorization_code":
             raise problems.Problem(
@@ -253,14 +303,17 @@ class ConnectionService:
         post_login = body.get("postLoginRedirectUrl") if isinstance(body, dict) else None
         if post_login is not None and (not isinstance(post_login, str) or not self._redirect_allowed(post_login)):
             raise problems.bad_request("postLoginRedirectUrl is not on the operator's allowlist.")
-        login = self._signin.begin(connection_id, principal.id, config, post_login)
+        login = self._signin.begin(connection_id, principal, config, post_login)
         _, payload = self._secrets.get_latest(entity["secretName"])
         version = self._secrets.put(entity["secretName"], {**payload, "login": login.secret_part})
         self._records.merge(connection_id, {"secretVersion": version})
-        return {**public_view(entity), "loginUrl": login.url}
+        self.audit.record(connection_id, "reauthorized", principal.id)
+        return {**self._view(entity, principal), "loginUrl": login.url}
 
     def delete(self, principal: Principal, connection_id: str) -> None:
-        self._finish_delete(self._read_owned(principal, connection_id))
+        entity = self._read_permitted(principal, connection_id, access.MANAGE)
+        self.audit.record(connection_id, "deleted", principal.id)
+        self._finish_delete(entity)
 
     def delete_for_connector(self, connector_id: str) -> int:
         doomed = list(self._records.query("connectorId eq @id", id=connector_id))
@@ -297,6 +350,8 @@ class ConnectionService:
             self._revoke_tokens(entity)
             self._secrets.delete(entity["secretName"])
         self._records.delete(connection_id)
+        for share in access.shares_of(entity):
+            self._grants.remove(share.grantee, connection_id)
         log.info("connection %s deleted", connection_id)
 
     def _revoke_tokens(self, entity: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ refused with nothing stored when its state is unknown, replayed, expired, foreig
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +24,8 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient
 
 from shared import problems
+from shared.callers import Principal
+from shared.connections import _access as access
 from shared.connections._records import CONNECTED, ERROR, ConnectionRecords, snapshot_of
 from shared.connections._refresh import iso_at
 from shared.connections._snapshot import client_credential, snapshot_oauth
@@ -87,7 +90,9 @@ class SignIn:
         self.redirect_url = public_url + CALLBACK_PATH
         self._clock = clock
 
-    def begin(self, connection_id: str, principal_id: str, config: OAuthConfig, post_login: str | None) -> LoginStart:
+    def begin(
+        self, connection_id: str, principal: Principal, config: OAuthConfig, post_login: str | None
+    ) -> LoginStart:
         state = secrets.token_urlsafe(32)
         verifier, challenge = new_pkce() if config.pkce else ("", None)
         with translate_errors("Table Storage"):
@@ -96,7 +101,8 @@ class SignIn:
                     "PartitionKey": STATE_PARTITION,
                     "RowKey": state_hash(state),
                     "connectionId": connection_id,
-                    "principal": principal_id,
+                    "principal": principal.id,
+                    "groups": json.dumps(sorted(principal.groups)),
                     "expiresAt": iso_at(self._clock() + STATE_TTL_SECONDS),
                     "postLoginRedirect": post_login or "",
                 }
@@ -128,8 +134,12 @@ class SignIn:
         issued = self._consume_state(state)
         connection_id = issued["connectionId"]
         record = self._records.read(connection_id)
-        if record is None or record["owner"] != issued["principal"]:
-            raise bad_state("This sign-in link doesn't belong to an existing connection.")
+        # Bound to the principal who started it: it must still be allowed to manage the connection.
+        starter = Principal(
+            issued["principal"], frozenset(), "", "user", groups=frozenset(json.loads(issued["groups"]))
+        )
+        if record is None or access.MANAGE not in access.permissions_of(record, starter):
+            raise bad_state("This sign-in link doesn't belong to a connection its starter may manage.")
         _, payload = self._secrets.get_latest(record["secretName"])
         login = payload.get("login") or {}
         if login.get("stateHash") != state_hash(state):

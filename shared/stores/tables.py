@@ -55,13 +55,15 @@ class Tables:
     connections: TableClient
     keys: TableClient
     states: TableClient  # OAuth sign-in state, single use
+    grants: TableClient  # who each connection is shared with, for listings
+    audit: TableClient
 
 
 def open_tables(settings: Settings) -> Tables:
     """Table clients for the gateway's tables, creating the tables on first use."""
     service = table_service(settings)
     clients = {}
-    for name in ("connectors", "connections", "keys", "states"):
+    for name in ("connectors", "connections", "keys", "states", "grants", "audit"):
         client = service.get_table_client(f"{settings.tables_prefix}{name}")
         with contextlib.suppress(ResourceExistsError):
             client.create_table()

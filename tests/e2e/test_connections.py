@@ -35,7 +35,10 @@ def test_create_answers_201_with_the_record_and_no_secret(stack: Stack, connecto
 
     listed = alice.get(f"{stack.url}/api/connections").json()["value"]
     assert body["id"] in [c["id"] for c in listed]
-    assert alice.get(f"{stack.url}/api/connections/{body['id']}").json() == body
+    assert alice.get(f"{stack.url}/api/connections/{body['id']}").json() == {
+        **body,
+        "permissions": ["manage", "token", "use"],
+    }
 
 
 def test_secret_lives_only_in_key_vault(stack: Stack, connector_id: str) -> None:

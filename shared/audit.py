@@ -1,0 +1,115 @@
+"""The audit log: who created, used, shared, reauthorized and deleted each connection.
+
+One row per event (PartitionKey = connection id, newest first), except use: calls are
+counted in memory per connection, principal and hour, and flushed as one row per hour
+(merged with ETags, so several instances add up). A crash loses at most the counts
+since the last flush. Rows hold ids and actions only, never a secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableClient, UpdateMode
+
+from shared.stores.errors import translate_errors
+from shared.stores.tables import now_iso
+
+log = logging.getLogger(__name__)
+
+FLUSH_AFTER_CALLS = 200
+FLUSH_AFTER_SECONDS = 60.0
+MAX_MERGE_ATTEMPTS = 10
+_NEWEST_FIRST = 10**13  # RowKeys sort ascending; an inverted millisecond clock lists the newest first
+
+
+class AuditLog:
+    def __init__(self, table: TableClient, clock: Callable[[], float] = time.time) -> None:
+        self._table = table
+        self._clock = clock
+        self._uses: Counter[tuple[str, str, str]] = Counter()
+        self._lock = threading.Lock()
+        self._last_flush = clock()
+
+    def record(self, connection_id: str, action: str, principal_id: str, detail: str = "") -> None:
+        """One event. Best effort: a failing audit write is logged, never turned into a failed operation."""
+        now = self._clock()
+        entity = {
+            "PartitionKey": connection_id,
+            "RowKey": f"{_NEWEST_FIRST - int(now * 1000):013d}-{uuid.uuid4().hex[:8]}",
+            "action": action,
+            "principal": principal_id,
+            "detail": detail[:500],
+            "at": now_iso(datetime.fromtimestamp(now, UTC)),
+        }
+        try:
+            self._table.create_entity(entity)
+        except AzureError as error:
+            log.warning("audit %s for connection %s not written (%s)", action, connection_id, type(error).__name__)
+
+    def used(self, connection_id: str, principal_id: str) -> None:
+        hour = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m-%dT%H:00Z")
+        with self._lock:
+            self._uses[(connection_id, principal_id, hour)] += 1
+            due = (
+                sum(self._uses.values()) >= FLUSH_AFTER_CALLS or self._clock() - self._last_flush > FLUSH_AFTER_SECONDS
+            )
+        if due:
+            self.flush()
+
+    def flush(self) -> int:
+        with self._lock:
+            uses, self._uses = self._uses, Counter()
+            self._last_flush = self._clock()
+        for (connection_id, principal_id, hour), count in uses.items():
+            try:
+                self._add_use(connection_id, principal_id, hour, count)
+            except AzureError as error:
+                log.warning("audit use counts for %s not written (%s)", connection_id, type(error).__name__)
+        return sum(uses.values())
+
+    def _add_use(self, connection_id: str, principal_id: str, hour: str, count: int) -> None:
+        key = {
+            "PartitionKey": connection_id,
+            "RowKey": f"use-{hour}-{hashlib.sha256(principal_id.encode()).hexdigest()[:16]}",
+        }
+        for _ in range(MAX_MERGE_ATTEMPTS):
+            try:
+                current = self._table.get_entity(key["PartitionKey"], key["RowKey"])
+            except ResourceNotFoundError:
+                try:
+                    self._table.create_entity(
+                        {**key, "action": "used", "principal": principal_id, "count": count, "at": hour, "detail": ""}
+                    )
+                    return
+                except ResourceExistsError:
+                    continue  # another instance created it first: merge into theirs
+            try:
+                self._table.update_entity(
+                    {**key, "count": current["count"] + count}, mode=UpdateMode.MERGE,
+                    etag=current.metadata["etag"], match_condition=MatchConditions.IfNotModified,
+                )  # fmt: skip
+                return
+            except ResourceModifiedError:
+                continue
+        log.warning("audit use counts for %s dropped after %d attempts", connection_id, MAX_MERGE_ATTEMPTS)
+
+    def entries(self, connection_id: str, limit: int = 500) -> list[dict[str, Any]]:
+        with translate_errors("Table Storage"):
+            rows = self._table.query_entities("PartitionKey eq @p", parameters={"p": connection_id})
+            entries = [
+                {k: row.get(k) for k in ("action", "principal", "detail", "at")}
+                | ({"count": row["count"]} if "count" in row else {})
+                for _, row in zip(range(limit), rows, strict=False)
+            ]
+        return sorted(entries, key=lambda e: e["at"], reverse=True)

@@ -1,0 +1,111 @@
+"""Who may do what with a connection: its owner, and the principals and groups it is shared with.
+
+Pure functions over the connection record, so authorization is decided from the same
+single point read an invocation already makes.
+
+    use     invoke the connection
+    manage  also share, reauthorize and delete it (and read its audit log)
+    token   retrieve its access token, where the connector allows that
+
+The owner holds all three. `manage` includes `use`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from shared import problems
+from shared.callers import Principal
+
+USE = "use"
+MANAGE = "manage"
+TOKEN = "token"  # noqa: S105 - a permission name
+PERMISSIONS = (USE, MANAGE, TOKEN)
+MAX_SHARES = 100
+
+
+@dataclass(frozen=True)
+class Share:
+    grantee: str  # a principal id, or "group:<object id>"
+    permissions: frozenset[str]
+
+    @property
+    def id(self) -> str:
+        return share_id(self.grantee)
+
+    def to_json(self) -> dict[str, Any]:
+        kind, _, value = self.grantee.partition(":") if self.grantee.startswith("group:") else ("", "", self.grantee)
+        who = {"group": value} if kind == "group" else {"principal": self.grantee}
+        return {"id": self.id, **who, "permissions": sorted(self.permissions)}
+
+
+def share_id(grantee: str) -> str:
+    return hashlib.sha256(grantee.encode("utf-8")).hexdigest()[:16]
+
+
+def shares_of(entity: dict[str, Any]) -> list[Share]:
+    return [Share(s["grantee"], frozenset(s["permissions"])) for s in json.loads(entity.get("shares") or "[]")]
+
+
+def shares_property(shares: list[Share]) -> str:
+    return json.dumps([{"grantee": s.grantee, "permissions": sorted(s.permissions)} for s in shares])
+
+
+def permissions_of(entity: dict[str, Any], principal: Principal) -> frozenset[str]:
+    if entity["owner"] == principal.id:
+        return frozenset(PERMISSIONS)
+    granted: set[str] = set()
+    identities = {principal.id} | {f"group:{group}" for group in principal.groups}
+    for share in shares_of(entity):
+        if share.grantee in identities:
+            granted |= share.permissions
+    if MANAGE in granted:
+        granted.add(USE)
+    return frozenset(granted)
+
+
+def require(entity: dict[str, Any] | None, principal: Principal, permission: str, connection_id: str) -> None:
+    """404 for a connection the principal can't see at all (no probing); 403 when it lacks this permission."""
+    granted = permissions_of(entity, principal) if entity is not None else frozenset()
+    if not granted:
+        raise problems.not_found("connection", connection_id)
+    if permission not in granted:
+        raise problems.forbidden(
+            f"You may {', '.join(sorted(granted))} this connection, but not {permission} it. "
+            "Ask its owner or a manager to share it with that permission."
+        )
+
+
+def parse_share(body: Any) -> Share:
+    """{"principal": id} or {"group": object id}, with "permissions": a list of use/manage/token."""
+    if not isinstance(body, dict) or set(body) - {"principal", "group", "permissions"}:
+        raise problems.bad_request('Send {"principal": "<id>"} or {"group": "<id>"}, and "permissions".')
+    who = [name for name in ("principal", "group") if name in body]
+    if len(who) != 1 or not isinstance(body[who[0]], str) or not body[who[0]].strip():
+        raise problems.invalid_parameters(
+            "Name exactly one principal or one group.", [{"pointer": "/principal", "detail": "a non-empty string"}]
+        )
+    permissions = body.get("permissions", [USE])
+    if (
+        not isinstance(permissions, list)
+        or not permissions
+        or not all(isinstance(p, str) and p in PERMISSIONS for p in permissions)
+    ):
+        raise problems.invalid_parameters(
+            f"permissions must be a non-empty list of {', '.join(PERMISSIONS)}.",
+            [{"pointer": "/permissions", "detail": f"a list of {', '.join(PERMISSIONS)}"}],
+        )
+    value = body[who[0]].strip()
+    return Share(f"group:{value}" if who[0] == "group" else value, frozenset(permissions))
+
+
+def with_share(shares: list[Share], share: Share, owner: str) -> list[Share]:
+    if share.grantee == owner:
+        raise problems.bad_request("The owner already holds every permission.")
+    kept = [s for s in shares if s.grantee != share.grantee]
+    if len(kept) >= MAX_SHARES:
+        raise problems.bad_request(f"A connection can be shared with at most {MAX_SHARES} principals and groups.")
+    return [*kept, share]
