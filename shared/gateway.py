@@ -54,7 +54,12 @@ def build_gateway(settings: Settings) -> Gateway:
     records = ConnectionRecords(tables.connections)
     signin = SignIn(tables.states, records, secrets, oauth, settings.public_url)
     refresher = TokenRefresher(
-        records, secrets, oauth, settings.oauth_refresh_margin_seconds, settings.oauth_refresh_backoff_seconds
+        records,
+        secrets,
+        oauth,
+        settings.oauth_refresh_margin_seconds,
+        settings.oauth_refresh_backoff_seconds,
+        signin.redirect_url,
     )
     return Gateway(
         settings=settings,

@@ -56,8 +56,10 @@ class TokenRefresher:
         oauth: OAuthClient,
         margin_seconds: float,
         backoff_seconds: float,
+        redirect_url: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._redirect_url = redirect_url  # some oauth2generic refresh templates send {RedirectUrl}
         self._records = records
         self._secrets = secrets
         self._oauth = oauth
@@ -145,12 +147,12 @@ class TokenRefresher:
         assert config is not None
         _, payload = self._secrets.get_latest(entity["secretName"])
         old = TokenSet.from_secret(payload["tokens"])
-        credential = client_credential(self._secrets, snapshot)
+        credential = client_credential(self._secrets, snapshot, payload.get("values", {}))
         try:
             if config.grant_type == "client_credentials":
                 new = self._oauth.client_credentials(config, credential)
             elif old.refresh_token:
-                new = self._oauth.refresh(config, credential, old.refresh_token)
+                new = self._oauth.refresh(config, credential, old.refresh_token, self._redirect_url)
             else:
                 raise OAuthError("invalid_grant", "the provider issued no refresh token")
         except OAuthError as error:

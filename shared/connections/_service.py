@@ -240,8 +240,8 @@ class ConnectionService:
             values = validate_connection_values(connector, parameters)
         except ConnectorError as error:
             raise problems.invalid_parameters(str(error), getattr(error, "errors", [])) from None
-        config = oauth_config(registered)
-        snapshot = connector_snapshot(registered)
+        config = oauth_config(registered, values.plain)
+        snapshot = connector_snapshot(registered, values.plain)
 
         connection_id = uuid.uuid4().hex
         entity: dict[str, Any] = {
@@ -262,7 +262,7 @@ class ConnectionService:
             payload: dict[str, Any] = {"values": values.secret}
             fields: dict[str, Any] = {"status": CONNECTED}
             if config and config.grant_type == "client_credentials":
-                tokens = self._client_credentials_token(config, snapshot)
+                tokens = self._client_credentials_token(config, snapshot, values.secret)
                 payload["tokens"] = tokens.to_secret()
                 fields["tokenExpiresAt"] = iso_at(tokens.expires_at)
             elif config:
@@ -281,9 +281,9 @@ class ConnectionService:
         self.audit.record(connection_id, "created", principal.id, f"connector {connector.id}")
         return {**public_view(entity), **view_extra}
 
-    def _client_credentials_token(self, config: Any, snapshot: dict[str, Any]) -> TokenSet:
+    def _client_credentials_token(self, config: Any, snapshot: dict[str, Any], secret_values: dict) -> TokenSet:
         try:
-            return self._oauth.client_credentials(config, client_credential(self._secrets, snapshot))
+            return self._oauth.client_credentials(config, client_credential(self._secrets, snapshot, secret_values))
         except OAuthError as error:
             raise problems.Problem(
                 502,
@@ -324,10 +324,10 @@ class ConnectionService:
     def update_connector_snapshots(self, registered: RegisteredConnector) -> int:
         """After a connector is replaced, its connections call the new backend with the new auth scheme."""
         # A snapshot is always one property (it is small), so no stale chunks can remain.
-        snapshot = json_properties("connector", connector_snapshot(registered))
         entities = list(self._records.query("connectorId eq @id", id=registered.connector.id))
         for entity in entities:
-            self._records.merge(entity["PartitionKey"], snapshot)
+            snapshot = connector_snapshot(registered, plain_values_of(entity))  # with the connection's token:* values
+            self._records.merge(entity["PartitionKey"], json_properties("connector", snapshot))
         return len(entities)
 
     def finish_interrupted(self) -> int:
@@ -365,7 +365,9 @@ class ConnectionService:
             return
         try:
             self._oauth.revoke(
-                config, client_credential(self._secrets, snapshot), TokenSet.from_secret(payload["tokens"])
+                config,
+                client_credential(self._secrets, snapshot, payload.get("values", {})),
+                TokenSet.from_secret(payload["tokens"]),
             )
         except OAuthError as error:
             log.warning("connection %s: token revocation failed (%s)", entity["PartitionKey"], error.error)

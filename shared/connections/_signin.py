@@ -162,7 +162,7 @@ class SignIn:
         try:
             tokens = self._oauth.exchange_code(
                 config,
-                client_credential(self._secrets, snapshot),
+                client_credential(self._secrets, snapshot, payload.get("values", {})),
                 params["code"],
                 self.redirect_url,
                 login.get("verifier") or None,

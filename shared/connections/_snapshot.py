@@ -8,6 +8,7 @@ rewrites the snapshots of its connections.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from shared import problems
@@ -16,12 +17,21 @@ from shared.oauth import OAuthConfig, OAuthConfigError, config_from_record, conf
 from shared.stores.secrets import SecretStore
 
 
-def oauth_config(registered: RegisteredConnector) -> OAuthConfig | None:
+def connection_overrides(plain_values: Mapping[str, Any]) -> dict[str, Any]:
+    """A connection's own `token:*` values (e.g. token:ClientId, token:TenantId) for the connector's OAuth settings.
+
+    Only parameters the connector declares reach here (validated), and only plain ones: a
+    per-connection client secret stays in Key Vault and is read by `client_credential`.
+    """
+    return {name: value for name, value in plain_values.items() if name.lower().startswith("token:")}
+
+
+def oauth_config(registered: RegisteredConnector, plain_values: Mapping[str, Any] | None = None) -> OAuthConfig | None:
     """The connector's OAuth configuration; a 400 problem when its settings are unusable."""
     if registered.connector.auth.kind != "oauth2":
         return None
     try:
-        return oauth_config_for(registered.connector)
+        return oauth_config_for(registered.connector, connection_overrides(plain_values or {}))
     except OAuthConfigError as error:
         raise problems.invalid_parameters(
             f"The connector's OAuth settings are incomplete: {error}",
@@ -29,8 +39,10 @@ def oauth_config(registered: RegisteredConnector) -> OAuthConfig | None:
         ) from None
 
 
-def connector_snapshot(registered: RegisteredConnector) -> dict[str, Any]:
-    config = oauth_config(registered)
+def connector_snapshot(
+    registered: RegisteredConnector, plain_values: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    config = oauth_config(registered, plain_values)
     return {
         "backendUrl": registered.connector.backend.url,
         "auth": dataclasses.asdict(registered.connector.auth),
@@ -47,8 +59,12 @@ def snapshot_oauth(snapshot: dict[str, Any]) -> OAuthConfig | None:
     return config_from_record(record) if record else None
 
 
-def client_credential(secrets: SecretStore, snapshot: dict[str, Any]) -> Any:
-    """The connector's client secret (or certificate, for aadcertificate) from Key Vault, cached by version."""
+def client_credential(secrets: SecretStore, snapshot: dict[str, Any], secret_values: Mapping[str, Any]) -> Any:
+    """The client secret (or certificate, for aadcertificate): the connection's own when the connector asks each
+    connection for one (a `token:ClientSecret` parameter), else the connector's, from Key Vault (cached by version)."""
+    config = snapshot_oauth(snapshot)
+    if config is not None and config.client_secret_parameter:
+        return secret_values.get(config.client_secret_parameter)
     reference = snapshot.get("clientSecret")
     if not reference or not reference.get("version"):
         return None  # a public client: PKCE only

@@ -336,3 +336,30 @@ def test_client_credentials_connection_needs_no_user(stack: Stack, provider: Oid
     wait_for_expiry()
     assert robot.get(f"{stack.url}/api/connections/{connection['id']}/invoke/machine-again").status_code == 200
     assert bearer_seen(stack, "/machine-again") != token
+
+
+def test_connection_supplies_its_own_client_id_through_token_parameters(stack: Stack, provider: OidcProvider) -> None:
+    definition, properties = oauth_connector(stack, provider, client_id="[[DUMMY]]")
+    properties["properties"]["connectionParameters"]["token:ClientId"] = {
+        "type": "string",
+        "uiDefinition": {"displayName": "Client ID", "constraints": {"required": "true"}},
+    }
+    register(stack, "oauth-byo-client", definition, properties)
+    jill = stack.client("jill")
+    connection = create(stack, jill, "oauth-byo-client", parameters={"token:ClientId": "gw-client"})
+    assert parse_qs(urlsplit(connection["loginUrl"]).query)["client_id"] == ["gw-client"]
+    assert complete_sign_in(stack, connection["loginUrl"], username="jill").status_code == 200
+    assert jill.get(f"{stack.url}/api/connections/{connection['id']}/invoke/byo").status_code == 200
+
+
+def test_the_refresh_timer_keeps_idle_connections_alive(
+    stack: Stack, provider: OidcProvider, connector_id: str
+) -> None:
+    kate, connection_id = signed_in(stack, connector_id, "kate")
+    before = stack.connection_record(connection_id)["secretVersion"]
+    provider.reset()
+    assert stack.run_function("refresh_tokens").status_code == 202
+    after = stack.connection_record(connection_id)
+    assert after["secretVersion"] != before
+    assert after["status"] == "Connected"
+    assert provider.stats()["grants"]["refresh_token"] >= 1
