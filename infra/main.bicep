@@ -1,6 +1,6 @@
 // Connector gateway: Function App (Flex Consumption, Python) with its identity, storage,
 // Key Vault, monitoring, role assignments and optional VNet with private endpoints.
-// Deploy with `azd up` or `az deployment group create` (see docs/deploy.md).
+// Deploy with `azd up` or `az deployment group create` (see the README, "Deploy to Azure").
 
 targetScope = 'resourceGroup'
 

@@ -1,4 +1,4 @@
-"""The files around the templates: azure.yaml, main.parameters.json, .funcignore, docs/deploy.md."""
+"""The files around the templates: azure.yaml, main.parameters.json, .funcignore, the README's deploy section."""
 
 from __future__ import annotations
 
@@ -157,13 +157,14 @@ def test_nothing_else_at_the_top_of_the_repo_is_deployed() -> None:
     assert not leaking, f"would be deployed: {leaking}; add them to .funcignore (or to DEPLOYED if the app needs them)"
 
 
-# --- docs/deploy.md ---
+# --- the README's deploy section ---
 
 
 def test_deploy_doc_covers_every_parameter_and_output() -> None:
-    doc = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    readme = (REPO_ROOT / "README.md").read_text()
+    doc = readme.split("## Deploy to Azure", 1)[1].split("\n## ", 1)[0]
     main = bicep.parse(bicep.MAIN_BICEP)
     missing = [name for name in [*bicep.parameters(main), *main["outputs"]] if f"`{name}`" not in doc]
-    assert not missing, f"docs/deploy.md does not describe: {missing}"
+    assert not missing, f"the README's deploy section does not describe: {missing}"
     for needle in ("az deployment group create", "azd up", "Connectors.Manage", "/api/oauth/callback"):
         assert needle in doc
