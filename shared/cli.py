@@ -1,61 +1,122 @@
-"""Operator commands: `python -m shared.cli keys create|list|revoke`.
+"""Operator commands: `python -m shared.cli subscriptions ...` and `keys ...`.
 
-Reads the same settings as the gateway (Settings.from_env). A key's value is printed once, at
-creation; afterwards only its id exists anywhere.
+    subscriptions create --name N --principal P [--role R ...] [--scope S]
+    subscriptions list | show ID | suspend ID | activate ID | cancel ID | delete ID
+    subscriptions regenerate ID --key primary|secondary
+    keys create --principal P --name N [--role R ...] [--value V]    (a subscription with scope "all")
+    keys list | revoke KEY_ID                                          (revoke cancels the key's subscription)
+
+Reads the same settings as the gateway (Settings.from_env). Key values are printed once, at
+creation or regeneration; afterwards only key ids (hash prefixes) exist anywhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TextIO
 
 from azure.core.exceptions import AzureError
 
-from shared.callers import KeyRecord, SubscriptionKeyStore, subscription_key_table
+from shared.callers import (
+    ALL_SCOPE,
+    SLOTS,
+    KeyRecord,
+    StateConflict,
+    Subscription,
+    SubscriptionKeyStore,
+    SubscriptionNotFound,
+    SubscriptionState,
+    subscription_key_table,
+    subscription_view,
+)
 from shared.settings import Settings, SettingsError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+STATE_COMMANDS: dict[str, SubscriptionState] = {"suspend": "suspended", "activate": "active", "cancel": "cancelled"}
+
+
+def _add_owner_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--principal", required=True, help="Principal id the keys authenticate as.")
+    parser.add_argument("--name", required=True, help="Display name, e.g. the owner or purpose.")
+    parser.add_argument("--role", action="append", default=[], help="A role of the keys; repeat for more.")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m shared.cli", description="Connector gateway administration.")
     groups = parser.add_subparsers(dest="group", required=True)
-    keys = groups.add_parser("keys", help="Manage subscription keys.").add_subparsers(dest="command", required=True)
 
-    create = keys.add_parser("create", help="Create a key; prints its id and value (the value only now).")
-    create.add_argument("--principal", required=True, help="Principal id the key authenticates as.")
-    create.add_argument("--name", required=True, help="Display name of the key, e.g. its owner or purpose.")
-    create.add_argument("--role", action="append", default=[], help="A role of the key; repeat for more.")
-    create.add_argument("--value", help="Use this value (>= 16 characters) instead of a random one; idempotent.")
+    subs = groups.add_parser("subscriptions", help="Manage subscriptions (two keys each).")
+    commands = subs.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create", help="Create a subscription; prints both key values (only now).")
+    _add_owner_arguments(create)
+    create.add_argument(
+        "--scope", default=ALL_SCOPE, help="'all' (default), 'connector:{connectorId}' or 'connection:{connectionId}'."
+    )
+    commands.add_parser("list", help="List subscriptions (never key values).")
+    for name, help_text in [
+        ("show", "Show a subscription and its usage of the last 30 days."),
+        ("suspend", "Suspend a subscription: its keys stop working until it is activated."),
+        ("activate", "Activate a suspended subscription."),
+        ("cancel", "Cancel a subscription for good."),
+        ("delete", "Delete a subscription, its keys and its usage."),
+        ("regenerate", "Give one key a new value; prints it (only now). The other key keeps working."),
+    ]:
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("subscription_id", help="The subscription id shown by create and list.")
+        if name == "regenerate":
+            command.add_argument("--key", required=True, choices=SLOTS, help="Which key to regenerate.")
 
-    keys.add_parser("list", help="List keys (ids only, never values).")
-
-    revoke = keys.add_parser("revoke", help="Revoke a key by id.")
+    keys = groups.add_parser("keys", help="Manage single keys (each is a subscription with scope 'all').")
+    key_commands = keys.add_subparsers(dest="command", required=True)
+    key_create = key_commands.add_parser("create", help="Create a key; prints its id and value (the value only now).")
+    _add_owner_arguments(key_create)
+    key_create.add_argument("--value", help="Use this value (>= 16 characters) instead of a random one; idempotent.")
+    key_commands.add_parser("list", help="List keys (ids only, never values).")
+    revoke = key_commands.add_parser("revoke", help="Revoke a key by id: cancels its subscription.")
     revoke.add_argument("key_id", help="The 12-character key id shown by create and list.")
     return parser
 
 
-def format_key_table(records: Sequence[KeyRecord]) -> str:
-    rows = [("ID", "NAME", "PRINCIPAL", "ROLES", "CREATED", "STATUS")]
-    for record in records:
-        created = record.created_at.strftime("%Y-%m-%dT%H:%M:%SZ") if record.created_at else "-"
-        status = "revoked" if record.revoked else "active"
-        rows.append(
-            (record.key_id, record.name, record.principal_id, ",".join(sorted(record.roles)) or "-", created, status)
-        )
+def format_table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
     )
 
 
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else "-"
+
+
+def format_key_table(records: Sequence[KeyRecord]) -> str:
+    rows = [("ID", "NAME", "PRINCIPAL", "ROLES", "CREATED", "STATUS", "SUBSCRIPTION", "SLOT")]
+    for record in records:
+        roles = ",".join(sorted(record.roles)) or "-"
+        created, subscription, slot = _when(record.created_at), record.subscription_id or "-", record.slot or "-"
+        rows.append((record.key_id, record.name, record.principal_id, roles, created, record.state, subscription, slot))
+    return format_table(rows)
+
+
+def format_subscription_table(subscriptions: Sequence[Subscription]) -> str:
+    rows = [("ID", "NAME", "PRINCIPAL", "ROLES", "SCOPE", "STATE", "CREATED")]
+    for sub in subscriptions:
+        roles = ",".join(sorted(sub.roles)) or "-"
+        rows.append((sub.id, sub.display_name, sub.principal_id, roles, sub.scope, sub.state, _when(sub.created_at)))
+    return format_table(rows)
+
+
 def run_keys_command(args: argparse.Namespace, store: SubscriptionKeyStore, out: TextIO) -> int:
     if args.command == "create":
         key_id, value = store.create(args.principal, args.role, args.name, args.value)
+        record = store.lookup(value)
         print(f"id: {key_id}", file=out)
         print(f"value: {value}", file=out)
+        if record is not None and record.subscription_id:
+            print(f"subscription: {record.subscription_id}", file=out)
         return EXIT_OK
     if args.command == "list":
         print(format_key_table(store.list()), file=out)
@@ -67,11 +128,40 @@ def run_keys_command(args: argparse.Namespace, store: SubscriptionKeyStore, out:
     return EXIT_FAILED
 
 
+def run_subscriptions_command(args: argparse.Namespace, store: SubscriptionKeyStore, out: TextIO) -> int:
+    command = args.command
+    if command == "create":
+        created = store.create_subscription(args.name, args.principal, args.role, args.scope)
+        print(f"id: {created.subscription.id}", file=out)
+        print(f"primary: {created.primary_value}", file=out)
+        print(f"secondary: {created.secondary_value}", file=out)
+    elif command == "list":
+        print(format_subscription_table(store.list_subscriptions()), file=out)
+    elif command == "show":
+        view = subscription_view(store.get_subscription(args.subscription_id))
+        view["usage"] = [day.to_json() for day in store.usage.daily(args.subscription_id)]
+        print(json.dumps(view, indent=2), file=out)
+    elif command in STATE_COMMANDS:
+        changed = store.update_subscription(args.subscription_id, state=STATE_COMMANDS[command])
+        print(f"{changed.state}: {changed.id}", file=out)
+    elif command == "regenerate":
+        _, value = store.regenerate_key(args.subscription_id, args.key)
+        print(f"{args.key}: {value}", file=out)
+    else:
+        store.delete_subscription(args.subscription_id)
+        print(f"deleted: {args.subscription_id}", file=out)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # exits 2 on bad usage
     try:
         store = SubscriptionKeyStore(subscription_key_table(Settings.from_env()))
-        return run_keys_command(args, store, sys.stdout)
+        run = run_keys_command if args.group == "keys" else run_subscriptions_command
+        return run(args, store, sys.stdout)
+    except (SubscriptionNotFound, StateConflict) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except ValueError as error:  # SettingsError included
         label = "settings" if isinstance(error, SettingsError) else "error"
         print(f"{label}: {error}", file=sys.stderr)

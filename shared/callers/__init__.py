@@ -3,22 +3,58 @@
 from shared.callers._authenticate import CallerAuthenticator
 from shared.callers._jwt import ALLOWED_ALGORITHMS, JwtValidator, SigningKeysUnavailable, TokenRejected
 from shared.callers._jwt_policy import PermissionMap, RequiredClaim, TokenLocation
-from shared.callers._keys import KeyRecord, SubscriptionKeyStore, subscription_key_table
+from shared.callers._keys import SubscriptionKeyStore, subscription_key_table
 from shared.callers._principal import Authentication, Principal, PrincipalKind
+from shared.callers._scope import ALL_SCOPE, SubscriptionGrant, parse_scope
+from shared.callers._subscription_model import (
+    SLOTS,
+    STATES,
+    KeyRecord,
+    KeySlot,
+    NewSubscription,
+    StateConflict,
+    Subscription,
+    SubscriptionNotFound,
+    SubscriptionState,
+    checked_text,
+    normalized_roles,
+    parse_slot,
+    parse_state,
+    subscription_view,
+)
+from shared.callers._usage import DailyUsage, UsageCounter
 
 __all__ = [
     "ALLOWED_ALGORITHMS",
+    "ALL_SCOPE",
+    "SLOTS",
+    "STATES",
     "Authentication",
     "CallerAuthenticator",
+    "DailyUsage",
     "JwtValidator",
     "KeyRecord",
+    "KeySlot",
+    "NewSubscription",
     "PermissionMap",
     "Principal",
     "PrincipalKind",
     "RequiredClaim",
     "SigningKeysUnavailable",
+    "StateConflict",
+    "Subscription",
+    "SubscriptionGrant",
     "SubscriptionKeyStore",
+    "SubscriptionNotFound",
+    "SubscriptionState",
     "TokenLocation",
     "TokenRejected",
+    "UsageCounter",
+    "checked_text",
+    "normalized_roles",
+    "parse_scope",
+    "parse_slot",
+    "parse_state",
     "subscription_key_table",
+    "subscription_view",
 ]

@@ -9,6 +9,7 @@ any credential always gets a plain 401 challenge.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -72,15 +73,21 @@ class CallerAuthenticator:
 
     def _with_key(self, value: str, headers: Mapping[str, str], query: Mapping[str, str]) -> Authentication:
         try:
-            record = self._keys.find(value)
+            record = self._keys.lookup(value)
         except AzureError:
             log.exception("Looking up a subscription key failed")
             raise problems.unavailable("The subscription key store is unavailable.") from None
         if record is None:
             raise problems.unauthorized("The subscription key is unknown or revoked.")
-        # Both key slots are gateway credentials; strip whichever was sent so neither reaches the backend.
+        if record.state != "active":
+            raise problems.unauthorized(f"The subscription of this key is {record.state}.")
+        if record.subscription_id is not None and record.slot is not None:
+            self._keys.usage.record(record.subscription_id, record.slot)
+        # Both key locations are gateway credentials; strip whichever was sent so neither reaches the backend.
+        grant = record.grant()
         return Authentication(
-            record.principal(),
+            dataclasses.replace(record.principal(), subscription=grant),  # services enforce its scope
             consumed_headers=frozenset({self._key_header} & headers.keys()),
             consumed_query=frozenset({self._key_query} & query.keys()),
+            subscription=grant,
         )

@@ -23,6 +23,7 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)  # delegated scopes (`scp`) of a user token
     client_id: str | None = None  # the calling application (`azp`, `appid` or `client_id`)
     groups: frozenset[str] = field(default_factory=frozenset)  # Entra group object ids (`groups` claim)
+    subscription: SubscriptionGrant | None = None  # a key caller's subscription: its scope limits what it reaches
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -40,8 +41,12 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def output_fields(stdout: str) -> dict[str, str]:
+    return dict(line.split(": ", 1) for line in stdout.strip().splitlines())
+
+
 def parse_create_output(stdout: str) -> tuple[str, str]:
-    fields = dict(line.split(": ", 1) for line in stdout.strip().splitlines())
+    fields = output_fields(stdout)
     return fields["id"], fields["value"]
 
 
@@ -60,7 +65,7 @@ def test_create_list_revoke(cli_env):
     listed = cli(cli_env, "keys", "list")
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if line.startswith(key_id))
-    assert "svc|ci" in row and "A,B" in row and "active" in row
+    assert "svc|ci" in row and "A,B" in row and "active" in row and "primary" in row
     assert value not in listed.stdout
     assert hashlib.sha256(value.encode()).hexdigest()[: len(key_id) + 1] not in listed.stdout
 
@@ -68,7 +73,7 @@ def test_create_list_revoke(cli_env):
     assert revoked.returncode == 0, revoked.stderr
     assert store.find(value) is None
     relisted = cli(cli_env, "keys", "list").stdout
-    assert "revoked" in next(line for line in relisted.splitlines() if line.startswith(key_id))
+    assert "cancelled" in next(line for line in relisted.splitlines() if line.startswith(key_id))
 
 
 def test_given_value_is_idempotent(cli_env):
@@ -86,6 +91,8 @@ def test_given_value_is_idempotent(cli_env):
         (("keys", "create", "--principal", "p", "--name", "x", "--value", "too-short"), "16"),
         (("keys", "revoke", "not-an-id"), "12 hex"),
         (("keys", "rotate"), "invalid choice"),
+        (("subscriptions", "create", "--name", "n", "--principal", "p", "--scope", "api:x"), "scope"),
+        (("subscriptions", "regenerate", "abc", "--key", "tertiary"), "invalid choice"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(cli_env, args, message):
@@ -106,3 +113,43 @@ def test_revoking_an_unknown_id_fails(cli_env):
     result = cli(cli_env, "keys", "revoke", "0123456789ab")
     assert result.returncode == 1
     assert "0123456789ab" in result.stderr
+
+
+def test_subscription_lifecycle(cli_env):
+    store = SubscriptionKeyStore(subscription_key_table(Settings.from_env(cli_env)))
+    created = cli(cli_env, "subscriptions", "create", "--name", "partner", "--principal", "svc|partner")
+    assert created.returncode == 0, created.stderr
+    fields = output_fields(created.stdout)
+    sub_id, primary, secondary = fields["id"], fields["primary"], fields["secondary"]
+    assert store.find(primary).subscription_id == store.find(secondary).subscription_id == sub_id
+
+    listed = cli(cli_env, "subscriptions", "list").stdout
+    row = next(line for line in listed.splitlines() if line.startswith(sub_id))
+    assert "svc|partner" in row and "all" in row and "active" in row
+    assert primary not in listed and secondary not in listed
+
+    store.usage.record(sub_id, "secondary")
+    store.usage.flush()
+    shown = cli(cli_env, "subscriptions", "show", sub_id)
+    details = json.loads(shown.stdout)
+    assert (details["id"], details["state"]) == (sub_id, "active")
+    assert [(day["primary"], day["secondary"]) for day in details["usage"]] == [(0, 1)]
+    assert primary not in shown.stdout and secondary not in shown.stdout
+
+    assert cli(cli_env, "subscriptions", "suspend", sub_id).stdout.strip() == f"suspended: {sub_id}"
+    assert store.find(primary) is None and store.find(secondary) is None
+    assert cli(cli_env, "subscriptions", "activate", sub_id).returncode == 0
+    assert store.find(primary) is not None
+
+    regenerated = cli(cli_env, "subscriptions", "regenerate", sub_id, "--key", "primary")
+    new_primary = output_fields(regenerated.stdout)["primary"]
+    assert store.find(primary) is None and store.find(new_primary) is not None and store.find(secondary) is not None
+
+    assert cli(cli_env, "subscriptions", "cancel", sub_id).returncode == 0
+    refused = cli(cli_env, "subscriptions", "activate", sub_id)
+    assert refused.returncode == 1 and "cancelled" in refused.stderr
+    assert store.find(new_primary) is None
+
+    assert cli(cli_env, "subscriptions", "delete", sub_id).returncode == 0
+    missing = cli(cli_env, "subscriptions", "show", sub_id)
+    assert missing.returncode == 1 and sub_id in missing.stderr and "Traceback" not in missing.stderr

@@ -81,25 +81,32 @@ def test_only_the_hash_is_stored(store, table):
     _, value = store.create("p", ["r"], "name")
 
     entities = list(table.list_entities())
-    assert len(entities) == 1
-    entity = entities[0]
-    assert entity["PartitionKey"] == "key"
-    assert entity["RowKey"] == hashlib.sha256(value.encode()).hexdigest()
-    assert {"name", "principal", "roles", "createdAt", "revoked"} <= set(entity)
-    assert entity["roles"] == "r"
-    assert all(value not in str(field) for field in [*entity.keys(), *entity.values()])
+    # The subscription and its two keys; its secondary value was never shown but is hashed too.
+    assert sorted(entity["PartitionKey"] for entity in entities) == ["key", "key", "subscription"]
+    primary = next(e for e in entities if e["PartitionKey"] == "key" and e["slot"] == "primary")
+    assert primary["RowKey"] == hashlib.sha256(value.encode()).hexdigest()
+    assert {"name", "principal", "roles", "createdAt", "revoked", "subscription", "state", "scope"} <= set(primary)
+    assert primary["roles"] == "r"
+    for entity in entities:
+        assert all(value not in str(field) for field in [*entity.keys(), *entity.values()])
 
 
-def test_revoke_makes_the_key_unfindable_but_listed(store):
+def test_revoke_cancels_the_keys_subscription_which_stays_listed(store):
     key_id, value = store.create("p", [], "doomed")
     kept_id, kept_value = store.create("p", [], "kept")
 
     assert store.revoke(key_id.upper()) is True
 
     assert store.find(value) is None
+    assert store.lookup(value).state == "cancelled"
     assert store.find(kept_value) is not None
-    listed = {record.key_id: record.revoked for record in store.list()}
-    assert listed == {key_id: True, kept_id: False}
+    primaries = {record.key_id: record.revoked for record in store.list() if record.slot == "primary"}
+    assert primaries == {key_id: True, kept_id: False}
+    # Revoking one key cancels its subscription: the secondary key is revoked with it.
+    assert {record.name: record.revoked for record in store.list() if record.slot == "secondary"} == {
+        "doomed": True,
+        "kept": False,
+    }
 
 
 def test_revoke_unknown_or_malformed_id(store):
@@ -111,7 +118,8 @@ def test_revoke_unknown_or_malformed_id(store):
 
 def test_list_is_in_creation_order(store):
     ids = [store.create("p", [], name)[0] for name in ("first", "second", "third")]
-    assert [record.key_id for record in store.list()] == ids
+    assert [record.key_id for record in store.list() if record.slot == "primary"] == ids
+    assert [record.name for record in store.list()] == ["first", "first", "second", "second", "third", "third"]
 
 
 def test_given_value_is_idempotent(store, table):
@@ -119,7 +127,7 @@ def test_given_value_is_idempotent(store, table):
     again = store.create("dev", ["Connectors.Manage"], "bootstrap", value="local-dev-bootstrap-key")
 
     assert first == again == (first[0], "local-dev-bootstrap-key")
-    assert len(list(table.list_entities())) == 1
+    assert len(list(table.list_entities())) == 3  # one subscription with two keys, not two subscriptions
     assert store.find("local-dev-bootstrap-key").principal_id == "dev"
 
 
