@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from shared.api import connections, connectors, health, invoke, maintenance, oauth
+from shared.api import connections, connectors, health, invoke, maintenance, oauth, subscriptions
 
 # The gateway authenticates every caller itself (JWT or subscription key), so the host's keys are off.
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -85,6 +85,36 @@ def connection_audit(req: func.HttpRequest) -> func.HttpResponse:
     return connections.audit(req)
 
 
+@app.route(route="subscriptions", methods=["POST"])
+def subscription_create(req: func.HttpRequest) -> func.HttpResponse:
+    return subscriptions.create(req)
+
+
+@app.route(route="subscriptions", methods=["GET"])
+def subscriptions_list(req: func.HttpRequest) -> func.HttpResponse:
+    return subscriptions.list_all(req)
+
+
+@app.route(route="subscriptions/{subscriptionId}", methods=["GET"])
+def subscription_get(req: func.HttpRequest) -> func.HttpResponse:
+    return subscriptions.get(req)
+
+
+@app.route(route="subscriptions/{subscriptionId}", methods=["PATCH"])
+def subscription_update(req: func.HttpRequest) -> func.HttpResponse:
+    return subscriptions.update(req)
+
+
+@app.route(route="subscriptions/{subscriptionId}", methods=["DELETE"])
+def subscription_delete(req: func.HttpRequest) -> func.HttpResponse:
+    return subscriptions.delete(req)
+
+
+@app.route(route="subscriptions/{subscriptionId}/regenerate", methods=["POST"])
+def subscription_regenerate(req: func.HttpRequest) -> func.HttpResponse:
+    return subscriptions.regenerate(req)
+
+
 @app.route(route="oauth/callback", methods=["GET"])
 def oauth_callback(req: func.HttpRequest) -> func.HttpResponse:
     return oauth.callback(req)
@@ -98,6 +128,7 @@ def connection_invoke(req: func.HttpRequest) -> func.HttpResponse:
 @app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer", run_on_startup=False)
 def cleanup(timer: func.TimerRequest) -> None:
     maintenance.finish_interrupted_connections()
+    maintenance.purge_expired_limit_counters()
 
 
 @app.timer_trigger(schedule="30 */5 * * * *", arg_name="timer", run_on_startup=False)

@@ -141,7 +141,7 @@ param clientCertMode string = 'off'
 @description('AUTH_CLIENT_CERT_CA: PEM of the CAs trusted to issue client certificates.')
 param clientCertCa string = ''
 
-@description('AUTH_CLIENT_CERT_IDENTITIES: allowed client certificate identities, objects with APIM identity attributes (thumbprint, serial-number, common-name, subject, dns-name, issuer-subject, issuer-thumbprint). Empty allows any trusted certificate.')
+@description('AUTH_CLIENT_CERT_IDENTITIES: allowed client certificate identities, objects with APIM identity attributes (thumbprint, serial-number, common-name, subject, dns-name, issuer-subject, issuer-thumbprint). Empty allows any trusted certificate. A certificate pinned by thumbprint may also call without a token, as principal cert|<THUMBPRINT>.')
 param clientCertIdentities array = []
 
 // ---------- Hosting ----------

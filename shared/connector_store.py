@@ -7,6 +7,7 @@ and reused across replacements, so soft delete never blocks a re-created id.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ class RegisteredConnector:
     secret_name: str = ""  # Key Vault secret holding the OAuth client credentials, if any
     secret_version: str = ""
     allow_token_retrieval: bool = False
+    policy: dict[str, Any] | None = None  # canonical policy document (shared/policies.py); None: no policy
 
 
 def _registered(entity: TableEntity) -> RegisteredConnector:
@@ -43,6 +45,7 @@ def _registered(entity: TableEntity) -> RegisteredConnector:
         entity.get("secretName", ""),
         entity.get("secretVersion", ""),
         bool(entity.get("allowTokenRetrieval", False)),
+        json.loads(entity["policy"]) if entity.get("policy") else None,
     )
 
 
@@ -52,7 +55,11 @@ class ConnectorStore:
         self._secrets = secrets
 
     def put(
-        self, connector: Connector, credentials: dict[str, Any] | None, allow_token_retrieval: bool
+        self,
+        connector: Connector,
+        credentials: dict[str, Any] | None,
+        allow_token_retrieval: bool,
+        policy: dict[str, Any] | None = None,
     ) -> tuple[RegisteredConnector, bool]:
         """Create or replace; returns the stored connector and whether it was created.
 
@@ -74,6 +81,7 @@ class ConnectorStore:
             "secretName": secret_name,
             "secretVersion": existing.secret_version if existing else "",
             "allowTokenRetrieval": allow_token_retrieval,
+            "policy": json.dumps(policy, separators=(",", ":")) if policy else "",  # small: one property
             **record,
         }
         with translate_errors("Table Storage"):
@@ -85,7 +93,7 @@ class ConnectorStore:
                     {"PartitionKey": PARTITION, "RowKey": connector.id, "secretVersion": entity["secretVersion"]},
                     mode=UpdateMode.MERGE,
                 )
-        stored = RegisteredConnector(connector, secret_name, entity["secretVersion"], allow_token_retrieval)
+        stored = RegisteredConnector(connector, secret_name, entity["secretVersion"], allow_token_retrieval, policy)
         return stored, existing is None
 
     def find(self, connector_id: str) -> RegisteredConnector | None:

@@ -10,10 +10,13 @@ import functools
 import logging
 from dataclasses import dataclass
 
+from azure.data.tables import TableClient
+
 from shared.audit import AuditLog
 from shared.callers import CallerAuthenticator, SubscriptionKeyStore
 from shared.connections import ConnectionRecords, ConnectionService, GrantIndex, SignIn, TokenRefresher
 from shared.connector_store import ConnectorStore
+from shared.limits import QuotaCounter, RateLimiter, limits_table
 from shared.oauth import OAuthClient
 from shared.proxy import BackendSession
 from shared.settings import Settings
@@ -35,6 +38,10 @@ class Gateway:
     callers: CallerAuthenticator
     keys: SubscriptionKeyStore
     backend: BackendSession
+    # Rate limit and quota counters, shared with every other instance through one table.
+    limits_table: TableClient
+    rate_limiter: RateLimiter
+    quotas: QuotaCounter
 
 
 def configure_logging(settings: Settings) -> None:
@@ -53,6 +60,7 @@ def build_gateway(settings: Settings) -> Gateway:
     oauth = OAuthClient(BackendSession(settings.proxy_allowed_addresses))
     records = ConnectionRecords(tables.connections)
     signin = SignIn(tables.states, records, secrets, oauth, settings.public_url)
+    counters = limits_table(settings)
     refresher = TokenRefresher(
         records,
         secrets,
@@ -79,6 +87,9 @@ def build_gateway(settings: Settings) -> Gateway:
         callers=CallerAuthenticator(settings, keys),
         keys=keys,
         backend=BackendSession(settings.proxy_allowed_addresses),
+        limits_table=counters,
+        rate_limiter=RateLimiter(counters),
+        quotas=QuotaCounter(counters),
     )
 
 

@@ -178,7 +178,8 @@ SETTINGS: tuple[Setting, ...] = (
         "AUTH_CLIENT_CERT_IDENTITIES",
         "",
         "JSON list of allowed certificate identities (APIM `identity` attributes, e.g. `thumbprint`, `subject`);"
-        " empty allows any trusted certificate.",
+        " empty allows any trusted certificate. A certificate an identity pins by `thumbprint` may also call"
+        " without a token or key, as principal `cert|<THUMBPRINT>` without roles.",
     ),
     Setting(
         "LIMIT_CONNECTION_CALLS_PER_MINUTE",

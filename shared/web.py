@@ -1,25 +1,44 @@
-"""The HTTP edge: authenticate the caller, run a handler, turn every failure into a problem.
+"""The HTTP edge: the front door, authenticate the caller, run a handler, turn every failure into a problem.
 
-Each HTTP function in function_app.py is `endpoint(handler)` or `public_endpoint(handler)`;
-handlers receive a `Call` and return a `func.HttpResponse` or raise `Problem`.
+Each HTTP function in function_app.py is `endpoint(handler)`, `anonymous_endpoint(handler)` or
+`public_endpoint(handler)`; handlers receive a `Call` (or the bare request) and return a
+`func.HttpResponse` or raise `Problem`.
+
+The front door runs before the caller is authenticated, so a refused caller learns nothing else:
+
+1. the deployment's IP filter (AUTH_IP_ALLOW / AUTH_IP_FORBID) on the address the trusted proxies
+   report (AUTH_TRUSTED_PROXY_HOPS entries from the right of X-Forwarded-For), 403 `ip-forbidden`;
+2. the TLS client certificate App Service forwards (AUTH_CLIENT_CERT_MODE): `required` refuses calls
+   without a valid one, `optional` checks one when sent; 403 `client-certificate-*`.
+
+A valid certificate is on `Call.certificate`. A call with a certificate and no other credential (no
+token, no subscription key) authenticates as the certificate itself, principal `cert|<THUMBPRINT>`
+without roles, only when an AUTH_CLIENT_CERT_IDENTITIES entry pins that exact thumbprint; a certificate
+accepted by CA or name alone is a second factor, never an identity. `public_endpoint` (health) skips
+the front door; `anonymous_endpoint` (browser redirects) has the IP filter but no certificate check.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import string
 import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
+from cryptography.x509.oid import NameOID
 
-from shared import problems
-from shared.callers import Authentication, Principal
+from shared import frontdoor, problems
+from shared.callers import Authentication, Principal, TokenLocation
+from shared.frontdoor import CLIENT_CERTIFICATE_HEADER, CertificateIdentityMatch
 from shared.gateway import Gateway, gateway
-from shared.settings import SettingsError
+from shared.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +50,8 @@ class Call:
     request: func.HttpRequest
     gateway: Gateway
     auth: Authentication
+    client_ip: str | None = None  # as the trusted proxies report it; None: unknown
+    certificate: CertificateIdentityMatch | None = None  # the validated TLS client certificate, if one was sent
 
     @property
     def principal(self) -> Principal:
@@ -110,11 +131,79 @@ def public_endpoint(handler: Callable[[func.HttpRequest], func.HttpResponse]) ->
     return run
 
 
+def _checked_address(settings: Settings, request: func.HttpRequest) -> str | None:
+    """The caller's address, after the deployment's IP filter admitted it."""
+    client_ip = frontdoor.client_address(request.headers, settings.trusted_proxy_hops)
+    if settings.ip_filter.restricts:
+        frontdoor.check(settings.ip_filter, client_ip)
+    return client_ip
+
+
+def _sends_credential(settings: Settings, request: func.HttpRequest) -> bool:
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    if headers.get(settings.subscription_key_header.lower(), "").strip():
+        return True
+    if request.params.get(settings.subscription_key_query, "").strip():
+        return True
+    return TokenLocation(settings.token_header, settings.token_query).find(headers, request.params) is not None
+
+
+def _pins_thumbprint(settings: Settings, certificate: CertificateIdentityMatch) -> bool:
+    """Whether an AUTH_CLIENT_CERT_IDENTITIES entry names exactly this certificate."""
+    policy = settings.client_cert_policy
+    if policy is None:
+        return False
+    pinned = {
+        "".join(c for c in i.thumbprint if c in string.hexdigits).upper() for i in policy.identities if i.thumbprint
+    }
+    return certificate.thumbprint in pinned
+
+
+def _certificate_principal(certificate: CertificateIdentityMatch) -> Principal:
+    names = certificate.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    name = str(names[0].value) if names else certificate.thumbprint
+    return Principal(id=certificate.principal_id, roles=frozenset(), name=name, kind="app")
+
+
+def _authenticate(
+    gw: Gateway, request: func.HttpRequest, certificate: CertificateIdentityMatch | None
+) -> Authentication:
+    if (
+        certificate is not None
+        and _pins_thumbprint(gw.settings, certificate)
+        and not _sends_credential(gw.settings, request)
+    ):
+        auth = Authentication(_certificate_principal(certificate))
+    else:
+        auth = gw.callers.authenticate(request.headers, request.params)
+    if gw.settings.client_cert_mode != "off":
+        # The certificate was for the gateway: keep the backend from taking it as its caller's.
+        auth = dataclasses.replace(auth, consumed_headers=auth.consumed_headers | {CLIENT_CERTIFICATE_HEADER.lower()})
+    return auth
+
+
 def endpoint(handler: Callable[[Call], func.HttpResponse]) -> Callable[..., func.HttpResponse]:
     @public_endpoint
     def run(req: func.HttpRequest) -> func.HttpResponse:
         gw = gateway()
-        auth = gw.callers.authenticate(req.headers, req.params)
-        return handler(Call(req, gw, auth))
+        settings = gw.settings
+        client_ip = _checked_address(settings, req)
+        certificate = frontdoor.authenticate_client_certificate(
+            req.headers, settings.client_cert_mode, settings.client_cert_policy, datetime.now(UTC)
+        )
+        auth = _authenticate(gw, req, certificate)
+        return handler(Call(req, gw, auth, client_ip, certificate))
+
+    return run
+
+
+def anonymous_endpoint(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[..., func.HttpResponse]:
+    """No caller authentication, but the deployment's IP filter: for browser redirects, which carry no
+    client certificate (exclude their path from App Service's client certificate requirement)."""
+
+    @public_endpoint
+    def run(req: func.HttpRequest) -> func.HttpResponse:
+        _checked_address(gateway().settings, req)
+        return handler(req)
 
     return run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +19,14 @@ from shared.connectors import (
     decode_document,
     validate_connector_id,
 )
+from shared.policies import ConnectorPolicy, PolicyError, parse_policy
 from shared.web import Call, endpoint, json_response
 
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 DOCUMENTS = {"apiDefinition": "apiDefinition.swagger.json", "apiProperties": "apiProperties.json"}
-# Besides the two documents: the OAuth client secret (paconn's --secret) or certificate, and gateway options.
-EXTRAS = ("clientSecret", "clientCertificate", "allowTokenRetrieval")
+# Besides the two documents: the OAuth client secret (paconn's --secret) or certificate, and gateway options:
+# the connector's policy (IP filter, rate limit, quota; shared/policies.py) is JSON, in a multipart part as text.
+EXTRAS = ("clientSecret", "clientCertificate", "allowTokenRetrieval", "policy")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Upload:
     api_properties: dict
     credentials: dict[str, str] | None  # goes to Key Vault only
     allow_token_retrieval: bool
+    policy: ConnectorPolicy | None
 
 
 def _document(data: bytes, filename: str) -> dict:
@@ -62,7 +66,28 @@ def _multipart_fields(request: func.HttpRequest) -> dict[str, Any]:
             fields[part] = request.form[part].strip()
     if "allowTokenRetrieval" in fields:
         fields["allowTokenRetrieval"] = fields["allowTokenRetrieval"].lower() == "true"
+    if "policy" in fields:
+        fields["policy"] = _policy_part(fields["policy"])
     return fields
+
+
+def _policy_part(text: str) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise problems.invalid_parameters(
+            f"The policy part is not valid JSON: {error.msg} at position {error.pos}.",
+            [{"pointer": "/policy", "detail": "must be a JSON object"}],
+        ) from None
+
+
+def _policy(value: Any) -> ConnectorPolicy | None:
+    try:
+        return parse_policy(value)
+    except PolicyError as error:
+        raise problems.invalid_parameters(f"The connector policy is invalid: {error}.", error.errors) from None
 
 
 def _json_fields(request: func.HttpRequest) -> dict[str, Any]:
@@ -112,12 +137,16 @@ def _read_upload(request: func.HttpRequest) -> Upload:
         raise problems.bad_request(f"Missing {' and '.join(missing)}.", slug="missing-document")
     credentials = _credentials(fields)
     return Upload(
-        fields["apiDefinition"], fields["apiProperties"], credentials, fields.get("allowTokenRetrieval", False)
+        fields["apiDefinition"],
+        fields["apiProperties"],
+        credentials,
+        fields.get("allowTokenRetrieval", False),
+        _policy(fields.get("policy")),
     )
 
 
 def _summary(call: Call, registered: RegisteredConnector) -> dict[str, Any]:
-    summary = connector_summary(registered.connector)
+    summary = {**connector_summary(registered.connector), "policy": registered.policy}
     if registered.connector.auth.kind != "oauth2":
         return summary
     try:
@@ -149,7 +178,10 @@ def put(call: Call) -> func.HttpResponse:
         connector = build_connector(connector_id, upload.api_definition, upload.api_properties)
     except ConnectorError as error:
         raise problems.invalid_parameters(str(error), getattr(error, "errors", [])) from None
-    registered, created = call.gateway.connectors.put(connector, upload.credentials, upload.allow_token_retrieval)
+    policy = upload.policy.document if upload.policy else None
+    registered, created = call.gateway.connectors.put(
+        connector, upload.credentials, upload.allow_token_retrieval, policy
+    )
     if not created:
         call.gateway.connections.update_connector_snapshots(registered)
     headers = {"Location": f"/api/connectors/{connector.id}"}

@@ -1,4 +1,11 @@
-"""/connections/{connectionId}/invoke/{*path}: call the backend with the connection's credential."""
+"""/connections/{connectionId}/invoke/{*path}: call the backend with the connection's credential.
+
+Before the backend is called: the connector's IP filter (after the deployment's, at the front door),
+then the limits, each counted across instances in the limits table - the deployment's per-connection
+rate limit (LIMIT_CONNECTION_CALLS_PER_MINUTE), the connector's rate limit, the connector's quota.
+The policy comes from the connection's snapshot, so no limit means no Table round trip beyond the
+connection read; each limit that applies costs one counter round trip.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,9 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from shared import problems, proxy
+from shared.connections import ResolvedConnection
+from shared.limits import Decision, LimitPolicy, decision_headers, denial_problem
+from shared.policies import ConnectorPolicy, LimitKey, check_connector_ip, counter_key, policy_from_document
 from shared.web import Call, endpoint
 
 log = logging.getLogger(__name__)
@@ -34,6 +44,70 @@ def _response_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
     return merged
 
 
+def _counter_key(call: Call, connection: ResolvedConnection, key: LimitKey) -> str:
+    subscription = call.auth.subscription
+    return counter_key(
+        connection.connector_id, key, connection.id, call.principal.id, subscription.id if subscription else None
+    )
+
+
+class _Admission:
+    """The limit decisions of one call; a denial raises with the headers of every limit counted so far."""
+
+    def __init__(self) -> None:
+        self.decisions: list[Decision] = []
+
+    def count(self, decision: Decision, scope: str) -> None:
+        if not decision.allowed:
+            problem = denial_problem(decision, scope)
+            problem.headers = decision_headers(*self.decisions, decision)
+            raise problem
+        self.decisions.append(decision)
+
+
+def _admit(call: Call, connection: ResolvedConnection, policy: ConnectorPolicy | None, body_bytes: int) -> _Admission:
+    gw = call.gateway
+    admission = _Admission()
+    per_minute = gw.settings.limit_connection_calls_per_minute
+    if per_minute:
+        limit = LimitPolicy(per_minute, 60, "connection")
+        admission.count(gw.rate_limiter.check(f"connection:{connection.id}", limit), "connection")
+    if policy is None:
+        return admission
+    connector = f"connector {connection.connector_id!r}"
+    if policy.rate_limit is not None:
+        rule = policy.rate_limit
+        key = _counter_key(call, connection, rule.key)
+        admission.count(gw.rate_limiter.check(key, rule.limit), f"{connector} per-{rule.key}")
+    if policy.quota is not None:
+        quota = policy.quota
+        key = _counter_key(call, connection, quota.key)
+        admission.count(gw.quotas.check(key, quota.quota, bytes=body_bytes), f"{connector} per-{quota.key}")
+    return admission
+
+
+def _count_response_bytes(
+    call: Call, connection: ResolvedConnection, policy: ConnectorPolicy | None, size: int
+) -> None:
+    if policy is None or policy.quota is None or policy.quota.quota.bandwidth_bytes is None:
+        return
+    try:
+        key = _counter_key(call, connection, policy.quota.key)
+        call.gateway.quotas.add_bytes(key, policy.quota.quota, size)
+    except problems.Problem as problem:
+        # The backend has answered; the caller gets its answer and this call's response bytes go uncounted.
+        log.warning("invoke %s: response bytes not counted (%s)", connection.id, problem.detail)
+
+
+def _with_limit_headers(headers: dict[str, str], admission: _Admission) -> dict[str, str]:
+    """The gateway's limit headers replace any of the same name from the backend (APIM's remaining-calls-header)."""
+    if not admission.decisions:
+        return headers
+    ours = decision_headers(*admission.decisions)
+    names = {name.lower() for name in ours}
+    return {**{name: value for name, value in headers.items() if name.lower() not in names}, **ours}
+
+
 @endpoint
 def invoke(call: Call) -> func.HttpResponse:
     settings = call.gateway.settings
@@ -46,6 +120,9 @@ def invoke(call: Call) -> func.HttpResponse:
             f"The request body is {len(body)} bytes; this gateway forwards at most {settings.proxy_max_body_bytes}.",
         )
     connection = call.gateway.connections.resolve(call.principal, call.route("connectionId"))
+    policy = policy_from_document(connection.policy)
+    check_connector_ip(policy, connection.connector_id, call.client_ip)
+    admission = _admit(call, connection, policy, len(body))
     raw_path, raw_query = _raw_path_and_query(call.request.url)
     url = proxy.backend_url(connection.backend_url, raw_path, raw_query, drop_query=call.auth.consumed_query)
     incoming = dict(call.request.headers)
@@ -67,4 +144,6 @@ def invoke(call: Call) -> func.HttpResponse:
         response.status,
         (time.perf_counter() - started) * 1000,
     )
-    return func.HttpResponse(response.body, status_code=response.status, headers=_response_headers(response.headers))
+    _count_response_bytes(call, connection, policy, len(response.body))
+    response_headers = _with_limit_headers(_response_headers(response.headers), admission)
+    return func.HttpResponse(response.body, status_code=response.status, headers=response_headers)

@@ -13,7 +13,7 @@ import azure.functions as func
 
 from shared import problems
 from shared.gateway import gateway
-from shared.web import public_endpoint
+from shared.web import anonymous_endpoint
 
 # The URL carries an authorization code: no caching, no referrer, nothing executable.
 PAGE_HEADERS = {
@@ -38,7 +38,7 @@ def _wants_html(request: func.HttpRequest) -> bool:
     return "text/html" in accept
 
 
-@public_endpoint
+@anonymous_endpoint  # the deployment's IP filter applies; the state is the credential
 def callback(request: func.HttpRequest) -> func.HttpResponse:
     try:
         result = gateway().signin.complete(request.params)

@@ -67,8 +67,15 @@ def permissions_of(entity: dict[str, Any], principal: Principal) -> frozenset[st
     return frozenset(granted)
 
 
+def in_scope(entity: dict[str, Any], principal: Principal) -> bool:
+    """Whether a key caller's subscription scope reaches this connection (JWT callers have no scope)."""
+    grant = principal.subscription
+    return grant is None or grant.permits_connection(entity["PartitionKey"], entity["connectorId"])
+
+
 def require(entity: dict[str, Any] | None, principal: Principal, permission: str, connection_id: str) -> None:
-    """404 for a connection the principal can't see at all (no probing); 403 when it lacks this permission."""
+    """404 for a connection the principal can't see at all (no probing); 403 when it lacks this permission
+    or its subscription key's scope doesn't reach the connection."""
     granted = permissions_of(entity, principal) if entity is not None else frozenset()
     if not granted:
         raise problems.not_found("connection", connection_id)
@@ -77,6 +84,10 @@ def require(entity: dict[str, Any] | None, principal: Principal, permission: str
             f"You may {', '.join(sorted(granted))} this connection, but not {permission} it. "
             "Ask its owner or a manager to share it with that permission."
         )
+    assert entity is not None
+    grant = principal.subscription
+    if grant is not None and not grant.permits_connection(connection_id, entity["connectorId"]):
+        raise problems.forbidden(f"This subscription key is limited to {grant.scope}; it can't reach this connection.")
 
 
 def parse_share(body: Any) -> Share:

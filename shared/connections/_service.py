@@ -12,6 +12,7 @@ A Pending record older than PENDING_GRACE, or a Deleting one, is finished by
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -60,9 +61,11 @@ class ResolvedConnection:
     """What the proxy needs to call the backend for one connection."""
 
     id: str
+    connector_id: str
     backend_url: str
     auth: AuthBase | None
     reauthenticate: Callable[[], AuthBase] | None = None  # OAuth: after a backend 401, refresh once
+    policy: dict[str, Any] | None = None  # the connector's gateway policy (IP filter, limits), from the snapshot
 
 
 def _parse_create_body(body: Any, connector: Connector, redirect_allowed: Callable[[str], bool]) -> tuple:
@@ -154,7 +157,8 @@ class ConnectionService:
             entity = self._records.read(connection_id)
             if entity is not None and access.permissions_of(entity, principal):  # the record is the authority
                 visible[connection_id] = entity
-        return sorted((self._view(e, principal) for e in visible.values()), key=lambda c: c["createdAt"])
+        reachable = [e for e in visible.values() if access.in_scope(e, principal)]
+        return sorted((self._view(e, principal) for e in reachable), key=lambda c: c["createdAt"])
 
     def shares(self, principal: Principal, connection_id: str) -> list[dict[str, Any]]:
         entity = self._read_permitted(principal, connection_id, access.MANAGE)
@@ -201,15 +205,18 @@ class ConnectionService:
         snapshot = snapshot_of(entity)
         payload = self._payload(entity)
         backend_url = entity.get("backendUrl") or snapshot["backendUrl"]
+        resolved = ResolvedConnection(
+            connection_id, entity["connectorId"], backend_url, None, None, snapshot.get("policy")
+        )
         if not snapshot.get("oauth"):
             values = {**plain_values_of(entity), **payload.get("values", {})}
-            return ResolvedConnection(connection_id, backend_url, auth_for(AuthScheme(**snapshot["auth"]), values))
+            return dataclasses.replace(resolved, auth=auth_for(AuthScheme(**snapshot["auth"]), values))
         tokens = self._refresher.current(entity, payload)
 
         def reauthenticate() -> AuthBase:
             return BearerToken(self._refresher.refresh(connection_id, entity["secretVersion"], force=True))
 
-        return ResolvedConnection(connection_id, backend_url, BearerToken(tokens), reauthenticate)
+        return dataclasses.replace(resolved, auth=BearerToken(tokens), reauthenticate=reauthenticate)
 
     def token(self, principal: Principal, connection_id: str) -> dict[str, Any]:
         """The current access token (APIM's get-authorization-context), where the connector allows it."""
@@ -231,6 +238,11 @@ class ConnectionService:
 
     def create(self, principal: Principal, registered: RegisteredConnector, body: Any) -> dict[str, Any]:
         connector = registered.connector
+        grant = principal.subscription
+        if grant is not None and not grant.permits_connector(connector.id):
+            raise problems.forbidden(
+                f"This subscription key is limited to {grant.scope}; it can't create connections here."
+            )
         display_name, parameters, post_login = _parse_create_body(body, connector, self._redirect_allowed)
         if not connector.auth.supported:
             raise problems.not_implemented(

@@ -1,8 +1,9 @@
 """What a connection record keeps of its connector, so an invocation needs no second read.
 
-The snapshot is small: the backend URL, the auth scheme, the OAuth configuration and a
-reference (never the value) to the connector's client secret. Replacing a connector
-rewrites the snapshots of its connections.
+The snapshot is small: the backend URL, the auth scheme, the OAuth configuration, a
+reference (never the value) to the connector's client secret and the connector's policy
+(IP filter and limits, shared/policies.py). Replacing a connector rewrites the snapshots
+of its connections.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def connector_snapshot(
             {"name": registered.secret_name, "version": registered.secret_version} if registered.secret_name else None
         ),
         "allowTokenRetrieval": registered.allow_token_retrieval,
+        "policy": registered.policy,
     }
 
 

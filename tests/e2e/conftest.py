@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,6 +178,36 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             service.stop()
         backend.stop()
         issuer.stop()
+
+
+GatewayFactory = Callable[[Mapping[str, str]], str]
+
+
+@pytest.fixture(scope="module")
+def start_gateway_process(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayFactory]:
+    """Starts more gateway processes against the same Azurite and Key Vault: `start({"AUTH_IP_ALLOW": ...})`
+    returns the base URL of a gateway with the stack's settings plus those. Same tables unless the overrides
+    set TABLES_PREFIX. Stopped when the test module ends; each logs to its own file."""
+    started: list[tuple[Service, Any]] = []
+    logs = tmp_path_factory.mktemp("gateways")
+
+    def start(overrides: Mapping[str, str]) -> str:
+        port = free_port()
+        env = {**stack.env, "GATEWAY_PORT": str(port), "GATEWAY_PUBLIC_URL": f"http://localhost:{port}", **overrides}
+        log = open(logs / f"gateway-{port}.log", "w")  # noqa: SIM115 - closed with the process below
+        try:
+            started.append((start_gateway(env, port, log=log), log))
+        except BaseException:
+            log.close()
+            raise
+        return f"http://127.0.0.1:{port}"
+
+    try:
+        yield start
+    finally:
+        for service, log in started:
+            service.stop()
+            log.close()
 
 
 def api_key_connector(host: str, location: str = "header", name: str = "X-Api-Key", base_path: str = "/v1") -> tuple:

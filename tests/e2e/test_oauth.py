@@ -355,7 +355,7 @@ def test_connection_supplies_its_own_client_id_through_token_parameters(stack: S
 def test_the_refresh_timer_keeps_idle_connections_alive(
     stack: Stack, provider: OidcProvider, connector_id: str
 ) -> None:
-    kate, connection_id = signed_in(stack, connector_id, "kate")
+    _, connection_id = signed_in(stack, connector_id, "kate")
     before = stack.connection_record(connection_id)["secretVersion"]
     provider.reset()
     assert stack.run_function("refresh_tokens").status_code == 202
