@@ -34,7 +34,10 @@ MAX_RATE_PERIOD_SECONDS = 86_400  # longer windows are quotas
 MAX_RENEWAL_PERIOD_SECONDS = 366 * 86_400
 MAX_BANDWIDTH_BYTES = 2**62
 
-_SECTIONS = ("ipFilter", "rateLimit", "quota")
+_SECTIONS = ("ipFilter", "rateLimit", "quota", "visibility")
+_VISIBILITY_FIELDS = ("audience", "principals", "groups")
+AUDIENCES = ("everyone", "makers", "listed")  # who sees the connector (and may connect to it); makers always do
+MAX_LISTED = 100
 _IP_LISTS = ("allow", "forbid")
 _RATE_FIELDS = ("calls", "periodSeconds", "key")
 _QUOTA_FIELDS = ("calls", "bandwidthBytes", "renewalPeriodSeconds", "key")
@@ -66,6 +69,15 @@ class ConnectorPolicy:
     rate_limit: RateLimitRule | None
     quota: QuotaRule | None
     document: dict[str, Any]  # canonical JSON: stored, shown, and copied into connection snapshots
+
+    def visible_to(self, principal_id: str, groups: frozenset[str], is_maker: bool) -> bool:
+        """Whether a principal sees the connector and may create connections to it."""
+        visibility = self.document.get("visibility") or {"audience": "everyone"}
+        if is_maker or visibility["audience"] == "everyone":
+            return True
+        if visibility["audience"] == "makers":
+            return False
+        return principal_id in visibility.get("principals", []) or bool(groups & set(visibility.get("groups", [])))
 
 
 class _Errors:
@@ -167,6 +179,29 @@ def _quota(value: Any, pointer: str, errors: _Errors) -> dict[str, Any] | None:
     }
 
 
+def _visibility(value: Any, pointer: str, errors: _Errors) -> dict[str, Any] | None:
+    section = _object(value, pointer, _VISIBILITY_FIELDS, errors)
+    if section is None:
+        return None
+    audience = section.get("audience", "everyone")
+    if audience not in AUDIENCES:
+        errors.add(f"{pointer}/audience", f"must be one of {', '.join(AUDIENCES)}")
+    lists: dict[str, Any] = {"audience": audience}
+    for name in ("principals", "groups"):
+        entries = section.get(name, [])
+        if (
+            not isinstance(entries, list)
+            or len(entries) > MAX_LISTED
+            or not all(isinstance(e, str) and e.strip() for e in entries)
+        ):
+            errors.add(f"{pointer}/{name}", f"must be a list of at most {MAX_LISTED} non-empty ids")
+            continue
+        if entries and audience != "listed":
+            errors.add(f"{pointer}/{name}", "only applies when audience is 'listed'")
+        lists[name] = [e.strip() for e in entries]
+    return lists
+
+
 def parse_policy(value: Any, pointer: str = "/policy") -> ConnectorPolicy | None:
     """The policy in `value` (None for null or {}: no policy). PolicyError lists every problem by JSON pointer."""
     if value is None:
@@ -184,6 +219,10 @@ def parse_policy(value: Any, pointer: str = "/policy") -> ConnectorPolicy | None
         document["rateLimit"] = _rate_limit(section["rateLimit"], f"{pointer}/rateLimit", errors)
     if section.get("quota") is not None:
         document["quota"] = _quota(section["quota"], f"{pointer}/quota", errors)
+    if section.get("visibility") is not None:
+        visibility = _visibility(section["visibility"], f"{pointer}/visibility", errors)
+        if visibility is not None and visibility["audience"] != "everyone":
+            document["visibility"] = visibility
     if errors.items:
         raise PolicyError(errors.items)
     return policy_from_document(document) if document else None

@@ -60,8 +60,12 @@ class Call:
     def route(self, name: str) -> str:
         return self.request.route_params.get(name, "")
 
+    @property
+    def is_maker(self) -> bool:
+        return self.gateway.settings.maker_role in self.principal.roles
+
     def require_maker(self) -> None:
-        if self.gateway.settings.maker_role not in self.principal.roles:
+        if not self.is_maker:
             raise problems.forbidden(
                 f"Only makers (role {self.gateway.settings.maker_role!r}) may create, replace or delete connectors."
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from shared.api.connectors import visible
 from shared.web import Call, endpoint, json_response, read_json
 
 MAX_CREATE_BODY_BYTES = 256 * 1024
@@ -11,7 +12,7 @@ MAX_CREATE_BODY_BYTES = 256 * 1024
 
 @endpoint
 def create(call: Call) -> func.HttpResponse:
-    connector = call.gateway.connectors.get(call.route("connectorId"))
+    connector = visible(call, call.route("connectorId"))
     body = read_json(call.request, MAX_CREATE_BODY_BYTES)
     connection = call.gateway.connections.create(call.principal, connector, body)
     return json_response(connection, 201, {"Location": f"/api/connections/{connection['id']}"})

@@ -19,7 +19,7 @@ from shared.connectors import (
     decode_document,
     validate_connector_id,
 )
-from shared.policies import ConnectorPolicy, PolicyError, parse_policy
+from shared.policies import ConnectorPolicy, PolicyError, parse_policy, policy_from_document
 from shared.web import Call, endpoint, json_response
 
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
@@ -168,10 +168,17 @@ def _summary(call: Call, registered: RegisteredConnector) -> dict[str, Any]:
     return summary
 
 
+def _require_scope(call: Call, connector_id: str) -> None:
+    grant = call.principal.subscription
+    if grant is not None and not grant.permits_connector(connector_id):
+        raise problems.forbidden(f"This subscription key is limited to {grant.scope}; it can't change this connector.")
+
+
 @endpoint
 def put(call: Call) -> func.HttpResponse:
     call.require_maker()
     connector_id = call.route("connectorId")
+    _require_scope(call, connector_id)
     try:
         validate_connector_id(connector_id)
         upload = _read_upload(call.request)
@@ -188,20 +195,38 @@ def put(call: Call) -> func.HttpResponse:
     return json_response(_summary(call, registered), 201 if created else 200, headers)
 
 
+def sees(call: Call, registered: RegisteredConnector) -> bool:
+    """Whether the caller sees the connector: its visibility policy, and the caller's subscription scope."""
+    grant = call.principal.subscription
+    if grant is not None and not grant.permits_connector(registered.connector.id):
+        return False
+    policy = policy_from_document(registered.policy)
+    return policy is None or policy.visible_to(call.principal.id, call.principal.groups, call.is_maker)
+
+
+def visible(call: Call, connector_id: str) -> RegisteredConnector:
+    """The connector, or 404 for one the caller doesn't see (hidden connectors look absent)."""
+    registered = call.gateway.connectors.get(connector_id)
+    if not sees(call, registered):
+        raise problems.not_found("connector", connector_id)
+    return registered
+
+
 @endpoint
 def get(call: Call) -> func.HttpResponse:
-    return json_response(_summary(call, call.gateway.connectors.get(call.route("connectorId"))))
+    return json_response(_summary(call, visible(call, call.route("connectorId"))))
 
 
 @endpoint
 def list_all(call: Call) -> func.HttpResponse:
     connectors = sorted(call.gateway.connectors.list(), key=lambda r: r.connector.id)
-    return json_response({"value": [_summary(call, r) for r in connectors]})
+    return json_response({"value": [_summary(call, r) for r in connectors if sees(call, r)]})
 
 
 @endpoint
 def delete(call: Call) -> func.HttpResponse:
     call.require_maker()
+    _require_scope(call, call.route("connectorId"))
     registered = call.gateway.connectors.get(call.route("connectorId"))
     # Connections first: a failure leaves the connector in place, so the delete can simply be retried.
     call.gateway.connections.delete_for_connector(registered.connector.id)
