@@ -321,6 +321,7 @@ module functionApp 'modules/functionapp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     subnetId: vnetEnabled ? network.outputs.appSubnetId : ''
     zoneRedundant: zoneRedundant
+    clientCertMode: clientCertMode
   }
 }
 

@@ -42,6 +42,10 @@ param subnetId string
 @description('Spread instances across availability zones; only in regions where Flex Consumption offers it.')
 param zoneRedundant bool
 
+@description('AUTH_CLIENT_CERT_MODE: off, optional or required. App Service asks for the TLS client certificate and forwards it in X-ARR-ClientCert; without this a caller could send that header itself.')
+@allowed(['off', 'optional', 'required'])
+param clientCertMode string = 'off'
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225: Zone redundancy is the zoneRedundant parameter, off by default because Flex Consumption offers it in a subset of regions only and turning it on elsewhere fails the deployment.
   name: planName
@@ -59,7 +63,7 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_17: Callers (Power Platform connectors) authenticate with Entra bearer tokens or subscription keys; they can't present client certificates.
+  // checkov:skip=CKV_AZURE_17: Client certificates follow the clientCertMode parameter (off by default): Power Platform connectors and Logic Apps authenticate with Entra bearer tokens or subscription keys and can't present one.
   // checkov:skip=CKV_AZURE_222: Power Platform calls the gateway over the internet, so its endpoint is public. Its backends (storage, Key Vault) go private with vnetEnabled=true.
   // checkov:skip=CKV_AZURE_212: Flex Consumption manages instance counts itself (scale to zero, maximumInstanceCount); it has no minimum worker count.
   // checkov:skip=CKV_AZURE_213: Flex Consumption does not support the App Service health check; failures show in Application Insights.
@@ -76,7 +80,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
-    clientCertEnabled: false
+    clientCertEnabled: clientCertMode != 'off'
+    clientCertMode: clientCertMode == 'required' ? 'Required' : 'Optional'
+    // Browser redirects and load-balancer probes carry no certificate.
+    clientCertExclusionPaths: '/api/oauth/callback;/api/health'
     publicNetworkAccess: 'Enabled'
     keyVaultReferenceIdentity: identityId
     virtualNetworkSubnetId: empty(subnetId) ? null : subnetId

@@ -57,6 +57,11 @@ def test_function_app_is_https_only_with_tls_12_and_no_ftp_or_basic_auth() -> No
     assert properties["siteConfig"]["scmMinTlsVersion"] == "1.2"
     assert properties["siteConfig"]["ftpsState"] == "Disabled"
     assert "appSettings" not in properties["siteConfig"], "app settings are written once, by main.bicep"
+    # App Service vouches for X-ARR-ClientCert only when it asks for certificates itself.
+    assert properties["clientCertEnabled"] == {
+        "operator": {"type": "not_equals", "operands": {"operand_1": "clientCertMode", "operand_2": "off"}}
+    }
+    assert set(properties["clientCertExclusionPaths"].split(";")) == {"/api/oauth/callback", "/api/health"}
     policies = bicep.resources(functionapp, "Microsoft.Web/sites/basicPublishingCredentialsPolicies")
     assert {bicep.body(p)["name"]: bicep.body(p)["properties"]["allow"] for p in policies.values()} == {
         "ftp": False,
