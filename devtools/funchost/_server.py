@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +31,7 @@ from devtools.funchost._invoke import (
     to_wire_response,
 )
 from devtools.funchost._routes import RouteOrder
+from devtools.http_server import NoDelayHTTPServer
 
 log = logging.getLogger("devtools.funchost")
 MAX_REQUEST_BODY_BYTES = 100 * 1024 * 1024  # the host's default maxRequestBodySize (Kestrel answers 413 above it)
@@ -45,7 +46,7 @@ class RequestTooLarge(Exception):
     pass
 
 
-class FunctionHostServer(ThreadingHTTPServer):
+class FunctionHostServer(NoDelayHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
@@ -54,12 +55,6 @@ class FunctionHostServer(ThreadingHTTPServer):
         self.max_body_bytes = max_body_bytes
         self.async_runner = AsyncRunner()
         super().__init__(address, FunctionHostHandler)
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        connection, address = super().get_request()
-        # Without this, a keep-alive client's next request waits ~40 ms on delayed ACK + Nagle.
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return connection, address
 
     def server_close(self) -> None:
         super().server_close()

@@ -15,12 +15,13 @@ from __future__ import annotations
 import gzip as gzip_module
 import http.server
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from devtools.http_server import NoDelayHTTPServer
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def setup(self) -> None:
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().setup()
-
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
@@ -115,8 +112,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(NoDelayHTTPServer):
     backend: RecordingBackend
 
 

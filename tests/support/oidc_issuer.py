@@ -23,14 +23,13 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
 import threading
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
@@ -40,6 +39,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from devtools.http_server import NoDelayHTTPServer
 
 DEFAULT_AUDIENCE = "api://connector-gateway"
 DEFAULT_SUBJECT = "user-1"
@@ -102,17 +103,10 @@ def _b64url_json(value: dict[str, Any]) -> str:
     return _b64url(json.dumps(value, separators=(",", ":")).encode("utf-8"))
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(NoDelayHTTPServer):
     def __init__(self, issuer: OidcIssuer) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.issuer = issuer
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        connection, address = super().get_request()
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return connection, address
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -16,13 +16,12 @@ import base64
 import datetime
 import ipaddress
 import json
-import socket
 import ssl
 import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
@@ -31,6 +30,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from devtools.http_server import NoDelayHTTPServer
 
 
 @dataclass(frozen=True)
@@ -112,17 +113,10 @@ def self_signed(common_name: str = "127.0.0.1") -> tuple[rsa.RSAPrivateKey, x509
     return key, builder.sign(key, hashes.SHA256())
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(NoDelayHTTPServer):
     def __init__(self, standin: StandinServer) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.standin = standin
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        connection, address = super().get_request()
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return connection, address
 
 
 class _Handler(BaseHTTPRequestHandler):
