@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import azure.functions as func
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 from shared import problems
 from shared.connections import oauth_config
@@ -33,7 +35,7 @@ EXTRAS = ("clientSecret", "clientCertificate", "allowTokenRetrieval", "policy")
 class Upload:
     api_definition: dict
     api_properties: dict
-    credentials: dict[str, str] | None  # goes to Key Vault only
+    credentials: dict[str, Any] | None  # goes to Key Vault only
     allow_token_retrieval: bool
     policy: ConnectorPolicy | None
 
@@ -101,15 +103,35 @@ def _json_fields(request: func.HttpRequest) -> dict[str, Any]:
     return body
 
 
-def _credentials(fields: dict[str, Any]) -> dict[str, str] | None:
-    credentials = {}
+def _certificate_credential(pem: str) -> dict[str, str]:
+    """An aadcertificate credential as msal takes it, from a PEM holding the certificate and its private key."""
+    data = pem.encode("utf-8")
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+        certificate = x509.load_pem_x509_certificate(data)
+    except ValueError:
+        raise problems.bad_request(
+            "clientCertificate must be PEM text with the certificate and its unencrypted private key.",
+            slug="invalid-client-certificate",
+        ) from None  # the parser's message could quote key material
+    return {
+        "private_key": key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode("ascii"),
+        "thumbprint": certificate.fingerprint(hashes.SHA1()).hex(),  # noqa: S303 - Entra identifies certificates by SHA-1
+        "public_certificate": certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+    }
+
+
+def _credentials(fields: dict[str, Any]) -> dict[str, Any] | None:
+    credentials: dict[str, Any] = {}
     for name in ("clientSecret", "clientCertificate"):
         value = fields.get(name)
         if value is None or value == "":
             continue
         if not isinstance(value, str):
             raise problems.bad_request(f"{name} must be a string.")  # never echo it
-        credentials[name] = value
+        credentials[name] = _certificate_credential(value) if name == "clientCertificate" else value
     if "allowTokenRetrieval" in fields and not isinstance(fields["allowTokenRetrieval"], bool):
         raise problems.bad_request("allowTokenRetrieval must be true or false.")
     return credentials or None

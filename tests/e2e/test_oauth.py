@@ -363,3 +363,45 @@ def test_the_refresh_timer_keeps_idle_connections_alive(
     assert after["secretVersion"] != before
     assert after["status"] == "Connected"
     assert provider.stats()["grants"]["refresh_token"] >= 1
+
+
+def test_aadcertificate_client_certificate_goes_to_key_vault_only(stack: Stack) -> None:
+    from tests.support.certs import CertificateAuthority
+
+    issued = CertificateAuthority.create("Test CA").issue("gateway-client")
+    definition = {
+        "swagger": "2.0",
+        "info": {"title": "Graph", "version": "1"},
+        "host": "graph.example.com",
+        "paths": {},
+    }
+    settings = {
+        "identityProvider": "aadcertificate",
+        "clientId": "00000000-0000-0000-0000-00000000c1e7",
+        "scopes": [],
+        "customParameters": {
+            "loginUri": {"value": "https://login.microsoftonline.com"},
+            "tenantId": {"value": "common"},
+            "resourceUri": {"value": "https://graph.microsoft.com"},
+        },
+    }
+    properties = {
+        "properties": {"connectionParameters": {"token": {"type": "oauthSetting", "oAuthSettings": settings}}}
+    }
+    pem = issued.pem + issued.key_pem
+    body = {"apiDefinition": definition, "apiProperties": properties, "clientCertificate": pem}
+    response = stack.maker().put(f"{stack.url}/api/connectors/aad-cert", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["oauth"]["clientSecretStored"] is True
+    key_body = issued.key_pem.split("\n")[1]
+    assert key_body not in response.text
+    [entity] = [e for e in stack.entities("connectors") if e["RowKey"] == "aad-cert"]
+    assert key_body not in repr(entity)
+    stored = stack.keyvault_secret(entity["secretName"])["clientCertificate"]
+    assert stored["thumbprint"] == issued.thumbprint.lower().replace(":", "")
+    assert "PRIVATE KEY" in stored["private_key"]
+
+    broken = stack.maker().put(f"{stack.url}/api/connectors/aad-cert-bad", json={**body, "clientCertificate": "junk"})
+    assert broken.status_code == 400
+    assert problem(broken)["type"].endswith("invalid-client-certificate")
+    assert stack.maker().get(f"{stack.url}/api/connectors/aad-cert-bad").status_code == 404
