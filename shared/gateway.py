@@ -6,8 +6,8 @@ index the functions before any request, and that must work without settings.
 
 from __future__ import annotations
 
-import functools
 import logging
+import threading
 from dataclasses import dataclass
 
 from azure.data.tables import TableClient
@@ -93,6 +93,16 @@ def build_gateway(settings: Settings) -> Gateway:
     )
 
 
-@functools.cache
+_built: Gateway | None = None
+_build_lock = threading.Lock()
+
+
 def gateway() -> Gateway:
-    return build_gateway(Settings.from_env())
+    """The process's gateway. The first requests of a cold instance arrive together: exactly one builds it
+    (one set of clients, caches and in-flight refreshes); a failed build is retried by the next request."""
+    global _built
+    if _built is None:
+        with _build_lock:
+            if _built is None:
+                _built = build_gateway(Settings.from_env())
+    return _built

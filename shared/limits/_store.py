@@ -33,6 +33,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
 
 from shared.stores.errors import translate_errors
+from shared.stores.tables import StripedLocks
 
 from ._windows import contention_problem
 
@@ -85,6 +86,8 @@ class CounterTable:
         self._remembered = remembered
         self._last_seen: OrderedDict[tuple[str, str], tuple[Properties | None, str | None]] = OrderedDict()
         self._lock = threading.Lock()
+        # Threads of one instance take turns per counter, so only other instances ever race its ETag.
+        self._key_locks = StripedLocks()
         self.conflicts = 0  # writes that lost a race; for tests and measurements
 
     def update(self, partition: str, row: str, decide: Callable[[Properties | None], tuple[T, Properties | None]]) -> T:
@@ -92,6 +95,12 @@ class CounterTable:
 
         `decide` returns (result, properties to store or None) and may be called several times.
         """
+        with self._key_locks(partition, row):
+            return self._update(partition, row, decide)
+
+    def _update(
+        self, partition: str, row: str, decide: Callable[[Properties | None], tuple[T, Properties | None]]
+    ) -> T:
         slot = (partition, row)
         seen = self._recall(slot)
         fresh = seen is None

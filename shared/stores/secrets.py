@@ -23,6 +23,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient
 
 from shared.stores.errors import dependency_failed, translate_errors
+from shared.stores.tables import StripedLocks
 
 SECRET_CONTENT_TYPE = "application/json"  # noqa: S105 - a media type, not a secret
 
@@ -61,6 +62,7 @@ class SecretStore:
     def __init__(self, client: SecretClient, cache_size: int) -> None:
         self._client = client
         self._cache = SecretCache(cache_size)
+        self._miss_locks = StripedLocks()
 
     def put(self, name: str, value: dict[str, Any]) -> str:
         """Store `value` as a new version of `name`; returns the version."""
@@ -71,15 +73,19 @@ class SecretStore:
         return version
 
     def get(self, name: str, version: str) -> dict[str, Any]:
-        """The value of one version, from the cache when possible."""
+        """The value of one version, from the cache when possible; concurrent misses share one Key Vault read."""
         cached = self._cache.get((name, version))
         if cached is not None:
             return cached
-        with translate_errors("Key Vault"):
-            secret = self._client.get_secret(name, version)
-        value = json.loads(secret.value or "{}")
-        self._cache.put((name, version), value)
-        return value
+        with self._miss_locks(name, version):
+            cached = self._cache.get((name, version))  # another thread may have read it meanwhile
+            if cached is not None:
+                return cached
+            with translate_errors("Key Vault"):
+                secret = self._client.get_secret(name, version)
+            value = json.loads(secret.value or "{}")
+            self._cache.put((name, version), value)
+            return value
 
     def get_latest(self, name: str) -> tuple[str, dict[str, Any]]:
         """The newest version, always from Key Vault: for read-modify-write, where a cached copy could be stale.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,16 @@ _MAX_CHUNKS = 30  # ~900K characters; an entity holds at most 1 MiB
 def now_iso(moment: datetime | None = None) -> str:
     """A UTC timestamp as the gateway stores them: ISO 8601, seconds, 'Z'. Sorts as text."""
     return (moment or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class StripedLocks:
+    """A fixed set of locks picked by key hash: serialises work on one key within a process, bounded in memory."""
+
+    def __init__(self, stripes: int = 64) -> None:
+        self._locks = [threading.Lock() for _ in range(stripes)]
+
+    def __call__(self, *key: str) -> threading.Lock:
+        return self._locks[hash(key) % len(self._locks)]
 
 
 class DocumentTooLarge(ValueError):
