@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (never assert timings). Run from the repo root: `python -m benchmarks.<name>`."""
