@@ -48,6 +48,7 @@ from benchmarks._common import (
 )
 from benchmarks._load import PhaseResult, Request, http_request, new_session, sequential, threaded
 from devtools.stack import Service, free_port, gateway_environment, start_azurite, start_keyvault
+from tests.support import connector_files
 from tests.support.oidc_issuer import OidcIssuer
 
 CONNECTOR_ID = "bench-echo"
@@ -64,31 +65,7 @@ GATEWAYS = (("gateway (limit off)", "0"), ("gateway (limit on)", "100000000"))
 
 
 def api_key_connector(backend_url: str) -> dict:
-    definition = {
-        "swagger": "2.0",
-        "info": {"title": "Benchmark echo", "description": "Fast loopback backend", "version": "1.0"},
-        "host": address_of(backend_url),
-        "basePath": "/v1",
-        "schemes": ["http"],
-        "paths": {},
-        "securityDefinitions": {"api_key": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}},
-    }
-    properties = {
-        "properties": {
-            "connectionParameters": {
-                "api_key": {
-                    "type": "securestring",
-                    "uiDefinition": {
-                        "displayName": "API Key",
-                        "description": "The key for the echo API",
-                        "tooltip": "Provide your key",
-                        "constraints": {"tabIndex": 2, "clearText": False, "required": "true"},
-                    },
-                }
-            },
-            "publisher": "Benchmarks",
-        }
-    }
+    definition, properties = connector_files.api_key_connector(address_of(backend_url))
     return {"apiDefinition": definition, "apiProperties": properties}
 
 

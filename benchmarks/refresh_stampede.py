@@ -56,6 +56,7 @@ from devtools.stack import (
     start_azurite,
     start_keyvault,
 )
+from tests.support import connector_files
 from tests.support.oidc_issuer import OidcIssuer
 from tests.support.oidc_provider import OidcProvider, sign_in
 
@@ -81,39 +82,13 @@ class Bench:
 
 
 def oauth_connector(backend_url: str, provider: OidcProvider) -> dict[str, Any]:
-    definition = {
-        "swagger": "2.0",
-        "info": {"title": "Benchmark OAuth echo", "version": "1.0"},
-        "host": address_of(backend_url),
-        "basePath": "/oauth",
-        "schemes": ["http"],
-        "paths": {},
-        "securityDefinitions": {
-            "oauth2_auth": {
-                "type": "oauth2",
-                "flow": "accessCode",
-                "authorizationUrl": provider.authorization_endpoint,
-                "tokenUrl": provider.token_endpoint,
-                "scopes": {},
-            }
-        },
-    }
-    endpoints = {
-        "authorizationUrl": provider.authorization_endpoint,
-        "tokenUrl": provider.token_endpoint,
-        "refreshUrl": provider.token_endpoint,
-        "revocationUrl": provider.revocation_endpoint,
-    }
-    settings = {
-        "identityProvider": "oauth2",
-        "clientId": CLIENT_ID,
-        "scopes": ["openid", "offline_access", "api.read"],
-        "redirectMode": "GlobalPerConnector",
-        "customParameters": {name: {"value": url} for name, url in endpoints.items()},
-    }
-    properties = {
-        "properties": {"connectionParameters": {"token": {"type": "oauthSetting", "oAuthSettings": settings}}}
-    }
+    definition, properties = connector_files.oauth_connector(
+        address_of(backend_url),
+        provider.authorization_endpoint,
+        provider.token_endpoint,
+        provider.revocation_endpoint,
+        CLIENT_ID,
+    )
     return {"apiDefinition": definition, "apiProperties": properties, "clientSecret": CLIENT_SECRET}
 
 

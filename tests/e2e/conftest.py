@@ -29,6 +29,7 @@ from devtools.stack import (
     start_keyvault,
 )
 from tests.support.backend import RecordingBackend
+from tests.support.connector_files import api_key_connector  # noqa: F401 - the e2e tests import it from here
 from tests.support.oidc_issuer import OidcIssuer
 
 AUDIENCE = "api://connector-gateway-tests"
@@ -208,37 +209,6 @@ def start_gateway_process(stack: Stack, tmp_path_factory: pytest.TempPathFactory
         for service, log in started:
             service.stop()
             log.close()
-
-
-def api_key_connector(host: str, location: str = "header", name: str = "X-Api-Key", base_path: str = "/v1") -> tuple:
-    """A minimal apiKey connector pointing at `host`."""
-    definition = {
-        "swagger": "2.0",
-        "info": {"title": "Echo", "description": "Test backend", "version": "1.0"},
-        "host": host,
-        "basePath": base_path,
-        "schemes": ["http"],
-        "paths": {},
-        "securityDefinitions": {"api_key": {"type": "apiKey", "in": location, "name": name}},
-    }
-    properties = {
-        "properties": {
-            "connectionParameters": {
-                "api_key": {
-                    "type": "securestring",
-                    "uiDefinition": {
-                        "displayName": "API Key",
-                        "description": "The key for the echo API",
-                        "tooltip": "Provide your key",
-                        "constraints": {"tabIndex": 2, "clearText": False, "required": "true"},
-                    },
-                }
-            },
-            "iconBrandColor": "#007ee5",
-            "publisher": "Tests",
-        }
-    }
-    return definition, properties
 
 
 def host_of(url: str) -> str:

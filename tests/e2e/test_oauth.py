@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import Stack, host_of, problem
+from tests.support import connector_files
 from tests.support.oidc_provider import OidcProvider, sign_in
 
 CLIENT_SECRET = "gw-client-secret-" + uuid.uuid4().hex
@@ -44,47 +45,14 @@ def provider(stack: Stack) -> Iterator[OidcProvider]:
 
 
 def oauth_connector(stack: Stack, provider: OidcProvider, client_id: str = "gw-client", **custom: str) -> tuple:
-    definition = {
-        "swagger": "2.0",
-        "info": {"title": "OAuth echo", "version": "1.0"},
-        "host": host_of(stack.backend.url),
-        "basePath": "/oauth",
-        "schemes": ["http"],
-        "paths": {},
-        "securityDefinitions": {
-            "oauth2_auth": {
-                "type": "oauth2",
-                "flow": "accessCode",
-                "authorizationUrl": provider.authorization_endpoint,
-                "tokenUrl": provider.token_endpoint,
-                "scopes": {},
-            }
-        },
-    }
-    parameters = {
-        "authorizationUrl": {"value": provider.authorization_endpoint},
-        "tokenUrl": {"value": provider.token_endpoint},
-        "refreshUrl": {"value": provider.token_endpoint},
-        "revocationUrl": {"value": provider.revocation_endpoint},
-        **{name: {"value": value} for name, value in custom.items()},
-    }
-    properties = {
-        "properties": {
-            "connectionParameters": {
-                "token": {
-                    "type": "oauthSetting",
-                    "oAuthSettings": {
-                        "identityProvider": "oauth2",
-                        "clientId": client_id,
-                        "scopes": ["openid", "offline_access", "api.read"],
-                        "redirectMode": "GlobalPerConnector",
-                        "customParameters": parameters,
-                    },
-                }
-            }
-        }
-    }
-    return definition, properties
+    return connector_files.oauth_connector(
+        host_of(stack.backend.url),
+        provider.authorization_endpoint,
+        provider.token_endpoint,
+        provider.revocation_endpoint,
+        client_id,
+        **custom,
+    )
 
 
 def register(stack: Stack, connector_id: str, definition: dict, properties: dict, **extra: object) -> dict:

@@ -75,3 +75,81 @@ def build_example(
 def error_pointers(caught: pytest.ExceptionInfo[Any]) -> list[str]:
     """The pointers of a raised ConnectorInvalid / ConnectionValuesInvalid, in order."""
     return [error["pointer"] for error in caught.value.errors]
+
+
+def api_key_connector(host: str, location: str = "header", name: str = "X-Api-Key", base_path: str = "/v1") -> tuple:
+    """A minimal apiKey connector pointing at `host`."""
+    definition = {
+        "swagger": "2.0",
+        "info": {"title": "Echo", "description": "Test backend", "version": "1.0"},
+        "host": host,
+        "basePath": base_path,
+        "schemes": ["http"],
+        "paths": {},
+        "securityDefinitions": {"api_key": {"type": "apiKey", "in": location, "name": name}},
+    }
+    properties = {
+        "properties": {
+            "connectionParameters": {
+                "api_key": {
+                    "type": "securestring",
+                    "uiDefinition": {
+                        "displayName": "API Key",
+                        "description": "The key for the echo API",
+                        "tooltip": "Provide your key",
+                        "constraints": {"tabIndex": 2, "clearText": False, "required": "true"},
+                    },
+                }
+            },
+            "iconBrandColor": "#007ee5",
+            "publisher": "Tests",
+        }
+    }
+    return definition, properties
+
+
+def oauth_connector(
+    host: str,
+    authorization_url: str,
+    token_url: str,
+    revocation_url: str,
+    client_id: str,
+    base_path: str = "/oauth",
+    **custom: str,
+) -> tuple[dict, dict]:
+    """A generic oauth2 connector pointing at `host`, with the endpoints of a (local) authorization server."""
+    definition = {
+        "swagger": "2.0",
+        "info": {"title": "OAuth echo", "version": "1.0"},
+        "host": host,
+        "basePath": base_path,
+        "schemes": ["http"],
+        "paths": {},
+        "securityDefinitions": {
+            "oauth2_auth": {
+                "type": "oauth2",
+                "flow": "accessCode",
+                "authorizationUrl": authorization_url,
+                "tokenUrl": token_url,
+                "scopes": {},
+            }
+        },
+    }
+    endpoints = {
+        "authorizationUrl": authorization_url,
+        "tokenUrl": token_url,
+        "refreshUrl": token_url,
+        "revocationUrl": revocation_url,
+        **custom,
+    }
+    settings = {
+        "identityProvider": "oauth2",
+        "clientId": client_id,
+        "scopes": ["openid", "offline_access", "api.read"],
+        "redirectMode": "GlobalPerConnector",
+        "customParameters": {name: {"value": value} for name, value in endpoints.items()},
+    }
+    properties = {
+        "properties": {"connectionParameters": {"token": {"type": "oauthSetting", "oAuthSettings": settings}}}
+    }
+    return definition, properties
