@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import string
 import traceback
 import uuid
 from collections.abc import Callable
@@ -35,7 +34,7 @@ import azure.functions as func
 from cryptography.x509.oid import NameOID
 
 from shared import frontdoor, problems
-from shared.callers import Authentication, Principal, TokenLocation
+from shared.callers import Authentication, Principal
 from shared.frontdoor import CLIENT_CERTIFICATE_HEADER, CertificateIdentityMatch
 from shared.gateway import Gateway, gateway
 from shared.settings import Settings, SettingsError
@@ -143,27 +142,11 @@ def _checked_address(settings: Settings, request: func.HttpRequest) -> str | Non
     return client_ip
 
 
-def _sends_credential(settings: Settings, request: func.HttpRequest) -> bool:
-    headers = {name.lower(): value for name, value in request.headers.items()}
-    if headers.get(settings.subscription_key_header.lower(), "").strip():
-        return True
-    if request.params.get(settings.subscription_key_query, "").strip():
-        return True
-    return TokenLocation(settings.token_header, settings.token_query).find(headers, request.params) is not None
-
-
-def _pins_thumbprint(settings: Settings, certificate: CertificateIdentityMatch) -> bool:
-    """Whether an AUTH_CLIENT_CERT_IDENTITIES entry names exactly this certificate."""
+def _certificate_principal(settings: Settings, certificate: CertificateIdentityMatch | None) -> Principal | None:
+    """A client certificate that AUTH_CLIENT_CERT_IDENTITIES pins by thumbprint stands for a principal."""
     policy = settings.client_cert_policy
-    if policy is None:
-        return False
-    pinned = {
-        "".join(c for c in i.thumbprint if c in string.hexdigits).upper() for i in policy.identities if i.thumbprint
-    }
-    return certificate.thumbprint in pinned
-
-
-def _certificate_principal(certificate: CertificateIdentityMatch) -> Principal:
+    if certificate is None or policy is None or not policy.pins(certificate.thumbprint):
+        return None
     names = certificate.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     name = str(names[0].value) if names else certificate.thumbprint
     return Principal(id=certificate.principal_id, roles=frozenset(), name=name, kind="app")
@@ -172,14 +155,9 @@ def _certificate_principal(certificate: CertificateIdentityMatch) -> Principal:
 def _authenticate(
     gw: Gateway, request: func.HttpRequest, certificate: CertificateIdentityMatch | None
 ) -> Authentication:
-    if (
-        certificate is not None
-        and _pins_thumbprint(gw.settings, certificate)
-        and not _sends_credential(gw.settings, request)
-    ):
-        auth = Authentication(_certificate_principal(certificate))
-    else:
-        auth = gw.callers.authenticate(request.headers, request.params)
+    # A JWT or a key wins; the pinned certificate's principal only stands in when neither was sent.
+    fallback = _certificate_principal(gw.settings, certificate)
+    auth = gw.callers.authenticate(request.headers, request.params, fallback)
     if gw.settings.client_cert_mode != "off":
         # The certificate was for the gateway: keep the backend from taking it as its caller's.
         auth = dataclasses.replace(auth, consumed_headers=auth.consumed_headers | {CLIENT_CERTIFICATE_HEADER.lower()})

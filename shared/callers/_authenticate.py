@@ -21,7 +21,7 @@ from shared import problems
 from shared.callers._jwt import Clock, JwtValidator, SigningKeysUnavailable, TokenRejected
 from shared.callers._jwt_policy import TokenLocation, bearer_token, rejection_problem
 from shared.callers._keys import SubscriptionKeyStore
-from shared.callers._principal import Authentication
+from shared.callers._principal import Authentication, Principal
 from shared.settings import Settings
 
 __all__ = ["CallerAuthenticator", "bearer_token"]
@@ -50,7 +50,10 @@ class CallerAuthenticator:
             f"'{settings.subscription_key_header}' header."
         )
 
-    def authenticate(self, headers: Mapping[str, str], query: Mapping[str, str]) -> Authentication:
+    def authenticate(
+        self, headers: Mapping[str, str], query: Mapping[str, str], fallback: Principal | None = None
+    ) -> Authentication:
+        """`fallback` authenticates a call that sends no credential at all (e.g. a pinned client certificate)."""
         lowered = {name.lower(): value for name, value in headers.items()}
         header_key = lowered.get(self._key_header, "").strip()
         query_key = query.get(self._key_query, "").strip()
@@ -59,6 +62,8 @@ class CallerAuthenticator:
 
         found = self._token_location.find(lowered, query)
         if found is None:
+            if fallback is not None:
+                return Authentication(fallback)
             raise problems.unauthorized(self._no_credential, error="")
         try:
             if not found.token:

@@ -278,6 +278,10 @@ class CertificatePolicy:
             # Without a trusted issuer anyone can mint a certificate with any name; only a thumbprint pins one.
             raise ValueError("without trust validation, every certificate identity must pin a thumbprint")
 
+    def pins(self, thumbprint: str) -> bool:
+        """Whether an identity names exactly this certificate by thumbprint (so it may stand for a principal)."""
+        return any(i.thumbprint and _thumbprint(i.thumbprint) == _thumbprint(thumbprint) for i in self.identities)
+
 
 @dataclass(frozen=True)
 class CertificateIdentityMatch:

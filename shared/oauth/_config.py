@@ -25,10 +25,8 @@ PROVIDERS: dict[str, dict[str, Any]] = {
     for name, entry in json.loads((Path(__file__).with_name("providers.json")).read_text("utf-8")).items()
     if not name.startswith("_")
 }
-PROTOCOLS = frozenset({"oauth2", "oauth2generic", "aad"})
 GRANT_TYPES = frozenset({"authorization_code", "client_credentials"})
 TOKEN_AUTH_METHODS = frozenset({"client_secret_post", "client_secret_basic", "private_key_jwt"})
-REVOCATION_STYLES = frozenset({"rfc7009", "github", "bearer"})
 AAD_RESERVED_SCOPES = ("openid", "profile", "offline_access")  # msal adds these itself and refuses them as input
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _PLACEHOLDER_LOOK = re.compile(r"[\s<>{}\[\]]")  # "{{ client id }}", "<Enter your client ID>", "[[DUMMY]]"

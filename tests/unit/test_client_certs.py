@@ -373,3 +373,10 @@ def test_no_certificate(policy, headers) -> None:
 def test_a_mode_that_checks_needs_a_policy() -> None:
     with pytest.raises(ValueError, match="needs a certificate policy"):
         authenticate_client_certificate({}, "required", None, NOW)
+
+
+def test_a_policy_pins_a_thumbprint_however_it_is_written(root, client) -> None:
+    written = " ".join(client.thumbprint[i : i + 2] for i in range(0, 40, 2)).lower()  # as Windows shows it
+    policy = CertificatePolicy(root.pem, identities=[CertificateIdentity(thumbprint=written)])
+    assert policy.pins(client.thumbprint)
+    assert not CertificatePolicy(root.pem, identities=[CertificateIdentity(common_name="x")]).pins(client.thumbprint)

@@ -190,3 +190,16 @@ def test_the_values_bicep_writes_for_empty_parameters_are_accepted():
         settings_env("", AUTH_REQUIRED_CLAIMS="[]", AUTH_PERMISSION_MAP="{}", AUTH_REQUIRE_EXPIRATION="True")
     )
     assert (settings.required_claims, settings.require_expiration) == ((), True)
+
+
+def test_a_fallback_principal_stands_in_only_when_no_credential_was_sent(issuer):
+    from shared.callers import Principal
+
+    authenticator = authenticator_for(issuer.issuer)
+    pinned = Principal(id="cert|AB", roles=frozenset(), name="robot", kind="app")
+    assert authenticator.authenticate({}, {}, pinned).principal == pinned
+    token_caller = authenticator.authenticate({"Authorization": f"Bearer {issuer.mint()}"}, {}, pinned)
+    assert token_caller.principal != pinned  # a sent credential always wins
+    with pytest.raises(Problem) as caught:
+        authenticator.authenticate({"Authorization": "Bearer not.a.jwt"}, {}, pinned)
+    assert caught.value.status == 401  # a bad credential never falls back
