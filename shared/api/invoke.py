@@ -1,9 +1,12 @@
 """/connections/{connectionId}/invoke/{*path}: call the backend with the connection's credential.
 
-Before the backend is called: the connector's IP filter (after the deployment's, at the front door),
-then the limits, each counted across instances in the limits table - the deployment's per-connection
-rate limit (LIMIT_CONNECTION_CALLS_PER_MINUTE), the connector's rate limit, the connector's quota.
-The policy comes from the connection's snapshot, so no limit means no Table round trip beyond the
+In order: one point read of the connection (who may use it, where it goes, its policy), the path
+guard, the connector's IP filter (after the deployment's, at the front door), the limits, and only
+then the credential - so a refused call costs no Key Vault read and no token refresh.
+
+The limits, each counted across instances in the limits table: the deployment's per-connection rate
+limit (LIMIT_CONNECTION_CALLS_PER_MINUTE), the connector's rate limit, the connector's quota. The
+policy comes from the connection's snapshot, so no limit means no Table round trip beyond the
 connection read; each limit that applies costs one counter round trip.
 """
 
@@ -17,7 +20,7 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from shared import problems, proxy
-from shared.connections import ResolvedConnection
+from shared.connections import ConnectionTarget
 from shared.limits import Decision, LimitPolicy, decision_headers, denial_problem
 from shared.policies import ConnectorPolicy, LimitKey, check_connector_ip, counter_key, policy_from_document
 from shared.web import Call, endpoint
@@ -44,7 +47,7 @@ def _response_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
     return merged
 
 
-def _counter_key(call: Call, connection: ResolvedConnection, key: LimitKey) -> str:
+def _counter_key(call: Call, connection: ConnectionTarget, key: LimitKey) -> str:
     subscription = call.auth.subscription
     return counter_key(
         connection.connector_id, key, connection.id, call.principal.id, subscription.id if subscription else None
@@ -65,7 +68,7 @@ class _Admission:
         self.decisions.append(decision)
 
 
-def _admit(call: Call, connection: ResolvedConnection, policy: ConnectorPolicy | None, body_bytes: int) -> _Admission:
+def _admit(call: Call, connection: ConnectionTarget, policy: ConnectorPolicy | None, body_bytes: int) -> _Admission:
     gw = call.gateway
     admission = _Admission()
     per_minute = gw.settings.limit_connection_calls_per_minute
@@ -86,9 +89,7 @@ def _admit(call: Call, connection: ResolvedConnection, policy: ConnectorPolicy |
     return admission
 
 
-def _count_response_bytes(
-    call: Call, connection: ResolvedConnection, policy: ConnectorPolicy | None, size: int
-) -> None:
+def _count_response_bytes(call: Call, connection: ConnectionTarget, policy: ConnectorPolicy | None, size: int) -> None:
     if policy is None or policy.quota is None or policy.quota.quota.bandwidth_bytes is None:
         return
     try:
@@ -119,23 +120,24 @@ def invoke(call: Call) -> func.HttpResponse:
             "Body too large",
             f"The request body is {len(body)} bytes; this gateway forwards at most {settings.proxy_max_body_bytes}.",
         )
-    connection = call.gateway.connections.resolve(call.principal, call.route("connectionId"))
+    connection = call.gateway.connections.target(call.principal, call.route("connectionId"))
+    raw_path, raw_query = _raw_path_and_query(call.request.url)
+    url = proxy.backend_url(connection.backend_url, raw_path, raw_query, drop_query=call.auth.consumed_query)
     policy = policy_from_document(connection.policy)
     check_connector_ip(policy, connection.connector_id, call.client_ip)
     admission = _admit(call, connection, policy, len(body))
-    raw_path, raw_query = _raw_path_and_query(call.request.url)
-    url = proxy.backend_url(connection.backend_url, raw_path, raw_query, drop_query=call.auth.consumed_query)
+    credential = call.gateway.connections.credential(call.principal, connection)  # only for admitted calls
     incoming = dict(call.request.headers)
     proto = incoming.get("x-forwarded-proto") or urlsplit(call.request.url).scheme or "https"
     headers = proxy.forward_request_headers(incoming, call.auth.consumed_headers, client_ip=None, proto=proto)
     started = time.perf_counter()
     timeout = (settings.proxy_connect_timeout, settings.proxy_read_timeout)
     response = proxy.forward(
-        call.gateway.backend, call.request.method, url, headers, body or None, connection.auth, timeout
+        call.gateway.backend, call.request.method, url, headers, body or None, credential.auth, timeout
     )
-    if response.status == 401 and connection.reauthenticate is not None:
+    if response.status == 401 and credential.reauthenticate is not None:
         # The token may have been revoked or rotated early: refresh once, retry once.
-        auth = connection.reauthenticate()
+        auth = credential.reauthenticate()
         response = proxy.forward(call.gateway.backend, call.request.method, url, headers, body or None, auth, timeout)
     log.info(
         "invoke %s %s -> %s in %.0f ms",

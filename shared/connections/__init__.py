@@ -3,7 +3,7 @@
 from shared.connections._grants import GrantIndex
 from shared.connections._records import ConnectionRecords
 from shared.connections._refresh import TokenRefresher
-from shared.connections._service import ConnectionService, ResolvedConnection
+from shared.connections._service import ConnectionService, ConnectionTarget, Credential
 from shared.connections._signin import CALLBACK_PATH, SignIn, SignInResult
 from shared.connections._snapshot import oauth_config
 
@@ -11,8 +11,9 @@ __all__ = [
     "CALLBACK_PATH",
     "ConnectionRecords",
     "ConnectionService",
+    "ConnectionTarget",
+    "Credential",
     "GrantIndex",
-    "ResolvedConnection",
     "SignIn",
     "SignInResult",
     "TokenRefresher",

@@ -12,12 +12,11 @@ A Pending record older than PENDING_GRACE, or a Deleting one, is finished by
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,15 +56,22 @@ MAX_DISPLAY_NAME = 200
 
 
 @dataclass(frozen=True)
-class ResolvedConnection:
-    """What the proxy needs to call the backend for one connection."""
+class ConnectionTarget:
+    """Where a connection's calls go and under which policy: known from the one point read, before any secret."""
 
     id: str
     connector_id: str
     backend_url: str
+    policy: dict[str, Any] | None  # the connector's gateway policy (IP filter, limits), from the snapshot
+    entity: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """How to authenticate a connection's call to its backend."""
+
     auth: AuthBase | None
     reauthenticate: Callable[[], AuthBase] | None = None  # OAuth: after a backend 401, refresh once
-    policy: dict[str, Any] | None = None  # the connector's gateway policy (IP filter, limits), from the snapshot
 
 
 def _parse_create_body(body: Any, connector: Connector, redirect_allowed: Callable[[str], bool]) -> tuple:
@@ -196,27 +202,31 @@ class ConnectionService:
             return {}
         return self._secrets.get(entity["secretName"], entity["secretVersion"])
 
-    def resolve(self, principal: Principal, connection_id: str) -> ResolvedConnection:
-        """One point read, plus Key Vault only when this secret version isn't cached yet."""
+    def target(self, principal: Principal, connection_id: str) -> ConnectionTarget:
+        """The one point read of an invocation: who may use it, where it goes, under which policy. No secrets yet,
+        so a call the policy refuses costs no Key Vault read and no token refresh."""
         entity = self._read_permitted(principal, connection_id, access.USE)
         if entity["status"] != CONNECTED:
             raise not_usable(connection_id, entity["status"])
-        self.audit.used(connection_id, principal.id)
+        snapshot = snapshot_of(entity)
+        backend_url = entity.get("backendUrl") or snapshot["backendUrl"]
+        return ConnectionTarget(connection_id, entity["connectorId"], backend_url, snapshot.get("policy"), entity)
+
+    def credential(self, principal: Principal, target: ConnectionTarget) -> Credential:
+        """The admitted call's credential: Key Vault only when this secret version isn't cached yet."""
+        entity = target.entity
+        self.audit.used(target.id, principal.id)
         snapshot = snapshot_of(entity)
         payload = self._payload(entity)
-        backend_url = entity.get("backendUrl") or snapshot["backendUrl"]
-        resolved = ResolvedConnection(
-            connection_id, entity["connectorId"], backend_url, None, None, snapshot.get("policy")
-        )
         if not snapshot.get("oauth"):
             values = {**plain_values_of(entity), **payload.get("values", {})}
-            return dataclasses.replace(resolved, auth=auth_for(AuthScheme(**snapshot["auth"]), values))
+            return Credential(auth_for(AuthScheme(**snapshot["auth"]), values))
         tokens = self._refresher.current(entity, payload)
 
         def reauthenticate() -> AuthBase:
-            return BearerToken(self._refresher.refresh(connection_id, entity["secretVersion"], force=True))
+            return BearerToken(self._refresher.refresh(target.id, entity["secretVersion"], force=True))
 
-        return dataclasses.replace(resolved, auth=BearerToken(tokens), reauthenticate=reauthenticate)
+        return Credential(BearerToken(tokens), reauthenticate)
 
     def token(self, principal: Principal, connection_id: str) -> dict[str, Any]:
         """The current access token (APIM's get-authorization-context), where the connector allows it."""

@@ -373,3 +373,14 @@ def test_aadcertificate_client_certificate_goes_to_key_vault_only(stack: Stack) 
     assert broken.status_code == 400
     assert problem(broken)["type"].endswith("invalid-client-certificate")
     assert stack.maker().get(f"{stack.url}/api/connectors/aad-cert-bad").status_code == 404
+
+
+def test_a_refused_call_costs_no_token_refresh(stack: Stack, provider: OidcProvider, connector_id: str) -> None:
+    lena, connection_id = signed_in(stack, connector_id, "lena")
+    wait_for_expiry()
+    provider.reset()
+    escaped = lena.get(f"{stack.url}/api/connections/{connection_id}/invoke/%2e%2e/admin")
+    assert escaped.status_code == 400
+    assert provider.stats()["token_calls"] == 0  # refused before the credential was needed
+    assert lena.get(f"{stack.url}/api/connections/{connection_id}/invoke/fine").status_code == 200
+    assert provider.stats()["token_calls"] == 1
