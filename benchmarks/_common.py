@@ -15,11 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 
-from devtools.stack import REPO, Service, StackError, start_gateway
+from devtools.stack import REPO, Service, StackError, start_azurite, start_gateway, start_keyvault
+from tests.support.oidc_issuer import OidcIssuer
 
 PROBE_DIR = Path(__file__).resolve().parent / "_probe"
 MAKER_ROLE = "Connectors.Manage"
@@ -240,3 +241,24 @@ def create_connection(gateway_url: str, token: str, connector_id: str, parameter
         raise StackError(f"creating a connection failed: HTTP {response.status_code} {response.text[:300]}")
     result: dict[str, Any] = response.json()
     return result
+
+
+class Stores(NamedTuple):
+    """What every benchmark starts first: a caller-token issuer, a fast backend, Azurite and the Key Vault emulator."""
+
+    issuer: OidcIssuer
+    backend: Service
+    state: Path
+    azurite: Service
+    keyvault: Service
+
+
+def start_stores(stack: ExitStack, audience: str, name: str) -> Stores:
+    issuer = stack.enter_context(OidcIssuer(audience=audience))
+    backend = start_fast_backend(stack)
+    state = temp_dir(stack, f"bench-{name}-")
+    azurite = start_azurite()
+    stack.callback(azurite.stop)
+    keyvault = start_keyvault(state / "keyvault")
+    stack.callback(keyvault.stop)
+    return Stores(issuer, backend, state, azurite, keyvault)

@@ -41,13 +41,12 @@ from benchmarks._common import (
     machine_context,
     put_connector,
     rss_mib,
-    start_fast_backend,
     start_gateways,
+    start_stores,
     summarize,
-    temp_dir,
 )
 from benchmarks._load import PhaseResult, Request, http_request, new_session, sequential, threaded
-from devtools.stack import Service, free_port, gateway_environment, start_azurite, start_keyvault
+from devtools.stack import Service, free_port, gateway_environment
 from tests.support import connector_files
 from tests.support.oidc_issuer import OidcIssuer
 
@@ -139,13 +138,7 @@ class Bench:
 
 
 def start_bench(stack: ExitStack) -> Bench:
-    issuer = stack.enter_context(OidcIssuer(audience=AUDIENCE))
-    backend = start_fast_backend(stack)
-    state = temp_dir(stack, "bench-invoke-")
-    azurite = start_azurite()
-    stack.callback(azurite.stop)
-    keyvault = start_keyvault(state / "keyvault")
-    stack.callback(keyvault.stop)
+    issuer, backend, state, azurite, keyvault = start_stores(stack, AUDIENCE, "invoke")
     probes = [Probe(state / f"probe-{index}.json") for index in range(len(GATEWAYS))]
 
     def env_for(index: int, port: int) -> dict[str, str]:

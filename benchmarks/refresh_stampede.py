@@ -42,10 +42,9 @@ from benchmarks._common import (
     latency_line,
     machine_context,
     put_connector,
-    start_fast_backend,
     start_gateways,
+    start_stores,
     summarize,
-    temp_dir,
 )
 from benchmarks._stampede_worker import Outcome, run_worker
 from devtools.stack import (
@@ -53,11 +52,8 @@ from devtools.stack import (
     StackError,
     free_port,
     gateway_environment,
-    start_azurite,
-    start_keyvault,
 )
 from tests.support import connector_files
-from tests.support.oidc_issuer import OidcIssuer
 from tests.support.oidc_provider import OidcProvider, sign_in
 
 CONNECTOR_ID = "bench-oauth"
@@ -93,13 +89,7 @@ def oauth_connector(backend_url: str, provider: OidcProvider) -> dict[str, Any]:
 
 
 def start_bench(stack: ExitStack, processes: int, limit_per_minute: int) -> Bench:
-    issuer = stack.enter_context(OidcIssuer(audience=AUDIENCE))
-    backend = start_fast_backend(stack)
-    state = temp_dir(stack, "bench-stampede-")
-    azurite = start_azurite()
-    stack.callback(azurite.stop)
-    keyvault = start_keyvault(state / "keyvault")
-    stack.callback(keyvault.stop)
+    issuer, backend, state, azurite, keyvault = start_stores(stack, AUDIENCE, "stampede")
     first_port = free_port()
     public_url = f"http://localhost:{first_port}"  # the registered redirect URL: the same for every gateway
     client = {
