@@ -24,6 +24,7 @@ from devtools.stack import (
 
 STATE = REPO / ".local"
 MAKER_ROLE = os.environ.get("AUTH_MAKER_ROLE", "Connectors.Manage")
+ADMIN_ROLE = os.environ.get("AUTH_ADMIN_ROLE", "Connectors.Admin")
 
 
 def main() -> int:
@@ -41,7 +42,7 @@ def main() -> int:
             services.append(keyvault)
             env = gateway_environment(azurite, keyvault, port, {})
             key = os.environ.get("GATEWAY_BOOTSTRAP_KEY") or "cgk_" + secrets.token_urlsafe(32)
-            create_key(env, "local-maker", "bootstrap", [MAKER_ROLE], value=key)
+            create_key(env, "local-maker", "bootstrap", [MAKER_ROLE, ADMIN_ROLE], value=key)
             services.append(start_gateway(env, port))
         print(f"\nGateway ready on http://localhost:{port}  (stand-in logs: {STATE / 'stack.log'})")
         if os.environ.get("GATEWAY_BOOTSTRAP_KEY"):

@@ -39,6 +39,9 @@ param oidcAudiences string = ''
 @description('AUTH_MAKER_ROLE: app role (or key role) that may register connectors.')
 param makerRole string = 'Connectors.Manage'
 
+@description('AUTH_ADMIN_ROLE: app role (or key role) of the deployment\'s admins.')
+param adminRole string = 'Connectors.Admin'
+
 @description('AUTH_CLOCK_SKEW_SECONDS: clock skew allowed on token exp and nbf.')
 @minValue(0)
 param clockSkewSeconds int = 60
@@ -355,6 +358,7 @@ var appSettings = {
   AUTH_OIDC_ISSUERS: empty(oidcIssuers) ? defaultIssuers : oidcIssuers
   AUTH_OIDC_AUDIENCES: empty(oidcAudiences) ? '${gatewayAppClientId},${appIdUri}' : oidcAudiences
   AUTH_MAKER_ROLE: makerRole
+  AUTH_ADMIN_ROLE: adminRole
   AUTH_CLOCK_SKEW_SECONDS: string(clockSkewSeconds)
   AUTH_SUBSCRIPTION_KEY_HEADER: subscriptionKeyHeader
   AUTH_SUBSCRIPTION_KEY_QUERY: subscriptionKeyQuery

@@ -75,6 +75,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AUTH_OIDC_ISSUERS", "", "Comma-separated trusted OIDC issuers (https; http only on loopback)."),
     Setting("AUTH_OIDC_AUDIENCES", "", "Comma-separated accepted `aud` values."),
     Setting("AUTH_MAKER_ROLE", "Connectors.Manage", "Role (JWT `roles` claim or key role) that makes a maker."),
+    Setting(
+        "AUTH_ADMIN_ROLE",
+        "Connectors.Admin",
+        "Role (JWT `roles` claim or key role) of the deployment's admins: mint keys for other principals,"
+        " see every subscription.",
+    ),
     Setting("AUTH_CLOCK_SKEW_SECONDS", "60", "Clock skew allowed on `exp` and `nbf`."),
     Setting("AUTH_SUBSCRIPTION_KEY_HEADER", "Ocp-Apim-Subscription-Key", "Header carrying a subscription key."),
     Setting("AUTH_SUBSCRIPTION_KEY_QUERY", "subscription-key", "Query parameter carrying a subscription key."),
@@ -294,6 +300,7 @@ class Settings:
     oidc_issuers: tuple[str, ...]
     oidc_audiences: tuple[str, ...]
     maker_role: str
+    admin_role: str
     clock_skew_seconds: int
     subscription_key_header: str
     subscription_key_query: str
@@ -377,6 +384,7 @@ class Settings:
             oidc_issuers=_csv(raw("AUTH_OIDC_ISSUERS")),
             oidc_audiences=_csv(raw("AUTH_OIDC_AUDIENCES")),
             maker_role=raw("AUTH_MAKER_ROLE"),
+            admin_role=raw("AUTH_ADMIN_ROLE"),
             clock_skew_seconds=_number(int, 0)("AUTH_CLOCK_SKEW_SECONDS", raw("AUTH_CLOCK_SKEW_SECONDS")),
             subscription_key_header=raw("AUTH_SUBSCRIPTION_KEY_HEADER"),
             subscription_key_query=raw("AUTH_SUBSCRIPTION_KEY_QUERY"),

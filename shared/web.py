@@ -63,6 +63,10 @@ class Call:
     def is_maker(self) -> bool:
         return self.gateway.settings.maker_role in self.principal.roles
 
+    @property
+    def is_admin(self) -> bool:
+        return self.gateway.settings.admin_role in self.principal.roles
+
     def require_maker(self) -> None:
         if not self.is_maker:
             raise problems.forbidden(
