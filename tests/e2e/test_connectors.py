@@ -1,4 +1,5 @@
-"""Connectors end to end: uploads as makers send them, the real 232, and every credential reaching a backend."""
+"""Connectors end to end: uploads as makers send them, real ones (the curated set; the whole corpus of 232 when
+CONNECTORS_CORPUS names it), and every credential reaching a backend."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ import pytest
 
 from shared.connectors import build_connector, decode_document
 from tests.e2e.conftest import Stack, api_key_connector, host_of, problem
-from tests.support.connector_files import iter_real_connectors, read_connector_files
+from tests.support.connector_files import (
+    CORPUS_SIZE,
+    EXPECTED_FAILURES,
+    iter_corpus_connectors,
+    iter_real_connectors,
+    read_connector_files,
+    whole_corpus,
+)
 
-REAL = list(iter_real_connectors())
+CURATED = list(iter_real_connectors())
+CORPUS = list(iter_corpus_connectors())
 
 
 def _slug(name: str) -> str:
@@ -26,18 +35,31 @@ def _multipart(definition: bytes, properties: bytes) -> dict:
     }
 
 
-def test_real_connector_files_upload_untouched(stack: Stack) -> None:
-    assert len(REAL) == 232, "expected the reference connectors in ../shared/connectors"
+def _upload_untouched(stack: Stack, connectors: list) -> dict[str, str]:
+    """Uploads each connector's files as they are on disk; the refused ones and their problem's detail."""
     maker = stack.maker()
     refused = {}
-    for name, folder in REAL:
+    for name, folder in connectors:
         definition, properties = read_connector_files(folder)
         response = maker.put(f"{stack.url}/api/connectors/real-{_slug(name)}", files=_multipart(definition, properties))
         if response.status_code not in (200, 201):
             refused[name] = problem(response)["detail"]
-    imported = len(REAL) - len(refused)
-    print(f"\nimported {imported}/{len(REAL)} real connectors; refused: {refused}")
-    assert imported / len(REAL) >= 0.95
+    print(f"\nimported {len(connectors) - len(refused)}/{len(connectors)} real connectors; refused: {refused}")
+    return refused
+
+
+def test_curated_connector_files_upload_untouched(stack: Stack) -> None:
+    refused = _upload_untouched(stack, CURATED)
+    assert set(refused) == set(EXPECTED_FAILURES)
+    for name, where in EXPECTED_FAILURES.items():
+        assert where in refused[name] and "apiDefinition" in refused[name], name
+
+
+@whole_corpus
+def test_real_connector_files_upload_untouched(stack: Stack) -> None:
+    assert len(CORPUS) == CORPUS_SIZE
+    refused = _upload_untouched(stack, CORPUS)
+    assert (len(CORPUS) - len(refused)) / len(CORPUS) >= 0.95
     for detail in refused.values():
         assert re.search(r"line \d+ column \d+", detail) or "apiDefinition" in detail
 
@@ -124,9 +146,9 @@ def _value_for(parameter: dict, index: int) -> object:
     return f"v{index}-{parameter['name']}-Zz9"
 
 
-def _invocable() -> list[tuple[str, dict, dict]]:
+def _invocable(connectors: list) -> list[tuple[str, dict, dict]]:
     chosen = []
-    for name, folder in REAL:
+    for name, folder in connectors:
         raw_definition, raw_properties = read_connector_files(folder)
         try:
             definition = decode_document(raw_definition, "apiDefinition.swagger.json")
@@ -139,9 +161,20 @@ def _invocable() -> list[tuple[str, dict, dict]]:
     return chosen
 
 
-INVOCABLE = _invocable()
+# The whole corpus holds the curated set, so with a corpus each connector is invoked once, from the corpus.
+INVOCABLE = _invocable(CORPUS or CURATED)
 
 
+def test_every_invocable_auth_kind_is_invoked() -> None:
+    kinds = {
+        (auth.kind, auth.location)
+        for _, definition, properties in INVOCABLE
+        for auth in [build_connector("probe", definition, properties).auth]
+    }
+    assert kinds == {("apiKey", "header"), ("apiKey", "query"), ("basic", None), ("none", None)}
+
+
+@whole_corpus
 def test_there_are_many_invocable_real_connectors() -> None:
     assert len(INVOCABLE) > 150
 

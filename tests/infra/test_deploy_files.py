@@ -73,6 +73,13 @@ def test_azure_yaml_provisions_infra_and_deploys_the_app_as_a_function() -> None
     assert bicep.render(site["tags"]) == "union(tags, {'azd-service-name': 'azdServiceName'})"
 
 
+def test_every_file_azure_yaml_points_at_exists() -> None:
+    text = (REPO_ROOT / "azure.yaml").read_text()
+    mentioned = set(re.findall(r"(?<![\w/:.])((?:[\w-]+/)*[\w-]+\.(?:md|bicep|json))\b", text))
+    assert "README.md" in mentioned  # the deploy guide is its "Deploy to Azure" section
+    assert not [path for path in mentioned if not (REPO_ROOT / path).is_file()]
+
+
 def test_simple_yaml_reads_nesting() -> None:
     assert simple_yaml("a:\n  b: 1\n  c:\n    d: x\ne: y\n") == {"a": {"b": "1", "c": {"d": "x"}}, "e": "y"}
 

@@ -16,11 +16,14 @@ from shared.oauth import (
     oauth_config_for,
 )
 from tests.support.connector_files import (
+    CURATED_CONNECTORS,
     build_example,
+    corpus_root,
     iter_real_connectors,
     make_api_properties,
     make_parameter,
     read_connector_files,
+    whole_corpus,
 )
 
 
@@ -495,8 +498,8 @@ REAL_WITH_OVERRIDES = {
 }
 
 
-def _real_oauth_connectors():
-    for name, directory in iter_real_connectors():
+def _real_oauth_connectors(root):
+    for name, directory in iter_real_connectors(root):
         definition, properties = read_connector_files(directory)
         try:
             connector = build_connector(
@@ -520,10 +523,15 @@ def _connection_values(connector):
     return {**{p.name: value(p) for p in declared}, "clientId": "client-1"}
 
 
-def test_every_real_oauth_connector_builds_or_says_why():
-    connectors = dict(_real_oauth_connectors())
-    assert len(connectors) == 45  # 22 oauth2 + 12 aad + 10 oauth2generic + 1 aadcertificate
-    assert REAL_USABLE_AS_IS | set(REAL_OTHER_REASONS) < set(connectors)
+@whole_corpus
+def test_the_corpus_has_45_oauth_connectors():
+    assert len(dict(_real_oauth_connectors(corpus_root()))) == 45  # 22 oauth2 + 12 aad + 10 oauth2generic + 1 aadcert
+
+
+@pytest.mark.parametrize("source", ["curated", pytest.param("corpus", marks=whole_corpus)])
+def test_every_real_oauth_connector_builds_or_says_why(source):
+    connectors = dict(_real_oauth_connectors(CURATED_CONNECTORS if source == "curated" else corpus_root()))
+    assert REAL_USABLE_AS_IS | set(REAL_OTHER_REASONS) | set(REAL_WITH_OVERRIDES) <= set(connectors)
     for name, connector in connectors.items():
         if name in REAL_USABLE_AS_IS:
             config = oauth_config_for(connector)

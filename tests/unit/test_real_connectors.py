@@ -1,8 +1,11 @@
-"""Every real connector in ../shared/connectors, decoded and built as if a maker uploaded it."""
+"""Real connectors, decoded and built as if a maker uploaded them: the curated set in tests/fixtures always,
+and the whole corpus of 232 when CONNECTORS_CORPUS names it."""
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -15,23 +18,17 @@ from shared.connectors import (
     connector_to_record,
     decode_document,
 )
-from tests.support.connector_files import REAL_CONNECTORS_ROOT, iter_real_connectors, read_connector_files
+from tests.support.connector_files import (
+    CORPUS_SIZE,
+    CURATED_CONNECTORS,
+    EXPECTED_FAILURES,
+    corpus_root,
+    iter_real_connectors,
+    read_connector_files,
+    whole_corpus,
+)
 
-
-def test_the_real_connectors_are_there() -> None:
-    assert REAL_CONNECTORS_ROOT.is_dir(), f"expected the reference connectors in {REAL_CONNECTORS_ROOT}"
-
-
-# Broken beyond what JSON5 tolerates (a missing comma, a missing brace); real makers' files, kept as they are.
-EXPECTED_FAILURES = {
-    "certified-connectors/IN-D Invoice Data Capture": "line 51 column 13: Expecting ',' delimiter",
-    "independent-publisher-connectors/AccuWeather": "line 9 column 7: Expecting ',' delimiter",
-    "independent-publisher-connectors/Icon Horse": (
-        "line 56 column 11: Expecting property name enclosed in double quotes"
-    ),
-}
-
-# /work/shared/README.md's counts by auth kind, less the three files above (apiKey header, apiKey query, none).
+# The corpus's counts by auth kind (its README), less the three files above (apiKey header, apiKey query, none).
 EXPECTED_KINDS = {
     ("apiKey", "header"): 100,
     ("none", "no parameters"): 35,
@@ -61,16 +58,33 @@ def _import(directory) -> Connector:
     )
 
 
-@pytest.fixture(scope="module")
-def imported() -> Imported:
+def _import_all(root: Path) -> Imported:
     connectors: dict[str, Connector] = {}
     failures: dict[str, str] = {}
-    for name, directory in iter_real_connectors():
+    for name, directory in iter_real_connectors(root):
         try:
             connectors[name] = _import(directory)
         except ConnectorError as error:
             failures[name] = str(error)
     return Imported(connectors, failures)
+
+
+@pytest.fixture(scope="module")
+def curated() -> Imported:
+    return _import_all(CURATED_CONNECTORS)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> Imported:
+    root = corpus_root()
+    assert root is not None  # whole_corpus tests only
+    return _import_all(root)
+
+
+# Tests about each connector run on the curated set, and on the whole corpus when there is one.
+@pytest.fixture(scope="module", params=["curated", pytest.param("corpus", marks=whole_corpus)])
+def imported(request: pytest.FixtureRequest) -> Imported:
+    return request.getfixturevalue(request.param)
 
 
 def _kind(connector: Connector) -> tuple[str, str | None]:
@@ -80,25 +94,92 @@ def _kind(connector: Connector) -> tuple[str, str | None]:
     return auth.kind, auth.location or auth.identity_provider
 
 
-def test_at_least_95_percent_import(imported, record_property):
-    total = len(imported.connectors) + len(imported.failures)
+def test_only_the_broken_files_fail(imported, record_property):
     for name, reason in sorted(imported.failures.items()):
         print(f"FAILED {name}: {reason}")
         record_property(f"failed:{name}", reason)
-    assert total == 232
-    assert len(imported.connectors) / total >= 0.95
     assert imported.failures == {
         name: f"apiDefinition.swagger.json {where}" for name, where in EXPECTED_FAILURES.items()
     }
 
 
-def test_auth_kind_counts(imported):
-    assert Counter(_kind(c) for c in imported.connectors.values()) == Counter(EXPECTED_KINDS)
+@whole_corpus
+def test_at_least_95_percent_import(corpus):
+    total = len(corpus.connectors) + len(corpus.failures)
+    assert total == CORPUS_SIZE
+    assert len(corpus.connectors) / total >= 0.95
 
 
-def test_supported_kinds(imported):
-    supported = sum(c.auth.supported for c in imported.connectors.values())
+@whole_corpus
+def test_auth_kind_counts(corpus):
+    assert Counter(_kind(c) for c in corpus.connectors.values()) == Counter(EXPECTED_KINDS)
+
+
+@whole_corpus
+def test_supported_kinds(corpus):
+    supported = sum(c.auth.supported for c in corpus.connectors.values())
     assert supported == 100 + 35 + 23 + 19 + 5 + 45  # apiKey header, none, apiKey query, basic, none+params, oauth2
+
+
+# -- the curated set carries what the tests (and the next ones) need, and stays small ---------------
+
+
+def test_curated_set_is_small_and_carries_its_licence(curated):
+    assert 10 <= len(curated.connectors) + len(curated.failures) <= 100
+    licence = (CURATED_CONNECTORS / "LICENSE").read_text(encoding="utf-8")
+    assert "MIT License" in licence and "Microsoft Corporation" in licence
+    attribution = (CURATED_CONNECTORS.parent / "README.md").read_text(encoding="utf-8")
+    assert "8bff86eac6d04e939faee0de15298e911b118c21" in attribution
+    for name, _ in iter_real_connectors(CURATED_CONNECTORS):
+        assert f"`{name}`" in attribution, f"{name} is not listed in tests/fixtures/README.md"
+
+
+def test_curated_set_covers_every_auth_kind(curated):
+    assert set(Counter(_kind(c) for c in curated.connectors.values())) == set(EXPECTED_KINDS)
+
+
+# Policy templates, trigger kinds, scripts and multi-auth: the curated set holds real files of each.
+CURATED_FEATURES = {
+    **{
+        f"policy template {template}": rf'"templateId"\s*:\s*"{template}"'
+        for template in (
+            "dynamichosturl",
+            "setheader",
+            "setqueryparameter",
+            "routerequesttoendpoint",
+            "pollingtrigger",
+            "dynamicsubdomain",
+            "setvaluefromurl",
+            "setproperty",
+            "convertobjecttoarray",
+        )
+    },
+    "single trigger": r'"x-ms-trigger"\s*:\s*"single"',
+    "batch trigger": r'"x-ms-trigger"\s*:\s*"batch"',
+    "webhook trigger": r'"x-ms-notification-url"',
+    "connectionParameterSets": r'"connectionParameterSets"',
+}
+
+
+def _feature_counts() -> Counter:
+    counts: Counter = Counter()
+    for _, directory in iter_real_connectors(CURATED_CONNECTORS):
+        text = "".join(p.read_text(encoding="utf-8", errors="replace") for p in sorted(directory.glob("*.json")))
+        counts.update(feature for feature, pattern in CURATED_FEATURES.items() if re.search(pattern, text))
+        counts["script.csx"] += (directory / "script.csx").is_file()
+    return counts
+
+
+def test_curated_set_covers_templates_triggers_scripts_and_parameter_sets():
+    counts = _feature_counts()
+    missing = [feature for feature in [*CURATED_FEATURES, "script.csx"] if not counts[feature]]
+    assert not missing, f"the curated connectors lack {missing}"
+    # A few of each common one, so a test of a template isn't a test of one maker's quirks.
+    for common in ("dynamichosturl", "setheader", "setqueryparameter", "routerequesttoendpoint"):
+        assert counts[f"policy template {common}"] >= 3, common
+    assert counts["script.csx"] >= 3
+    assert counts["webhook trigger"] >= 3
+    assert counts["connectionParameterSets"] == 2
 
 
 def test_every_connector_round_trips_and_summarises_as_json(imported):
@@ -121,6 +202,11 @@ def test_api_key_connectors_name_a_secret_key_parameter(imported):
 def test_basic_connectors_use_username_and_password(imported):
     basic = [c for c in imported.connectors.values() if c.auth.kind == "basic"]
     assert {(c.auth.username_parameter, c.auth.password_parameter) for c in basic} == {("username", "password")}
+
+
+@whole_corpus
+def test_basic_connectors_mostly_keep_the_username_secret(corpus):
+    basic = [c for c in corpus.connectors.values() if c.auth.kind == "basic"]
     secure_usernames = sum(c.parameter("username").type == "securestring" for c in basic)
     assert secure_usernames == 16  # the 17th is AvePoint, whose basic login sits in a parameter set
 
