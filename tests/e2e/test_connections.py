@@ -142,11 +142,12 @@ def test_delete_removes_record_and_secret(stack: Stack, connector_id: str) -> No
 
 
 def test_key_vault_outage_during_creation_leaves_nothing_behind(stack: Stack, connector_id: str) -> None:
-    before_records = len(stack.entities("connections"))
+    carol = f"carol-{uuid.uuid4().hex[:8]}"  # a principal of its own: other tests' connections aren't hers
+    before_records = {e["PartitionKey"] for e in stack.entities("connections")}
     before_secrets = stack.keyvault_state()
     stack.keyvault_faults(status=503, count=50, method="PUT")
     try:
-        response = stack.client("carol").post(
+        response = stack.client(carol).post(
             f"{stack.url}/api/connectors/{connector_id}/connections",
             json={"displayName": "x", "parameters": {"api_key": SECRET}},
         )
@@ -155,16 +156,17 @@ def test_key_vault_outage_during_creation_leaves_nothing_behind(stack: Stack, co
     assert response.status_code == 503
     assert "Retry-After" in response.headers
     problem(response)
-    assert len(stack.entities("connections")) == before_records
+    assert {e["PartitionKey"] for e in stack.entities("connections")} == before_records
     assert stack.keyvault_state() == before_secrets
-    assert stack.client("carol").get(f"{stack.url}/api/connections").json()["value"] == []
+    assert stack.client(carol).get(f"{stack.url}/api/connections").json()["value"] == []
 
 
 def test_total_outage_leaves_a_pending_record_the_cleanup_timer_finishes(stack: Stack, connector_id: str) -> None:
+    dave = f"dave-{uuid.uuid4().hex[:8]}"
     before = {e["PartitionKey"] for e in stack.entities("connections")}
     stack.keyvault_faults(status=503, count=1000)  # every Key Vault call fails, cleanup included
     try:
-        response = stack.client("dave").post(
+        response = stack.client(dave).post(
             f"{stack.url}/api/connectors/{connector_id}/connections",
             json={"displayName": "x", "parameters": {"api_key": SECRET}},
         )
@@ -173,7 +175,7 @@ def test_total_outage_leaves_a_pending_record_the_cleanup_timer_finishes(stack: 
     assert response.status_code == 503
     left = [e for e in stack.entities("connections") if e["PartitionKey"] not in before]
     assert [e["status"] for e in left] in ([], ["Deleting"], ["Pending"])  # never Connected
-    assert stack.client("dave").request("GET", f"{stack.url}/api/connections").status_code == 200
+    assert stack.client(dave).request("GET", f"{stack.url}/api/connections").status_code == 200
 
     assert stack.run_function("cleanup").status_code == 202
     assert [e for e in stack.entities("connections") if e["PartitionKey"] not in before] == []

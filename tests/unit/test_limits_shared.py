@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -58,22 +59,24 @@ def run_workers(azurite: str, kind: str, key: str, calls: int, processes: int, t
 @pytest.mark.parametrize("kind", ["rate", "quota"])
 def test_two_processes_admit_exactly_the_limit_between_them(azurite: str, kind: str) -> None:
     calls, processes, threads, checks = 120, 2, 3, 40  # 240 checks for 120 calls
-    results = run_workers(azurite, kind, f"connection:shared/{kind}", calls, processes, threads, checks)
+    key = f"connection:shared/{kind}/{uuid.uuid4().hex}"  # a counter of this test's own
+    results = run_workers(azurite, kind, key, calls, processes, threads, checks)
 
-    admitted = sum(r["admitted"] for r in results)
-    assert sum(r["contended"] for r in results) == 0
-    assert admitted == calls
-    assert sum(r["admitted"] + r["denied"] for r in results) == processes * threads * checks
-    # 240 checks admitting exactly 120 in total, both processes getting a share: one shared counter.
-    # (How often their writes collided varies run to run; the ETag retry itself is tested in test_limits.py.)
-    assert all(r["admitted"] > 0 for r in results)
+    assert [r["contended"] for r in results] == [0] * processes
+    assert [r["admitted"] + r["denied"] for r in results] == [threads * checks] * processes
+    # Each process alone makes 120 checks, enough to admit all 120 calls from a counter of its own; exactly 120
+    # admitted in all is therefore one counter shared by both, however the scheduler split the calls between
+    # them (on a loaded machine one process may run all its checks first, so neither share is asserted).
+    assert threads * checks >= calls
+    assert sum(r["admitted"] for r in results) == calls
     for r in results:
         rate = (r["admitted"] + r["denied"]) / r["seconds"]
         print(f"{kind}: {r['admitted']} admitted, {r['conflicts']} conflicts, {rate:.0f} checks/s")
 
 
 def test_processes_on_different_keys_do_not_share(azurite: str) -> None:
-    first = run_workers(azurite, "rate", "principal:alice", 30, 1, 1, 40)
-    second = run_workers(azurite, "rate", "principal:bob", 30, 1, 1, 40)
+    alice, bob = (f"principal:{name}-{uuid.uuid4().hex}" for name in ("alice", "bob"))
+    first = run_workers(azurite, "rate", alice, 30, 1, 1, 40)
+    second = run_workers(azurite, "rate", bob, 30, 1, 1, 40)
     assert first[0]["admitted"] == 30
     assert second[0]["admitted"] == 30
