@@ -132,6 +132,8 @@ def gateway_environment(azurite: Service, keyvault: Service, port: int, extra: M
         "KEY_VAULT_EMULATOR": "true",
         "KEY_VAULT_CA_BUNDLE": keyvault.details["ca_bundle"],
         "TABLES_CONNECTION_STRING": azurite.details["connection_string"],
+        # Local backends and stand-ins live on loopback; a deployment never allows it (Bicep doesn't set it).
+        "PROXY_ALLOW_LOOPBACK": os.environ.get("PROXY_ALLOW_LOOPBACK", "true"),
         **extra,
     }
 

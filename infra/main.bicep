@@ -105,8 +105,17 @@ param proxyReadTimeoutSeconds int = 100
 @minValue(0)
 param proxyMaxBodyBytes int = 33554432
 
-@description('PROXY_ALLOWED_ADDRESSES: comma-separated CIDRs exempt from the link-local/metadata block.')
-param proxyAllowedAddresses string = ''
+@description('PROXY_TOTAL_TIMEOUT: seconds one backend call may take in all (well inside the 230 s HTTP limit).')
+@minValue(1)
+@maxValue(220)
+param proxyTotalTimeoutSeconds int = 100
+
+@description('PROXY_MAX_RESPONSE_BYTES: largest backend response body passed back; larger gets 502.')
+@minValue(0)
+param proxyMaxResponseBytes int = 104857600
+
+@description('PROXY_ALLOWED_NETWORKS: comma-separated CIDRs of the private networks backends may be in; empty allows every private range, none none of them.')
+param proxyAllowedNetworks string = ''
 
 @description('OAUTH_REFRESH_MARGIN_SECONDS: refresh an OAuth access token when it expires within this time.')
 @minValue(0)
@@ -375,7 +384,9 @@ var appSettings = {
   PROXY_CONNECT_TIMEOUT_SECONDS: string(proxyConnectTimeoutSeconds)
   PROXY_READ_TIMEOUT_SECONDS: string(proxyReadTimeoutSeconds)
   PROXY_MAX_BODY_BYTES: string(proxyMaxBodyBytes)
-  PROXY_ALLOWED_ADDRESSES: proxyAllowedAddresses
+  PROXY_TOTAL_TIMEOUT: string(proxyTotalTimeoutSeconds)
+  PROXY_MAX_RESPONSE_BYTES: string(proxyMaxResponseBytes)
+  PROXY_ALLOWED_NETWORKS: proxyAllowedNetworks
   OAUTH_REFRESH_MARGIN_SECONDS: string(oauthRefreshMarginSeconds)
   OAUTH_REFRESH_BACKOFF_SECONDS: string(oauthRefreshBackoffSeconds)
   OAUTH_POST_LOGIN_REDIRECTS: oauthPostLoginRedirects

@@ -56,8 +56,8 @@ def build_gateway(settings: Settings) -> Gateway:
     tables = open_tables(settings)
     secrets = SecretStore(secret_client(settings, **KEY_VAULT_CLIENT_OPTIONS), settings.secret_cache_size)
     keys = SubscriptionKeyStore(tables.keys)
-    # Token endpoints are maker-configured URLs too: the same guarded session keeps them off metadata addresses.
-    oauth = OAuthClient(BackendSession(settings.proxy_allowed_addresses))
+    # Token endpoints are maker-configured URLs too: the same address policy guards token, refresh and revoke calls.
+    oauth = OAuthClient(BackendSession(settings.proxy_address_policy))
     records = ConnectionRecords(tables.connections)
     signin = SignIn(tables.states, records, secrets, oauth, settings.public_url)
     counters = limits_table(settings)
@@ -86,7 +86,7 @@ def build_gateway(settings: Settings) -> Gateway:
         refresher=refresher,
         callers=CallerAuthenticator(settings, keys),
         keys=keys,
-        backend=BackendSession(settings.proxy_allowed_addresses),
+        backend=BackendSession(settings.proxy_address_policy),
         limits_table=counters,
         rate_limiter=RateLimiter(counters),
         quotas=QuotaCounter(counters),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -22,6 +22,7 @@ from shared.frontdoor import (
     parse_entry,
     parse_identities,
 )
+from shared.proxy._addresses import AddressPolicy, check_private_networks
 
 if TYPE_CHECKING:
     from shared.callers._jwt_policy import PermissionMap, RequiredClaim
@@ -143,12 +144,36 @@ SETTINGS: tuple[Setting, ...] = (
         ' `{"Connectors.Manage": ["connectors:manage"], "Invoke": ["connections:use"]}`.',
     ),
     Setting("PROXY_CONNECT_TIMEOUT_SECONDS", "10", "Connect timeout to backends."),
-    Setting("PROXY_READ_TIMEOUT_SECONDS", "100", "Read timeout to backends; past it the caller gets 504."),
+    Setting(
+        "PROXY_READ_TIMEOUT_SECONDS",
+        "100",
+        "Longest wait for the backend to send anything (each read); past it the caller gets 504.",
+    ),
+    Setting(
+        "PROXY_TOTAL_TIMEOUT",
+        "100",
+        "Seconds one backend call may take in all, connect to last body byte (well inside Azure's 230 s);"
+        " past it the caller gets 504.",
+    ),
     Setting("PROXY_MAX_BODY_BYTES", "33554432", "Largest request body forwarded; larger gets 413."),
     Setting(
-        "PROXY_ALLOWED_ADDRESSES",
+        "PROXY_MAX_RESPONSE_BYTES",
+        "104857600",
+        "Largest backend response body passed back; past it the call is cut off and the caller gets 502.",
+    ),
+    Setting(
+        "PROXY_ALLOWED_NETWORKS",
         "",
-        "Comma-separated CIDRs exempt from the link-local/metadata block, e.g. `169.254.10.0/24`.",
+        "Comma-separated CIDRs: the private networks (RFC 1918, 100.64.0.0/10, fc00::/7) backends and identity"
+        " providers may be in, e.g. `10.20.0.0/16`; empty allows every private range, `none` none of them."
+        " Public addresses are always allowed; link-local and cloud-metadata addresses never.",
+    ),
+    Setting(
+        "PROXY_ALLOW_LOOPBACK",
+        "false",
+        "Local only: `true` lets connectors call loopback addresses (127.0.0.0/8, ::1, 0.0.0.0/8);"
+        " `make run` and the tests set it.",
+        local_only=True,
     ),
     Setting("OAUTH_REFRESH_MARGIN_SECONDS", "300", "Refresh an OAuth access token when it expires within this time."),
     Setting(
@@ -229,6 +254,20 @@ def _networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IP
         raise SettingsError(f"{name}: {error}") from None
 
 
+def _allowed_networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] | None:
+    """None: every private range. `none`: no private range."""
+    if not raw:
+        return None
+    if raw.lower() == "none":
+        return ()
+    networks = _networks("PROXY_ALLOWED_NETWORKS", raw)
+    try:
+        check_private_networks(networks)
+    except ValueError as error:
+        raise SettingsError(f"PROXY_ALLOWED_NETWORKS: {error}") from None
+    return networks
+
+
 def _redirect_prefixes(raw: str) -> tuple[str, ...]:
     prefixes = _csv(raw)
     for prefix in prefixes:
@@ -307,7 +346,6 @@ class Settings:
     proxy_connect_timeout: float
     proxy_read_timeout: float
     proxy_max_body_bytes: int
-    proxy_allowed_addresses: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     oauth_refresh_margin_seconds: int
     oauth_refresh_backoff_seconds: int
     oauth_post_login_redirects: tuple[str, ...]
@@ -329,6 +367,10 @@ class Settings:
     failed_validation_status: int = 401
     failed_validation_message: str = ""  # empty: the specific reason
     permission_map: PermissionMap | None = None
+    # Backend calls (shared/proxy): which addresses, how long in all, how large an answer.
+    proxy_address_policy: AddressPolicy = field(default_factory=AddressPolicy)
+    proxy_total_timeout: float = 100.0
+    proxy_max_response_bytes: int = 104_857_600
 
     def redirect_allowed(self, url: str) -> bool:
         """A post-login redirect must start with an allowlisted prefix that ends at a path boundary."""
@@ -393,7 +435,6 @@ class Settings:
             ),
             proxy_read_timeout=_number(float, 0.001)("PROXY_READ_TIMEOUT_SECONDS", raw("PROXY_READ_TIMEOUT_SECONDS")),
             proxy_max_body_bytes=_number(int, 0)("PROXY_MAX_BODY_BYTES", raw("PROXY_MAX_BODY_BYTES")),
-            proxy_allowed_addresses=_networks("PROXY_ALLOWED_ADDRESSES", raw("PROXY_ALLOWED_ADDRESSES")),
             oauth_refresh_margin_seconds=_number(int, 0)(
                 "OAUTH_REFRESH_MARGIN_SECONDS", raw("OAUTH_REFRESH_MARGIN_SECONDS")
             ),
@@ -422,4 +463,10 @@ class Settings:
             failed_validation_status=parse_failed_status(raw("AUTH_FAILED_VALIDATION_STATUS")),
             failed_validation_message=raw("AUTH_FAILED_VALIDATION_MESSAGE"),
             permission_map=parse_permission_map(raw("AUTH_PERMISSION_MAP")),
+            proxy_address_policy=AddressPolicy(
+                allow_loopback=_bool("PROXY_ALLOW_LOOPBACK", raw("PROXY_ALLOW_LOOPBACK")),
+                private_networks=_allowed_networks(raw("PROXY_ALLOWED_NETWORKS")),
+            ),
+            proxy_total_timeout=_number(float, 0.001)("PROXY_TOTAL_TIMEOUT", raw("PROXY_TOTAL_TIMEOUT")),
+            proxy_max_response_bytes=_number(int, 0)("PROXY_MAX_RESPONSE_BYTES", raw("PROXY_MAX_RESPONSE_BYTES")),
         )

@@ -1,24 +1,21 @@
 """Proxy core: guarded backend URLs, header filtering both ways, and a pooled address-checked transport."""
 
+from shared.proxy._addresses import AddressClass, AddressPolicy, check_private_networks, classify
 from shared.proxy._forward import ProxiedResponse, forward
 from shared.proxy._headers import HOP_BY_HOP, forward_request_headers, forward_response_headers
-from shared.proxy._transport import (
-    BLOCKED_NETWORKS,
-    BackendSession,
-    BlockedAddressError,
-    check_address,
-    quiet_transport_logging,
-)
+from shared.proxy._transport import BackendSession, BlockedAddressError, quiet_transport_logging
 from shared.proxy._urls import backend_url
 
 __all__ = [
-    "BLOCKED_NETWORKS",
     "HOP_BY_HOP",
+    "AddressClass",
+    "AddressPolicy",
     "BackendSession",
     "BlockedAddressError",
     "ProxiedResponse",
     "backend_url",
-    "check_address",
+    "check_private_networks",
+    "classify",
     "forward",
     "forward_request_headers",
     "forward_response_headers",

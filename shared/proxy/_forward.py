@@ -57,12 +57,12 @@ def _problem_for(error: BaseException, host: str, timeout: tuple[float, float]) 
     causes = list(_causes(error))
     blocked = next((cause for cause in causes if isinstance(cause, BlockedAddressError)), None)
     if blocked is not None:
-        logger.warning("refused backend host %s: it connected to blocked address %s", host, blocked.address)
+        logger.warning("refused backend host %s: it connected to %s %s", host, blocked.reason, blocked.address)
         return Problem(
             403,
             "backend-address-forbidden",
             "Backend address forbidden",
-            f"Backend host {host!r} resolves to a link-local or cloud-metadata address the gateway won't call.",
+            f"Backend host {host!r} resolves to {blocked.reason}, which the gateway won't call.",
         )
     logger.warning("backend host %s failed: %s", host, " <- ".join(type(cause).__name__ for cause in causes))
     if _is_timeout(error):

@@ -1,9 +1,9 @@
-"""Pooled HTTP session to backends that refuses link-local and cloud-metadata addresses.
+"""Pooled HTTP session to backends that refuses the addresses its AddressPolicy refuses (_addresses.py).
 
 The check runs on the *connected peer address*, right after the TCP connect and before a single
 byte (TLS ClientHello included) is sent, so a hostname that resolves (or re-resolves: DNS
-rebinding) to a metadata address can't get through. Loopback and private ranges stay allowed:
-on-premises backends and tests live there.
+rebinding) to a metadata or loopback address, and every spelling of one (`127.1`, `0x7f.1`,
+`0177.0.0.1`, `[::ffff:127.0.0.1]`), is judged by the address actually connected to.
 
 The session is deliberately bare: no default headers (no python-requests User-Agent, no Accept),
 no environment proxies or .netrc (`trust_env` off; a proxy would make the peer check useless),
@@ -12,10 +12,9 @@ no cookie jar shared between callers, and redirects are never followed.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, ClassVar
 
@@ -27,24 +26,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 from urllib3.util import SKIP_HEADER
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from shared.proxy._addresses import AddressPolicy
 
-BLOCKED_NETWORKS: tuple[IPNetwork, ...] = tuple(
-    ipaddress.ip_network(cidr)
-    for cidr in (
-        "0.0.0.0/8",  # "this network"; 0.0.0.0 reaches the local host
-        "169.254.0.0/16",  # link-local: AWS/GCP/Azure IMDS at 169.254.169.254
-        "168.63.129.16/32",  # Azure WireServer
-        "100.100.100.200/32",  # Alibaba Cloud metadata
-        "192.0.0.192/32",  # Oracle Cloud metadata
-        "::/128",  # unspecified; like 0.0.0.0
-        "fe80::/10",  # IPv6 link-local
-        "fd00:ec2::254/128",  # AWS IMDS over IPv6
-        "fd20:ce::254/128",  # GCP metadata over IPv6
-    )
-)
-_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
 _POOL_HOSTS = 100  # distinct backend hosts whose pools are kept (LRU)
 
 
@@ -54,63 +37,52 @@ def quiet_transport_logging() -> None:
     logging.getLogger("urllib3.connection").setLevel(logging.ERROR)
 
 
-def _embedded_ipv4(address: IPAddress) -> list[IPAddress]:
-    """IPv4 addresses an IPv6 address reaches through: IPv4-mapped, 6to4 and NAT64 well-known prefix."""
-    if not isinstance(address, ipaddress.IPv6Address):
-        return []
-    embedded = [address.ipv4_mapped, address.sixtofour]
-    if address in _NAT64_WELL_KNOWN:
-        embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-    return [ip for ip in embedded if ip is not None]
-
-
-def check_address(
-    ip: str | IPAddress,
-    allowed_networks: Collection[IPNetwork] = (),
-    blocked_networks: Collection[IPNetwork] = BLOCKED_NETWORKS,
-) -> bool:
-    """True if the gateway may connect to `ip`: not in a blocked network, or inside an allowed one."""
-    if isinstance(ip, str):
-        ip = ipaddress.ip_address(ip.split("%", 1)[0])  # drop an IPv6 zone ("fe80::1%eth0")
-    forms = [ip, *_embedded_ipv4(ip)]
-    if not any(form in network for form in forms for network in blocked_networks):
-        return True
-    return any(form in network for form in forms for network in allowed_networks)
-
-
 class BlockedAddressError(NewConnectionError):
-    """The backend's connected address is link-local/metadata. Carries the address, never the URL."""
+    """The backend's connected address is one the policy refuses. Carries the address and why, never the URL."""
 
-    def __init__(self, conn: HTTPConnection, address: str) -> None:
+    def __init__(self, conn: HTTPConnection, address: str, reason: str) -> None:
         self.address = address
-        super().__init__(conn, f"connection to blocked address {address} refused")
+        self.reason = reason
+        super().__init__(conn, f"connection to {reason} ({address}) refused")
 
 
 class _PeerCheckedConnection(HTTPConnection):
     """Mixin: checks the peer address of each new socket before anything is sent on it."""
 
-    allowed_networks: ClassVar[Collection[IPNetwork]] = ()
-    blocked_networks: ClassVar[Collection[IPNetwork]] = BLOCKED_NETWORKS
+    address_policy: ClassVar[AddressPolicy] = AddressPolicy()
+
+    def _refuse_resolved(self) -> None:
+        """Refuse before connecting when the host resolves to a refused address (an unreachable metadata
+        address would otherwise just time out). The peer check after connecting still decides: DNS may
+        answer differently the second time."""
+        try:
+            resolved = socket.getaddrinfo(self._dns_host, self.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return  # super()._new_conn() resolves again and reports the failure as urllib3 does
+        for *_, sockaddr in resolved:
+            address = str(sockaddr[0])
+            refusal = self.address_policy.refusal(address)
+            if refusal is not None:
+                raise BlockedAddressError(self, address, refusal)
 
     def _new_conn(self) -> socket.socket:
+        self._refuse_resolved()
         sock = super()._new_conn()
         try:
             peer = str(sock.getpeername()[0])
-            allowed = check_address(peer, self.allowed_networks, self.blocked_networks)
+            refusal = self.address_policy.refusal(peer)
         except (OSError, ValueError) as error:
             sock.close()
             raise NewConnectionError(self, "could not determine the peer address") from error
-        if not allowed:
+        if refusal is not None:
             sock.close()
-            raise BlockedAddressError(self, peer)
+            raise BlockedAddressError(self, peer, refusal)
         return sock
 
 
-def _guarded_pool_classes(
-    allowed_networks: Collection[IPNetwork], blocked_networks: Collection[IPNetwork]
-) -> dict[str, type[HTTPConnectionPool]]:
+def _guarded_pool_classes(address_policy: AddressPolicy) -> dict[str, type[HTTPConnectionPool]]:
     """Pool classes whose connections carry this session's address policy (PoolKey can't carry it)."""
-    policy = {"allowed_networks": tuple(allowed_networks), "blocked_networks": tuple(blocked_networks)}
+    policy = {"address_policy": address_policy}
     http_connection = type("GuardedHTTPConnection", (_PeerCheckedConnection, HTTPConnection), policy)
     https_connection = type("GuardedHTTPSConnection", (_PeerCheckedConnection, HTTPSConnection), policy)
     return {
@@ -120,13 +92,8 @@ def _guarded_pool_classes(
 
 
 class _GuardedAdapter(HTTPAdapter):
-    def __init__(
-        self,
-        allowed_networks: Collection[IPNetwork],
-        blocked_networks: Collection[IPNetwork],
-        pool_maxsize: int,
-    ) -> None:
-        self._pool_classes = _guarded_pool_classes(allowed_networks, blocked_networks)
+    def __init__(self, address_policy: AddressPolicy, pool_maxsize: int) -> None:
+        self._pool_classes = _guarded_pool_classes(address_policy)
         # No retries: a request body must not be sent twice, and a timeout must not double.
         super().__init__(pool_connections=_POOL_HOSTS, pool_maxsize=pool_maxsize, max_retries=0)
 
@@ -147,20 +114,15 @@ class _GuardedAdapter(HTTPAdapter):
 class BackendSession(requests.Session):
     """Pooled session for calls to connector backends. Thread-safe for concurrent `send`s."""
 
-    def __init__(
-        self,
-        allowed_networks: Collection[IPNetwork] = (),
-        pool_maxsize: int = 50,
-        *,
-        blocked_networks: Collection[IPNetwork] = BLOCKED_NETWORKS,
-    ) -> None:
+    def __init__(self, address_policy: AddressPolicy | None = None, pool_maxsize: int = 50) -> None:
         super().__init__()
+        self.address_policy = address_policy or AddressPolicy()
         quiet_transport_logging()
         self.headers.clear()
         self.trust_env = False
         # One session serves every caller: a backend's Set-Cookie must never ride along on someone else's call.
         self.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        adapter = _GuardedAdapter(allowed_networks, blocked_networks, pool_maxsize)
+        adapter = _GuardedAdapter(self.address_policy, pool_maxsize)
         self.mount("http://", adapter)
         self.mount("https://", adapter)
 

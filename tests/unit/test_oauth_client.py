@@ -1,6 +1,5 @@
 """OAuthClient's I/O: network failures, the session's guards, revocation without an endpoint, and Entra ID via msal."""
 
-import ipaddress
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -9,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 
 from shared.oauth import OAuthClient, OAuthError, TokenSet, authorization_url, new_pkce, oauth_config_for
-from shared.proxy._transport import BackendSession
+from shared.proxy import AddressPolicy, BackendSession
 from tests.support.oauth_standins import ProviderStandin, Reply, self_signed
 from tests.unit.test_oauth_config import oauth_connector
 from tests.unit.test_oauth_messages import query
@@ -26,7 +25,7 @@ def free_port():
 
 @pytest.fixture
 def session():
-    with BackendSession() as backend_session:
+    with BackendSession(AddressPolicy(allow_loopback=True)) as backend_session:
         yield backend_session
 
 
@@ -55,7 +54,7 @@ def test_a_slow_token_endpoint_times_out_as_transient(session):
 
 
 def test_a_blocked_address_is_not_transient():
-    blocked = BackendSession(blocked_networks=[ipaddress.ip_network("127.0.0.0/8")])
+    blocked = BackendSession(AddressPolicy(allow_loopback=False))
     with ProviderStandin("standard") as server, blocked:
         with pytest.raises(OAuthError) as caught:
             OAuthClient(blocked).refresh(config_at(server, "oauth2"), "s", server.grant_refresh_token())
@@ -111,7 +110,7 @@ def entra():
 
 @pytest.fixture
 def entra_session(entra):
-    with BackendSession() as backend_session:
+    with BackendSession(AddressPolicy(allow_loopback=True)) as backend_session:
         backend_session.verify = entra.ca_file  # the stand-in's self-signed certificate; msal talks https only
         yield backend_session
 

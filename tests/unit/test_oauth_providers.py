@@ -5,7 +5,7 @@ import json
 import pytest
 
 from shared.oauth import OAuthClient, OAuthError, TokenSet, authorization_url, new_pkce, oauth_config_for
-from shared.proxy._transport import BackendSession
+from shared.proxy import AddressPolicy, BackendSession
 from tests.support.oauth_standins import ProviderStandin, Reply
 from tests.unit.test_oauth_config import oauth_connector
 from tests.unit.test_oauth_messages import query
@@ -16,7 +16,7 @@ NOW = 1_700_000_000.0
 
 @pytest.fixture
 def client():
-    with BackendSession() as session:
+    with BackendSession(AddressPolicy(allow_loopback=True)) as session:
         yield OAuthClient(session, timeout=(2, 5), clock=lambda: NOW)
 
 

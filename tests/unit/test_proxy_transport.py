@@ -15,11 +15,11 @@ import urllib3.util.connection
 from requests.auth import AuthBase, HTTPBasicAuth
 
 from shared.problems import Problem
-from shared.proxy import BackendSession, ProxiedResponse, check_address, forward
+from shared.proxy import AddressClass, AddressPolicy, BackendSession, ProxiedResponse, classify, forward
 from tests.support.backend import RecordingBackend
 
 TIMEOUT = (2.0, 5.0)
-LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+LOCAL = AddressPolicy(allow_loopback=True)  # the recording backend lives on loopback
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def _clean(backend: RecordingBackend) -> None:
 
 @pytest.fixture(scope="module")
 def session() -> Iterator[BackendSession]:
-    with BackendSession() as backend_session:
+    with BackendSession(LOCAL) as backend_session:
         yield backend_session
 
 
@@ -207,31 +207,63 @@ def test_connect_timeout_is_504(session, monkeypatch) -> None:
     _assert_secret_free(problem)
 
 
-def test_blocked_address_is_refused_before_anything_is_sent(backend) -> None:
-    with BackendSession(blocked_networks=[LOOPBACK]) as guarded:
+def test_loopback_is_refused_before_anything_is_sent_unless_allowed(backend) -> None:
+    with BackendSession() as guarded:
         problem = _problem(_get, guarded, backend.url + "/v1/x?api_key=SECRET")
     assert (problem.status, problem.slug) == (403, "backend-address-forbidden")
+    assert "loopback" in problem.detail
     assert backend.requests == []
     _assert_secret_free(problem)
 
 
-def test_blocked_address_is_refused_over_https_too(backend) -> None:
+def test_loopback_is_refused_over_https_too(backend) -> None:
     # The check runs before the TLS handshake: the plain-HTTP backend never sees a ClientHello.
     https_url = backend.url.replace("http://", "https://") + "/v1/x"
-    with BackendSession(blocked_networks=[LOOPBACK]) as guarded:
+    with BackendSession() as guarded:
         problem = _problem(_get, guarded, https_url)
     assert problem.status == 403
+    assert backend.requests == []
 
 
-def test_allowlist_overrides_the_block(backend) -> None:
-    allowed = [ipaddress.ip_network("127.0.0.1/32")]
-    with BackendSession(allowed_networks=allowed, blocked_networks=[LOOPBACK]) as guarded:
+@pytest.mark.parametrize("host", ["127.1", "0x7f.1", "0177.0.0.1", "0x7f000001", "2130706433", "localhost"])
+def test_every_spelling_of_loopback_is_judged_by_the_connected_address(backend, host) -> None:
+    with BackendSession() as guarded:
+        problem = _problem(_get, guarded, f"http://{host}:{backend.port}/v1/x")
+    assert (problem.status, problem.slug) == (403, "backend-address-forbidden")
+    assert backend.requests == []
+
+
+@pytest.mark.parametrize("answer", ["169.254.169.254", "::ffff:169.254.169.254", "fd00:ec2::254"])
+def test_a_name_resolving_to_metadata_is_refused_without_connecting(monkeypatch, answer) -> None:
+    real_getaddrinfo = socket.getaddrinfo
+    connects = []
+
+    def resolve(host, port, *args, **kwargs):
+        if host == "imds.attacker.test":
+            family = socket.AF_INET6 if ":" in answer else socket.AF_INET
+            return [(family, socket.SOCK_STREAM, 6, "", (answer, port))]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", lambda *a, **k: connects.append(a))
+    with BackendSession(LOCAL) as guarded:
+        problem = _problem(_get, guarded, "http://imds.attacker.test/metadata/instance?api-version=2021")
+    assert (problem.status, problem.slug) == (403, "backend-address-forbidden")
+    assert "metadata" in problem.detail
+    assert connects == []
+
+
+def test_private_networks_narrow_to_the_operators_list(backend) -> None:
+    # Loopback stands in for a private backend: the policy's verdict is what the transport acts on.
+    narrowed = AddressPolicy(allow_loopback=True, private_networks=(ipaddress.ip_network("10.20.0.0/16"),))
+    assert narrowed.allows("10.20.1.2") and not narrowed.allows("10.30.1.2") and narrowed.allows("8.8.8.8")
+    assert narrowed.refusal("::ffff:192.168.1.1") == "a private address outside PROXY_ALLOWED_NETWORKS"
+    with BackendSession(narrowed) as guarded:
         assert _get(guarded, backend.url + "/v1/x").status == 200
-    assert len(backend.requests) == 1
 
 
 def test_session_refuses_proxies(backend) -> None:
-    with BackendSession() as guarded, pytest.raises(requests.exceptions.InvalidProxyURL):
+    with BackendSession(LOCAL) as guarded, pytest.raises(requests.exceptions.InvalidProxyURL):
         guarded.get(backend.url + "/v1/x", proxies={"http": "http://127.0.0.1:9"})
 
 
@@ -254,9 +286,6 @@ def test_urllib3_debug_logging_is_silenced(backend, session, caplog) -> None:
         "168.63.129.16",
         "100.100.100.200",
         "192.0.0.192",
-        "0.0.0.0",
-        "0.1.2.3",
-        "::",
         "fe80::1",
         "fe80::1%eth0",
         "febf::1",
@@ -264,35 +293,61 @@ def test_urllib3_debug_logging_is_silenced(backend, session, caplog) -> None:
         "fd20:ce::254",
         "::ffff:169.254.169.254",
         "::ffff:a9fe:a9fe",
+        "::a9fe:a9fe",  # IPv4-compatible
         "::ffff:168.63.129.16",
-        "64:ff9b::a9fe:a9fe",
-        "2002:a9fe:a9fe::1",
+        "64:ff9b::a9fe:a9fe",  # NAT64
+        "2002:a9fe:a9fe::1",  # 6to4
+        "2001:0:4136:e378:8000:63bf:5601:5601",  # Teredo, client 169.254.169.254 (obfuscated)
+        "224.0.0.1",
+        "255.255.255.255",
     ],
 )
-def test_metadata_and_link_local_addresses_are_blocked(address) -> None:
-    assert check_address(address) is False
+def test_metadata_and_link_local_addresses_are_refused_always(address) -> None:
+    assert classify(address) is AddressClass.METADATA
+    for policy in (AddressPolicy(), AddressPolicy(allow_loopback=True), AddressPolicy(private_networks=())):
+        assert policy.allows(address) is False
 
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "::1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "8.8.8.8", "2001:db8::1", "fd00::1"],
+    [
+        "127.0.0.1",
+        "127.255.0.9",
+        "0.0.0.0",
+        "0.1.2.3",
+        "::1",
+        "::",
+        "::ffff:127.0.0.1",
+        "::127.0.0.1",
+        "64:ff9b::7f00:1",
+    ],
 )
-def test_ordinary_addresses_are_allowed(address) -> None:
-    assert check_address(address) is True
-    assert check_address(ipaddress.ip_address(address.split("%")[0])) is True
+def test_loopback_forms_are_refused_unless_loopback_is_allowed(address) -> None:
+    assert classify(address) is AddressClass.LOOPBACK
+    assert AddressPolicy().refusal(address) == "a loopback address"
+    assert AddressPolicy(allow_loopback=True).allows(address)
+    assert ipaddress.ip_address(address) and AddressPolicy(allow_loopback=True).allows(ipaddress.ip_address(address))
 
 
-@pytest.mark.parametrize("address", ["169.254.10.5", "::ffff:169.254.10.5"])
-def test_allowlist_exempts_a_blocked_range(address) -> None:
-    allowed = [ipaddress.ip_network("169.254.10.0/24")]
-    assert check_address(address, allowed) is True
-    assert check_address("169.254.11.5", allowed) is False
+@pytest.mark.parametrize(
+    "address", ["10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "fd00::1", "::ffff:10.0.0.1"]
+)
+def test_private_addresses_are_allowed_unless_the_operator_narrows_them(address) -> None:
+    assert classify(address) is AddressClass.PRIVATE
+    assert AddressPolicy().allows(address)
+    assert not AddressPolicy(private_networks=()).allows(address)
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "2001:db8::1", "::ffff:8.8.8.8", "64:ff9b::808:808"])
+def test_public_addresses_are_allowed(address) -> None:
+    assert classify(address) is AddressClass.PUBLIC
+    assert AddressPolicy(private_networks=()).allows(address)
 
 
 def test_concurrent_calls_share_the_pool(backend) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    with BackendSession(pool_maxsize=4) as pooled, ThreadPoolExecutor(8) as workers:
+    with BackendSession(LOCAL, pool_maxsize=4) as pooled, ThreadPoolExecutor(8) as workers:
         statuses = list(workers.map(lambda i: _get(pooled, f"{backend.url}/v1/n/{i}").status, range(40)))
     assert statuses == [200] * 40
     assert sorted(r.path for r in backend.requests) == sorted(f"/v1/n/{i}" for i in range(40))

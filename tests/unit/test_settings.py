@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.proxy import AddressPolicy
 from shared.settings import SETTINGS, Settings, SettingsError
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -36,16 +37,19 @@ def test_defaults() -> None:
     settings = Settings.from_env(REQUIRED)
     assert settings.port == 7071
     assert settings.maker_role == "Connectors.Manage"
-    assert settings.proxy_allowed_addresses == ()
+    assert settings.proxy_address_policy == AddressPolicy(allow_loopback=False, private_networks=None)
+    assert (settings.proxy_total_timeout, settings.proxy_max_response_bytes) == (100.0, 104_857_600)
     assert settings.subscription_key_header == "Ocp-Apim-Subscription-Key"
 
 
 def test_lists_and_networks_are_parsed() -> None:
     settings = Settings.from_env(
-        {**REQUIRED, "AUTH_OIDC_ISSUERS": " https://a/ , https://b/ ", "PROXY_ALLOWED_ADDRESSES": "169.254.10.0/24"}
+        {**REQUIRED, "AUTH_OIDC_ISSUERS": " https://a/ , https://b/ ", "PROXY_ALLOWED_NETWORKS": "10.20.0.0/16"}
     )
     assert settings.oidc_issuers == ("https://a/", "https://b/")
-    assert settings.proxy_allowed_addresses == (ipaddress.ip_network("169.254.10.0/24"),)
+    assert settings.proxy_address_policy.private_networks == (ipaddress.ip_network("10.20.0.0/16"),)
+    assert Settings.from_env({**REQUIRED, "PROXY_ALLOWED_NETWORKS": "none"}).proxy_address_policy.private_networks == ()
+    assert Settings.from_env({**REQUIRED, "PROXY_ALLOW_LOOPBACK": "true"}).proxy_address_policy.allow_loopback
 
 
 @pytest.mark.parametrize(
@@ -56,7 +60,13 @@ def test_lists_and_networks_are_parsed() -> None:
         ({**REQUIRED, "PROXY_READ_TIMEOUT_SECONDS": "soon"}, "PROXY_READ_TIMEOUT_SECONDS"),
         ({**REQUIRED, "PROXY_MAX_BODY_BYTES": "-1"}, "PROXY_MAX_BODY_BYTES"),
         ({**REQUIRED, "KEY_VAULT_EMULATOR": "maybe"}, "KEY_VAULT_EMULATOR"),
-        ({**REQUIRED, "PROXY_ALLOWED_ADDRESSES": "not-a-cidr"}, "PROXY_ALLOWED_ADDRESSES"),
+        ({**REQUIRED, "PROXY_ALLOWED_NETWORKS": "not-a-cidr"}, "PROXY_ALLOWED_NETWORKS"),
+        ({**REQUIRED, "PROXY_ALLOWED_NETWORKS": "169.254.0.0/16"}, "PROXY_ALLOWED_NETWORKS"),
+        ({**REQUIRED, "PROXY_ALLOWED_NETWORKS": "0.0.0.0/0"}, "PROXY_ALLOWED_NETWORKS"),
+        ({**REQUIRED, "PROXY_ALLOWED_NETWORKS": "127.0.0.0/8"}, "PROXY_ALLOWED_NETWORKS"),
+        ({**REQUIRED, "PROXY_ALLOW_LOOPBACK": "maybe"}, "PROXY_ALLOW_LOOPBACK"),
+        ({**REQUIRED, "PROXY_TOTAL_TIMEOUT": "0"}, "PROXY_TOTAL_TIMEOUT"),
+        ({**REQUIRED, "PROXY_MAX_RESPONSE_BYTES": "big"}, "PROXY_MAX_RESPONSE_BYTES"),
         ({**REQUIRED, "TABLES_PREFIX": "bad-prefix"}, "TABLES_PREFIX"),
     ],
 )
