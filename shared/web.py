@@ -21,6 +21,7 @@ the front door; `anonymous_endpoint` (browser redirects) has the IP filter but n
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import traceback
@@ -32,16 +33,30 @@ from typing import Any
 
 import azure.functions as func
 from cryptography.x509.oid import NameOID
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.formparser import FormDataParser
+from werkzeug.http import parse_options_header
 
 from shared import frontdoor, problems
 from shared.callers import Authentication, Principal
 from shared.frontdoor import CLIENT_CERTIFICATE_HEADER, CertificateIdentityMatch
 from shared.gateway import Gateway, gateway
+from shared.json_limits import MAX_DEPTH, nested_deeper_than
 from shared.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
+# Parts of one multipart body: an upload has at most a handful; each part costs a parse and a temp buffer.
+MAX_MULTIPART_PARTS = 16
+
+
+@dataclass(frozen=True)
+class Part:
+    """One multipart/form-data part: its bytes as sent, and its filename when it was a file."""
+
+    data: bytes
+    filename: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +112,7 @@ def read_json(request: func.HttpRequest, limit: int = MAX_JSON_BYTES) -> Any:
     if not body.strip():
         raise problems.bad_request("The request needs a JSON body.", slug="invalid-json")
     try:
-        return json.loads(body.decode("utf-8-sig"))
+        document = json.loads(body.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise problems.bad_request("The body is not UTF-8 text.", slug="invalid-json") from None
     except json.JSONDecodeError as error:
@@ -105,6 +120,36 @@ def read_json(request: func.HttpRequest, limit: int = MAX_JSON_BYTES) -> Any:
             f"The body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}.",
             slug="invalid-json",
         ) from None
+    except RecursionError:
+        raise problems.bad_request(f"The body nests deeper than {MAX_DEPTH} levels.", slug="invalid-json") from None
+    except ValueError:  # e.g. an integer past Python's 4300-digit limit
+        raise problems.bad_request("The body holds a number too long to read.", slug="invalid-json") from None
+    if nested_deeper_than(document, MAX_DEPTH):
+        raise problems.bad_request(f"The body nests deeper than {MAX_DEPTH} levels.", slug="invalid-json")
+    return document
+
+
+def read_multipart(request: func.HttpRequest, max_parts: int = MAX_MULTIPART_PARTS) -> dict[str, Part]:
+    """The parts of a multipart/form-data body by name (the first of each name), at most `max_parts` of them.
+
+    Parsed here rather than by HttpRequest.files/form, which read any number of parts."""
+    body = request.get_body() or b""
+    mimetype, options = parse_options_header(request.headers.get("content-type") or "")
+    parser = FormDataParser(max_form_parts=max_parts, silent=False)
+    try:
+        _, form, files = parser.parse(io.BytesIO(body), mimetype, len(body), options)
+    except RequestEntityTooLarge:
+        raise problems.Problem(
+            413, "too-many-parts", "Too many parts", f"A multipart body may have at most {max_parts} parts."
+        ) from None
+    except ValueError:
+        raise problems.bad_request(
+            "The body is not valid multipart/form-data (check the boundary).", slug="invalid-multipart"
+        ) from None
+    parts = {name: Part(upload.read(), upload.filename or None) for name, upload in files.items()}
+    for name, value in form.items():
+        parts.setdefault(name, Part(value.encode("utf-8")))
+    return parts
 
 
 def _unexpected(error: Exception) -> func.HttpResponse:

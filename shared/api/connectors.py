@@ -21,8 +21,9 @@ from shared.connectors import (
     decode_document,
     validate_connector_id,
 )
+from shared.json_limits import MAX_DEPTH, nested_deeper_than
 from shared.policies import ConnectorPolicy, PolicyError, parse_policy, policy_from_document
-from shared.web import Call, endpoint, json_response
+from shared.web import Call, endpoint, json_response, read_multipart
 
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 DOCUMENTS = {"apiDefinition": "apiDefinition.swagger.json", "apiProperties": "apiProperties.json"}
@@ -54,18 +55,14 @@ def _document(data: bytes, filename: str) -> dict:
 
 
 def _multipart_fields(request: func.HttpRequest) -> dict[str, Any]:
+    parts = read_multipart(request)
     fields: dict[str, Any] = {}
-    for part, filename in DOCUMENTS.items():
-        if part in request.files:
-            upload = request.files[part]
-            fields[part] = _document(upload.read(), upload.filename or filename)
-        elif part in request.form:
-            fields[part] = _document(request.form[part].encode("utf-8"), filename)
-    for part in EXTRAS:
-        if part in request.files:
-            fields[part] = request.files[part].read().decode("utf-8", errors="replace").strip()
-        elif part in request.form:
-            fields[part] = request.form[part].strip()
+    for name, filename in DOCUMENTS.items():
+        if name in parts:
+            fields[name] = _document(parts[name].data, parts[name].filename or filename)
+    for name in EXTRAS:
+        if name in parts:
+            fields[name] = parts[name].data.decode("utf-8", errors="replace").strip()
     if "allowTokenRetrieval" in fields:
         fields["allowTokenRetrieval"] = fields["allowTokenRetrieval"].lower() == "true"
     if "policy" in fields:
@@ -77,12 +74,23 @@ def _policy_part(text: str) -> Any:
     if not text:
         return None
     try:
-        return json.loads(text)
+        policy = json.loads(text)
     except json.JSONDecodeError as error:
         raise problems.invalid_parameters(
             f"The policy part is not valid JSON: {error.msg} at position {error.pos}.",
             [{"pointer": "/policy", "detail": "must be a JSON object"}],
         ) from None
+    except (RecursionError, ValueError):
+        policy = None
+        too_deep = True
+    else:
+        too_deep = nested_deeper_than(policy, MAX_DEPTH)
+    if too_deep:
+        raise problems.invalid_parameters(
+            f"The policy part nests deeper than {MAX_DEPTH} levels or holds a number too long to read.",
+            [{"pointer": "/policy", "detail": "must be a JSON object"}],
+        )
+    return policy
 
 
 def _policy(value: Any) -> ConnectorPolicy | None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import codecs
 import json
-import re
 from typing import Any
 
-import json5
-
+from shared.connectors import _lenient_json
 from shared.connectors._errors import ConnectorDocumentError
+from shared.json_limits import MAX_DEPTH, nested_deeper_than
 
 # Longest BOM first: the UTF-32-LE BOM begins with the UTF-16-LE one.
 _BOM_CODECS: tuple[tuple[bytes, str], ...] = (
@@ -25,13 +24,6 @@ _BOM_CODECS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
-# The json5 package is pure Python (~7 s for 1 MB); above this size only the regex clean-up is tried.
-JSON5_MAX_CHARS = 128 * 1024
-_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
-_COMMENTS_AND_SPACES = re.compile(
-    _STRING + r"|//[^\n]*|/\*.*?\*/|[\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]", re.S
-)
-_TRAILING_COMMAS = re.compile(_STRING + r"|,(?=\s*[\]}])")
 
 
 def _decode_text(data: bytes, filename: str) -> str:
@@ -59,23 +51,6 @@ def _first_content_position(text: str) -> tuple[int, int]:
     return line, column
 
 
-def _without_json5_extras(text: str) -> str:
-    """Drop comments and trailing commas and blank out Unicode spaces, outside strings: the JSON5
-    features makers' files use, handled at regex speed (the json5 package needs seconds per megabyte)."""
-    text = _COMMENTS_AND_SPACES.sub(lambda m: m.group() if m.group().startswith('"') else " ", text)
-    return _TRAILING_COMMAS.sub(lambda m: m.group() if m.group().startswith('"') else "", text)
-
-
-def _parse_leniently(text: str) -> Any:
-    """The cleaned text as strict JSON, else (for small files) full JSON5. Raises ValueError."""
-    try:
-        return json.loads(_without_json5_extras(text))
-    except ValueError:
-        if len(text) > JSON5_MAX_CHARS:
-            raise
-    return json5.loads(text)
-
-
 def decode_document(data: bytes, filename: str) -> dict[str, Any]:
     """Parse one connector file (apiDefinition.swagger.json or apiProperties.json) into a dict.
 
@@ -87,13 +62,19 @@ def decode_document(data: bytes, filename: str) -> dict[str, Any]:
         document = json.loads(text)
     except json.JSONDecodeError as strict_error:
         try:
-            document = _parse_leniently(text)
+            document = _lenient_json.loads(text)
+        except _lenient_json.NestedTooDeep as error:
+            raise ConnectorDocumentError(filename, 1, 1, str(error)) from error
         except (ValueError, RecursionError):
             raise ConnectorDocumentError(
                 filename, strict_error.lineno, strict_error.colno, strict_error.msg
             ) from strict_error
     except RecursionError as error:
         raise ConnectorDocumentError(filename, 1, 1, "nested too deeply") from error
+    except ValueError as error:  # e.g. an integer of more than 4300 digits
+        raise ConnectorDocumentError(filename, 1, 1, "a number is too long") from error
+    if nested_deeper_than(document, MAX_DEPTH):
+        raise ConnectorDocumentError(filename, 1, 1, f"nested deeper than {MAX_DEPTH} levels")
     if not isinstance(document, dict):
         line, column = _first_content_position(text)
         raise ConnectorDocumentError(filename, line, column, "the top level must be a JSON object")
