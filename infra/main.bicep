@@ -132,6 +132,21 @@ param oauthPostLoginRedirects string = ''
 @minValue(0)
 param secretCacheSize int = 1024
 
+@description('STORE_RETRIES: retries of one Table Storage or Key Vault call.')
+@minValue(0)
+@maxValue(10)
+param storeRetries int = 3
+
+@description('STORE_ATTEMPT_TIMEOUT_SECONDS: read timeout of one attempt at a Table Storage or Key Vault call.')
+@minValue(1)
+@maxValue(60)
+param storeAttemptTimeoutSeconds int = 10
+
+@description('STORE_DEADLINE_SECONDS: no retry of a store call starts or waits past this; then 503. Keep well under 230 s.')
+@minValue(1)
+@maxValue(120)
+param storeDeadlineSeconds int = 30
+
 @description('LOG_LEVEL: level of the gateway\'s own loggers.')
 @allowed(['DEBUG', 'INFO', 'WARNING', 'ERROR'])
 param logLevel string = 'INFO'
@@ -391,6 +406,9 @@ var appSettings = {
   OAUTH_REFRESH_BACKOFF_SECONDS: string(oauthRefreshBackoffSeconds)
   OAUTH_POST_LOGIN_REDIRECTS: oauthPostLoginRedirects
   SECRET_CACHE_SIZE: string(secretCacheSize)
+  STORE_RETRIES: string(storeRetries)
+  STORE_ATTEMPT_TIMEOUT_SECONDS: string(storeAttemptTimeoutSeconds)
+  STORE_DEADLINE_SECONDS: string(storeDeadlineSeconds)
   LOG_LEVEL: logLevel
   AUTH_IP_ALLOW: ipAllow
   AUTH_IP_FORBID: ipForbid

@@ -24,9 +24,6 @@ from shared.stores.clients import secret_client
 from shared.stores.secrets import SecretStore
 from shared.stores.tables import open_tables
 
-# Key Vault: a few quick retries, then the caller gets a 503 problem instead of a long hang.
-KEY_VAULT_CLIENT_OPTIONS = {"retry_total": 3, "retry_backoff_factor": 0.5, "connection_timeout": 10, "read_timeout": 30}
-
 
 @dataclass(frozen=True)
 class Gateway:
@@ -54,7 +51,7 @@ def configure_logging(settings: Settings) -> None:
 def build_gateway(settings: Settings) -> Gateway:
     configure_logging(settings)
     tables = open_tables(settings)
-    secrets = SecretStore(secret_client(settings, **KEY_VAULT_CLIENT_OPTIONS), settings.secret_cache_size)
+    secrets = SecretStore(secret_client(settings), settings.secret_cache_size)
     keys = SubscriptionKeyStore(tables.keys)
     # Token endpoints are maker-configured URLs too: the same address policy guards token, refresh and revoke calls.
     oauth = OAuthClient(BackendSession(settings.proxy_address_policy))

@@ -187,6 +187,18 @@ SETTINGS: tuple[Setting, ...] = (
         "Comma-separated URL prefixes a connection's `postLoginRedirectUrl` may start with (https, or loopback http).",
     ),
     Setting("SECRET_CACHE_SIZE", "1024", "Connection secrets kept in memory, keyed by name and version."),
+    Setting("STORE_RETRIES", "3", "Retries of one Table Storage or Key Vault call (throttling, 5xx, timeouts)."),
+    Setting(
+        "STORE_ATTEMPT_TIMEOUT_SECONDS",
+        "10",
+        "Read timeout of one attempt at a Table Storage or Key Vault call (connect: half of it, at most 5 s).",
+    ),
+    Setting(
+        "STORE_DEADLINE_SECONDS",
+        "30",
+        "No retry of a Table Storage or Key Vault call starts, or waits, past this; then the caller gets 503."
+        " A `Retry-After` is obeyed up to 5 s.",
+    ),
     Setting("LOG_LEVEL", "INFO", "Log level of the gateway's own loggers."),
     Setting(
         "AUTH_IP_ALLOW",
@@ -366,6 +378,10 @@ class Settings:
     token_query: str = ""  # empty: tokens in the query are not accepted
     failed_validation_status: int = 401
     failed_validation_message: str = ""  # empty: the specific reason
+    # Table Storage and Key Vault calls (shared/stores/clients.py StorePolicy).
+    store_retries: int = 3
+    store_attempt_timeout: float = 10.0
+    store_deadline: float = 30.0
     permission_map: PermissionMap | None = None
     # Backend calls (shared/proxy): which addresses, how long in all, how large an answer.
     proxy_address_policy: AddressPolicy = field(default_factory=AddressPolicy)
@@ -443,6 +459,11 @@ class Settings:
             ),
             oauth_post_login_redirects=_redirect_prefixes(raw("OAUTH_POST_LOGIN_REDIRECTS")),
             secret_cache_size=_number(int, 0)("SECRET_CACHE_SIZE", raw("SECRET_CACHE_SIZE")),
+            store_retries=_number(int, 0)("STORE_RETRIES", raw("STORE_RETRIES")),
+            store_attempt_timeout=_number(float, 0.1)(
+                "STORE_ATTEMPT_TIMEOUT_SECONDS", raw("STORE_ATTEMPT_TIMEOUT_SECONDS")
+            ),
+            store_deadline=_number(float, 0.1)("STORE_DEADLINE_SECONDS", raw("STORE_DEADLINE_SECONDS")),
             log_level=raw("LOG_LEVEL").upper(),
             ip_filter=IpFilter(
                 _ip_entries("AUTH_IP_ALLOW", raw("AUTH_IP_ALLOW")), _ip_entries("AUTH_IP_FORBID", raw("AUTH_IP_FORBID"))
