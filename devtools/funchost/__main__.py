@@ -11,6 +11,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+HTTP_TIMEOUT_SECONDS = 230.0  # devtools.funchost._front_end's; not imported here so azure.functions loads after logging
+
 
 def configure_logging() -> None:
     """stderr at LOG_LEVEL (default INFO); done before the app is imported so its import-time logs show."""
@@ -37,6 +39,12 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="precedence: ASP.NET Core's (literal > constrained > parameter > catch-all); "
         "function-name: what today's Functions host does",
     )
+    parser.add_argument(
+        "--http-timeout",
+        type=float,
+        default=HTTP_TIMEOUT_SECONDS,
+        help="seconds an HTTP function may take before the front end answers 500 (Azure: 230)",
+    )
     return parser.parse_args(argv)
 
 
@@ -52,7 +60,13 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)  # before the ready line: a supervisor may stop us right after it
-    running = serve(arguments.app_dir, arguments.host, arguments.port, route_order=arguments.route_order)
+    running = serve(
+        arguments.app_dir,
+        arguments.host,
+        arguments.port,
+        route_order=arguments.route_order,
+        http_timeout=arguments.http_timeout,
+    )
     print("\nFunctions:\n")
     for line in running.app.describe(running.url):
         print(f"        {line}")

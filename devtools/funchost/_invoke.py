@@ -15,6 +15,8 @@ from azure.functions._abc import TraceContext
 from azure.functions.timer import TimerRequest
 
 from devtools.funchost._app import RETURN_BINDING, FunctionEntry
+from devtools.funchost._host_http import response_headers
+from devtools.funchost._worker_http import encode_http_result
 
 
 def parse_query(raw_query: str) -> dict[str, str]:
@@ -33,18 +35,6 @@ def merge_headers(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     for name, value in items:
         merged.setdefault(name.lower(), []).append(value)
     return {name: ",".join(values) for name, values in merged.items()}
-
-
-def add_forwarding_headers(headers: dict[str, str], peer_ip: str) -> dict[str, str]:
-    """What App Service's front end adds: the peer appended to X-Forwarded-For, X-Forwarded-Proto when absent.
-
-    (Azure's front ends may write `ip:port` entries; code reading X-Forwarded-For should tolerate a port.)
-    """
-    forwarded = dict(headers)
-    previous = forwarded.get("x-forwarded-for", "").strip()
-    forwarded["x-forwarded-for"] = f"{previous}, {peer_ip}" if previous else peer_ip
-    forwarded.setdefault("x-forwarded-proto", "http")
-    return forwarded
 
 
 def build_http_request(
@@ -73,22 +63,14 @@ class WireResponse:
 
 
 def to_wire_response(result: Any) -> WireResponse:
-    """A function's return value as the host sends it. Content-Type follows HttpResponseConverter."""
+    """A function's return value as the host sends it: the library's HttpResponseConverter and the worker's
+    RpcHttp conversion (_worker_http), then the host's RawScriptResult (_host_http)."""
     if result is None:
         return WireResponse(204, [], b"")  # the documented default response of an HTTP function
-    if isinstance(result, str):
-        return WireResponse(200, [("Content-Type", "text/plain; charset=utf-8")], result.encode())
-    if not isinstance(result, func.HttpResponse):
-        raise TypeError(f"an HTTP function must return func.HttpResponse or str, not {type(result).__name__}")
-    headers = [(name, value) for name, value in result.headers.items() if name.lower() not in _FRAMING_HEADERS]
-    if not any(name.lower() == "content-type" for name, _ in headers):
-        mimetype = result.mimetype
-        content_type = f"{mimetype}; charset={result.charset}" if mimetype.startswith("text/") else mimetype
-        headers.append(("Content-Type", content_type))
-    return WireResponse(int(result.status_code), headers, result.get_body())
-
-
-_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+    encoded = encode_http_result(result)
+    if isinstance(encoded, str):
+        return WireResponse(200, [("Content-Type", "text/plain; charset=utf-8")], encoded.encode())
+    return WireResponse(int(encoded.status_code), response_headers(encoded), encoded.body)
 
 
 class CapturingOut(func.Out):

@@ -11,7 +11,6 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -19,11 +18,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from devtools.funchost._app import FunctionEntry, LoadedApp, load_app
+from devtools.funchost._front_end import (
+    HTTP_TIMEOUT_SECONDS,
+    MAX_URL_BYTES,
+    TIMED_OUT_BODY,
+    add_front_end_headers,
+    decode_path,
+    run_with_deadline,
+)
+from devtools.funchost._host_http import with_date
 from devtools.funchost._invoke import (
     AsyncRunner,
     InvocationContext,
     WireResponse,
-    add_forwarding_headers,
     admin_trigger_input,
     build_http_request,
     call_function,
@@ -50,9 +57,16 @@ class FunctionHostServer(NoDelayHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], app: LoadedApp, max_body_bytes: int = MAX_REQUEST_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: LoadedApp,
+        max_body_bytes: int = MAX_REQUEST_BODY_BYTES,
+        http_timeout: float = HTTP_TIMEOUT_SECONDS,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.http_timeout = http_timeout
         self.async_runner = AsyncRunner()
         super().__init__(address, FunctionHostHandler)
 
@@ -83,6 +97,10 @@ class FunctionHostHandler(BaseHTTPRequestHandler):
             self._send(WireResponse(HTTPStatus.INTERNAL_SERVER_ERROR, [], b""))
 
     def _dispatch(self) -> None:
+        if len(self.path) > MAX_URL_BYTES:
+            self.close_connection = True  # the body, if any, is never read
+            self._send(WireResponse(HTTPStatus.REQUEST_URI_TOO_LONG, [], b""))
+            return
         raw_path, raw_query = split_target(self.path)
         try:
             body = self._read_body()
@@ -98,27 +116,37 @@ class FunctionHostHandler(BaseHTTPRequestHandler):
         if raw_path.startswith("/admin/") and _is_loopback(self.client_address[0]):
             self._send(self._admin(raw_path, body))
             return
-        resolved = self.server.app.routes.resolve(self.command, raw_path)
+        path = decode_path(raw_path)  # as App Service's front end hands it on
+        resolved = self.server.app.routes.resolve(self.command, path)
         if resolved is None:
             self._send(WireResponse(HTTPStatus.NOT_FOUND, [], b""))
             return
         route, route_params = resolved
-        self._send(self._run_http_function(route.target, raw_query, route_params, body))
+        self._send(self._run_http_function(route.target, path, raw_query, route_params, body))
 
     def _run_http_function(
-        self, entry: FunctionEntry, raw_query: str, route_params: dict[str, str], body: bytes
+        self, entry: FunctionEntry, path: str, raw_query: str, route_params: dict[str, str], body: bytes
     ) -> WireResponse:
-        headers = add_forwarding_headers(merge_headers(self.headers.items()), self.client_address[0])
-        request = build_http_request(self.command, self._raw_url(), raw_query, headers, route_params, body)
+        host = self._host()
+        headers = add_front_end_headers(
+            merge_headers(self.headers.items()),
+            target=self.path,
+            path=path,
+            query=raw_query,
+            peer=self.client_address[:2],
+            host=host,
+            scheme="http",
+        )
+        url = f"http://{host}{path}" + (f"?{raw_query}" if raw_query else "")
+        request = build_http_request(self.command, url, raw_query, headers, route_params, body)
         context = self._context(entry, headers)
-        return self._invoke(entry, request, context, to_wire_response)
+        return self._invoke(entry, request, context, to_wire_response, self.server.http_timeout)
 
-    def _raw_url(self) -> str:
-        # The URL exactly as it arrived: absolute-form targets are already full URLs; origin-form gets scheme + Host.
+    def _host(self) -> str:
+        # Absolute-form targets name the host themselves; origin-form ones have the Host header.
         if _is_absolute_form(self.path):
-            return self.path
-        host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
-        return f"http://{host}{self.path}"
+            return urlsplit(self.path).netloc
+        return self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
 
     def _context(self, entry: FunctionEntry, headers: dict[str, str]) -> InvocationContext:
         return InvocationContext(
@@ -129,20 +157,35 @@ class FunctionHostHandler(BaseHTTPRequestHandler):
         )
 
     def _invoke(
-        self, entry: FunctionEntry, trigger: Any, context: InvocationContext, convert: Callable[[Any], Any]
+        self,
+        entry: FunctionEntry,
+        trigger: Any,
+        context: InvocationContext,
+        convert: Callable[[Any], Any],
+        timeout: float | None = None,
     ) -> WireResponse:
         started = time.perf_counter()
-        try:
-            response = convert(call_function(entry, trigger, context, self.server.async_runner))
-        except Exception:
+        outcome = run_with_deadline(
+            lambda: convert(call_function(entry, trigger, context, self.server.async_runner)),
+            timeout,
+            context.invocation_id,
+        )
+        if not outcome.finished:
+            # The front end gives up; the function runs on and its result goes nowhere.
+            log.warning(
+                "'Functions.%s' (Id=%s) ran past %g s: answered 500", entry.name, context.invocation_id, timeout
+            )
+            return WireResponse(HTTPStatus.INTERNAL_SERVER_ERROR, [("Content-Type", "text/html")], TIMED_OUT_BODY)
+        if outcome.error is not None:
             # The host answers a failed invocation with an empty 500; the traceback only goes to the log.
             log.error(
                 "Executed 'Functions.%s' (Failed, Id=%s)\n%s",
                 entry.name,
                 context.invocation_id,
-                traceback.format_exc().rstrip(),
+                "".join(traceback.format_exception(outcome.error)).rstrip(),
             )
             return WireResponse(HTTPStatus.INTERNAL_SERVER_ERROR, [], b"")
+        response = outcome.value
         duration_ms = (time.perf_counter() - started) * 1000
         log.info(
             "Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%.0fms)",
@@ -229,8 +272,8 @@ class FunctionHostHandler(BaseHTTPRequestHandler):
         """Status line, headers and body in ONE write, so keep-alive clients never wait on Nagle."""
         code = int(response.status)
         reason = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else ""
-        lines = [f"HTTP/1.1 {code} {reason}", f"Date: {formatdate(usegmt=True)}"]
-        lines += [f"{name}: {value}" for name, value in response.headers]
+        lines = [f"HTTP/1.1 {code} {reason}"]
+        lines += [f"{name}: {value}" for name, value in with_date(response.headers)]
         body = response.body
         if code in _NO_BODY_STATUSES or 100 <= code < 200:
             body = b""
@@ -299,10 +342,12 @@ def serve(
     *,
     route_order: RouteOrder = "precedence",
     max_body_bytes: int = MAX_REQUEST_BODY_BYTES,
+    http_timeout: float = HTTP_TIMEOUT_SECONDS,
 ) -> RunningHost:
-    """Loads DIR/function_app.py and serves it; port 0 lets the OS choose. Returns once the socket listens."""
+    """Loads DIR/function_app.py and serves it; port 0 lets the OS choose. Returns once the socket listens.
+    `http_timeout` is the front end's limit on an HTTP response (tests make it short)."""
     app = load_app(Path(app_dir), route_order)
-    server = FunctionHostServer((host, port), app, max_body_bytes)
+    server = FunctionHostServer((host, port), app, max_body_bytes, http_timeout)
     thread = threading.Thread(target=server.serve_forever, name="funchost-server", daemon=True)
     thread.start()
     bound_host, bound_port = server.server_address[:2]

@@ -39,14 +39,6 @@ def _raw_path_and_query(url: str) -> tuple[str, str]:
     return parts.path[match.end() :], parts.query
 
 
-def _response_headers(headers: list[tuple[str, str]]) -> dict[str, str]:
-    # Functions' HTTP output carries one value per name; repeated headers are joined as RFC 9110 allows.
-    merged: dict[str, str] = {}
-    for name, value in headers:
-        merged[name] = f"{merged[name]}, {value}" if name in merged else value
-    return merged
-
-
 def _counter_key(call: Call, connection: ConnectionTarget, key: LimitKey) -> str:
     subscription = call.auth.subscription
     return counter_key(
@@ -100,13 +92,9 @@ def _count_response_bytes(call: Call, connection: ConnectionTarget, policy: Conn
         log.warning("invoke %s: response bytes not counted (%s)", connection.id, problem.detail)
 
 
-def _with_limit_headers(headers: dict[str, str], admission: _Admission) -> dict[str, str]:
-    """The gateway's limit headers replace any of the same name from the backend (APIM's remaining-calls-header)."""
-    if not admission.decisions:
-        return headers
-    ours = decision_headers(*admission.decisions)
-    names = {name.lower() for name in ours}
-    return {**{name: value for name, value in headers.items() if name.lower() not in names}, **ours}
+def _limit_headers(admission: _Admission) -> dict[str, str]:
+    """The gateway's limit headers; they replace any of the backend's of the same name (APIM's remaining-calls)."""
+    return decision_headers(*admission.decisions) if admission.decisions else {}
 
 
 @endpoint
@@ -147,5 +135,6 @@ def invoke(call: Call) -> func.HttpResponse:
         (time.perf_counter() - started) * 1000,
     )
     _count_response_bytes(call, connection, policy, len(response.body))
-    response_headers = _with_limit_headers(_response_headers(response.headers), admission)
+    # Repeated backend headers are joined, except Set-Cookie: one header per cookie reaches the caller.
+    response_headers = proxy.caller_response_headers(response.headers, _limit_headers(admission))
     return func.HttpResponse(response.body, status_code=response.status, headers=response_headers)

@@ -2,22 +2,34 @@
 
 from shared.proxy._addresses import AddressClass, AddressPolicy, check_private_networks, classify
 from shared.proxy._forward import ProxiedResponse, forward
-from shared.proxy._headers import HOP_BY_HOP, forward_request_headers, forward_response_headers
+from shared.proxy._headers import (
+    HOP_BY_HOP,
+    PLATFORM_REQUEST_HEADERS,
+    PLATFORM_REQUEST_PREFIXES,
+    caller_response_headers,
+    forward_request_headers,
+    forward_response_headers,
+    is_platform_header,
+)
 from shared.proxy._transport import BackendSession, BlockedAddressError, quiet_transport_logging
 from shared.proxy._urls import backend_url
 
 __all__ = [
     "HOP_BY_HOP",
+    "PLATFORM_REQUEST_HEADERS",
+    "PLATFORM_REQUEST_PREFIXES",
     "AddressClass",
     "AddressPolicy",
     "BackendSession",
     "BlockedAddressError",
     "ProxiedResponse",
     "backend_url",
+    "caller_response_headers",
     "check_private_networks",
     "classify",
     "forward",
     "forward_request_headers",
     "forward_response_headers",
+    "is_platform_header",
     "quiet_transport_logging",
 ]

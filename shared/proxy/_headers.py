@@ -4,11 +4,24 @@ Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection and never cross a 
 `Connection` header lists are hop-by-hop too. Content-Length is dropped because the transport
 recomputes it for the body actually sent. Bodies pass raw in both directions, so Content-Encoding
 stays and a caller that didn't ask for compression gets `Accept-Encoding: identity`.
+
+The platform's request headers never reach a backend: App Service's front end adds X-Original-URL and
+X-WAWS-Unencoded-URL (the caller's full URL, query string and so any subscription key included),
+X-ARR-* (log id, TLS details, the client certificate), Client-IP, Disguised-Host and more; Easy Auth adds
+X-MS-CLIENT-PRINCIPAL*/X-MS-TOKEN-*; Front Door adds X-Azure-*. They describe the caller's request to the
+gateway, and a caller can also send them itself. X-Forwarded-For and X-Forwarded-Proto are rebuilt, not passed.
+It is a deny list by name and prefix, not an allow list, because connectors declare their own header parameters.
+
+Backend response headers reach the caller through the Functions worker, which keeps one value per name
+except Set-Cookie (azure.functions HttpResponseConverter): `caller_response_headers` joins the other
+repeated ones (RFC 9110 §5.3) and keeps each Set-Cookie separate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+
+from werkzeug.datastructures import Headers
 
 HOP_BY_HOP = frozenset(
     {
@@ -24,7 +37,30 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-_NEVER_FORWARDED_REQUEST = frozenset({"host", "content-length", "x-forwarded-for", "x-forwarded-proto"})
+_NEVER_FORWARDED_REQUEST = frozenset({"host", "content-length", "forwarded"})
+PLATFORM_REQUEST_HEADERS = frozenset(
+    {
+        "x-original-url",
+        "x-waws-unencoded-url",
+        "x-site-deployment-id",
+        "disguised-host",
+        "was-default-hostname",
+        "client-ip",
+        "x-client-ip",
+        "x-client-port",
+        "max-forwards",
+        "x-original-host",
+    }
+)
+PLATFORM_REQUEST_PREFIXES = (
+    "x-arr-",  # X-ARR-LOG-ID, X-ARR-SSL, X-ARR-ClientCert
+    "x-appservice-",  # X-AppService-Proto
+    "x-forwarded-",  # X-Forwarded-For/-Proto (rebuilt below), -Host, -TlsVersion, -Port
+    "x-ms-client-principal",  # Easy Auth: -ID, -NAME, -IDP and the principal itself
+    "x-ms-token-",  # Easy Auth's token store
+    "x-azure-",  # Front Door: X-Azure-FDID, -Ref, -ClientIP, -SocketIP
+)
+_SET_COOKIE = "set-cookie"
 
 HeaderSource = Mapping[str, str] | Iterable[tuple[str, str]]
 
@@ -55,6 +91,11 @@ def _forwarded_for(pairs: Iterable[tuple[str, str]], client_ip: str | None) -> s
     return ", ".join(chain) or None
 
 
+def is_platform_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in PLATFORM_REQUEST_HEADERS or lowered.startswith(PLATFORM_REQUEST_PREFIXES)
+
+
 def forward_request_headers(
     incoming: Mapping[str, str],
     consumed: Collection[str],
@@ -64,7 +105,7 @@ def forward_request_headers(
     """The caller's headers as the backend should see them (gateway credentials in `consumed` removed)."""
     pairs = _pairs(incoming)
     dropped = HOP_BY_HOP | _NEVER_FORWARDED_REQUEST | _connection_listed(pairs) | {n.lower() for n in consumed}
-    outgoing = {name: value for name, value in pairs if name.lower() not in dropped}
+    outgoing = {name: value for name, value in pairs if name.lower() not in dropped and not is_platform_header(name)}
     forwarded_for = _forwarded_for(pairs, client_ip)
     if forwarded_for:
         outgoing["X-Forwarded-For"] = forwarded_for
@@ -79,3 +120,30 @@ def forward_response_headers(headers: HeaderSource) -> list[tuple[str, str]]:
     pairs = _pairs(headers)
     dropped = HOP_BY_HOP | {"content-length"} | _connection_listed(pairs)
     return [(name, value) for name, value in pairs if name.lower() not in dropped]
+
+
+def caller_response_headers(headers: HeaderSource, replaced: Mapping[str, str] | None = None) -> Headers:
+    """The backend's (already filtered) headers as `func.HttpResponse(headers=...)` should get them.
+
+    Names in `replaced` are the gateway's own (limit headers): the backend's of that name go. A repeated
+    header is joined into one value, because the worker keeps only the last value per name; Set-Cookie can't
+    be joined (its dates have commas) and stays one header per cookie, which the worker passes on as such.
+    """
+    replaced = replaced or {}
+    overridden = {name.lower() for name in replaced}
+    joined: dict[str, tuple[str, list[str]]] = {}
+    cookies: list[str] = []
+    for name, value in _pairs(headers):
+        lowered = name.lower()
+        if lowered in overridden:
+            continue
+        if lowered == _SET_COOKIE:
+            cookies.append(value)
+        else:
+            joined.setdefault(lowered, (name, []))[1].append(value)
+    result = Headers([(name, ", ".join(values)) for name, values in joined.values()])
+    for cookie in cookies:
+        result.add("Set-Cookie", cookie)
+    for name, value in replaced.items():
+        result.add(name, value)
+    return result

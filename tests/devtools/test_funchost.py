@@ -3,19 +3,23 @@
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
 
 from devtools.funchost import MAX_REQUEST_BODY_BYTES, RunningHost, serve
 from devtools.funchost._app import load_app
-from devtools.funchost._invoke import add_forwarding_headers, merge_headers, parse_query
+from devtools.funchost._front_end import add_front_end_headers, decode_path
+from devtools.funchost._invoke import merge_headers, parse_query
 from devtools.funchost._routes import Route, RouteTable, compile_template, find_order_conflicts
 from devtools.funchost._server import FunctionHostServer, _is_loopback, split_target
 
@@ -117,9 +121,32 @@ def test_order_conflicts_are_reported_only_where_the_orders_disagree():
 def test_query_and_header_dictionaries_follow_the_host():
     assert parse_query("a=1&A=2&b=&c=x+y&d=%26") == {"a": "1,2", "c": "x y", "d": "&"}
     assert merge_headers([("Accept", "a"), ("accept", "b"), ("X-One", "1")]) == {"accept": "a,b", "x-one": "1"}
-    assert add_forwarding_headers({}, "10.1.1.1") == {"x-forwarded-for": "10.1.1.1", "x-forwarded-proto": "http"}
-    forwarded = add_forwarding_headers({"x-forwarded-for": "1.2.3.4", "x-forwarded-proto": "https"}, "127.0.0.1")
-    assert forwarded == {"x-forwarded-for": "1.2.3.4, 127.0.0.1", "x-forwarded-proto": "https"}
+
+
+def test_front_end_headers_are_what_app_service_adds():
+    caller = {"x-forwarded-for": "1.2.3.4", "x-forwarded-proto": "https", "x-original-url": "/forged", "x-a": "1"}
+    added = add_front_end_headers(
+        caller,
+        target="/api/a%2Fb?k=v",
+        path="/api/a/b",
+        query="k=v",
+        peer=("10.1.1.1", 50123),
+        host="gw:7071",
+        scheme="http",
+    )
+    assert added["x-forwarded-for"] == "1.2.3.4, 10.1.1.1:50123"  # appended, with the port as App Service writes it
+    assert added["client-ip"] == "10.1.1.1:50123"
+    assert (added["x-forwarded-proto"], added["x-appservice-proto"]) == ("http", "http")  # the front end knows
+    assert (added["x-original-url"], added["x-waws-unencoded-url"]) == ("/api/a/b?k=v", "/api/a%2Fb?k=v")
+    assert (added["disguised-host"], added["was-default-hostname"], added["max-forwards"]) == ("gw", "gw", "10")
+    assert uuid.UUID(added["x-arr-log-id"]) and added["x-site-deployment-id"] and added["x-a"] == "1"
+    assert "x-arr-ssl" not in added and "x-forwarded-tlsversion" not in added  # TLS only; this host is plain HTTP
+    ipv6 = add_front_end_headers({}, target="/", path="/", query="", peer=("::1", 8), host="[::1]:1", scheme="http")
+    assert ipv6["client-ip"] == "[::1]:8"
+
+
+def test_the_front_end_decodes_encoded_slash_and_backslash_only():
+    assert decode_path("/a%2Fb%2f..%5Cc%5c%20%3F%252F") == "/a/b/..\\c\\%20%3F%252F"
 
 
 def test_request_targets_and_admin_callers():
@@ -183,12 +210,16 @@ def test_empty_route_prefix(tmp_path):
 
 
 def test_catch_all_with_nested_segments_and_raw_url(host):
-    path = "/gw/connections/c%201/invoke/v1/a%2Fb/%C3%A9t%C3%A9?q=%2B1&q=2"
+    path = "/gw/connections/c%201/invoke/v1/a%2Fb%5Cc/%C3%A9t%C3%A9?q=%2B1&q=2"
     described = get_json(host, path)
     assert described["function"] == "connection_invoke"
-    assert described["url"] == host.url + path  # as received, not re-encoded
-    assert described["route_params"] == {"id": "c 1", "path": "v1/a%2Fb/été"}
+    # As received, except %2F and %5C: App Service's front end decodes those before the host routes.
+    assert described["url"] == host.url + "/gw/connections/c%201/invoke/v1/a/b\\c/%C3%A9t%C3%A9?q=%2B1&q=2"
+    assert described["route_params"] == {"id": "c 1", "path": "v1/a/b\\c/été"}
     assert described["params"] == {"q": "+1,2"}
+    assert described["headers"]["x-waws-unencoded-url"] == path
+    # An encoded slash can move a request to another route, as on Azure.
+    assert get_json(host, "/gw/connections/c1%2Finvoke%2Fx")["function"] == "connection_invoke"
 
 
 def test_empty_catch_all(host):
@@ -243,8 +274,9 @@ def test_headers_and_forwarding(host):
         "headers"
     ]
     assert headers["x-custom"] == "v"
-    assert headers["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    assert re.fullmatch(r"203\.0\.113\.9, 127\.0\.0\.1:\d+", headers["x-forwarded-for"])
     assert headers["x-forwarded-proto"] == "http"
+    assert headers["x-original-url"] == headers["x-waws-unencoded-url"] == "/gw/default_route"
     connection = http.client.HTTPConnection("127.0.0.1", host.port, timeout=5)
     connection.putrequest("GET", "/gw/default_route")
     connection.putheader("X-Repeated", "one")
@@ -253,7 +285,7 @@ def test_headers_and_forwarding(host):
     described = json.loads(connection.getresponse().read())
     connection.close()
     assert described["headers"]["x-repeated"] == "one,two"
-    assert described["headers"]["x-forwarded-for"] == "127.0.0.1"
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", described["headers"]["x-forwarded-for"])
 
 
 def test_json_and_binary_bodies(host):
@@ -362,3 +394,80 @@ def test_command_line_prints_functions_and_ready_line():
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+# --- responses as the worker and the host convert them; the front end's limits -----------------------------------
+
+
+def raw_get(host: RunningHost, target: str) -> http.client.HTTPResponse:
+    """GET `target` as written; the response is read, so its headers (repeated ones included) stay available."""
+    connection = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+    try:
+        connection.request("GET", target)
+        response = connection.getresponse()
+        response.read()
+        return response
+    finally:
+        connection.close()
+
+
+def test_set_cookies_stay_separate_and_are_rewritten_as_the_host_writes_them(host):
+    cookies = [
+        "a=1; Path=/",
+        "b=x/y+z=; Expires=Wed, 21 Oct 2026 07:28:00 GMT; HttpOnly; Secure; SameSite=Lax; Domain=example.com",
+        'c="q v"; Max-Age=60; SameSite=None; Secure',
+        "d=4",
+    ]
+    response = raw_get(host, "/gw/cookies?set=" + quote("|".join(cookies)))
+    assert response.status == 200
+    assert response.msg.get_all("Set-Cookie") == [
+        "a=1; path=/",
+        "b=x%2Fy%2Bz%3D; expires=Wed, 21 Oct 2026 07:28:00 GMT; domain=example.com; secure; samesite=lax; httponly",
+        "c=q%20v; max-age=60; secure; samesite=none",
+        "d=4",  # no path: the worker's empty path replaces CookieOptions' default "/"
+    ]
+    assert response.msg.get_all("Date") == ["Tue, 01 Jan 2030 00:00:00 GMT"]  # the function's, and only that one
+    assert response.msg.get_all("X-Twice") == ["second"]  # the worker keeps one value per name, the last
+
+
+def test_cookies_the_worker_cannot_parse_are_lost_or_fail_the_call(host):
+    assert raw_get(host, "/gw/cookies?set=" + quote("a=1; Partitioned")).msg.get_all("Set-Cookie") is None
+    split = raw_get(host, "/gw/cookies?set=" + quote("a=1; Priority=High")).msg.get_all("Set-Cookie")
+    assert split == ["a=1", "Priority=High"]  # SimpleCookie reads an unknown attribute as a second cookie
+    failed = raw_get(host, "/gw/cookies?set=" + quote("a=1; Expires=never"))
+    assert failed.status == 500  # dateutil can't parse it: the worker fails the invocation
+
+
+def test_one_date_header_and_ascii_only_header_values(host):
+    assert len(raw_get(host, "/gw/probe").msg.get_all("Date")) == 1
+    assert raw_get(host, "/gw/header?value=plain").msg.get_all("X-Value") == ["plain"]
+    assert raw_get(host, "/gw/header?value=" + quote("é")).status == 500  # Kestrel refuses non-ASCII values
+
+
+def test_a_url_over_the_front_end_limit_is_414(host):
+    fits = "/gw/default_route?q=" + "a" * (4096 - len("/gw/default_route?q="))
+    assert raw_get(host, fits).status == 200
+    assert raw_get(host, fits + "a").status == 414
+
+
+def test_an_http_function_past_the_front_end_timeout_gets_its_500_and_runs_on():
+    running = serve(SAMPLE_APP, "127.0.0.1", 0, http_timeout=0.5)
+    sample = sys.modules["function_app"]
+    try:
+        response = requests.get(running.url + "/gw/slow", timeout=30)
+        assert response.status_code == 500
+        assert response.text.startswith("500 - The request timed out.")
+        assert not sample.SLOW_FINISHED.is_set()  # the front end answered while the function was still running
+        sample.SLOW_RELEASE.set()
+        assert sample.SLOW_FINISHED.wait(30)
+    finally:
+        sample.SLOW_RELEASE.set()
+        running.stop()
+
+
+def test_the_front_end_timeout_is_230_seconds_unless_told_otherwise():
+    from devtools.funchost.__main__ import parse_arguments
+    from devtools.funchost._front_end import HTTP_TIMEOUT_SECONDS
+
+    assert parse_arguments(["--app-dir", "x"]).http_timeout == HTTP_TIMEOUT_SECONDS == 230
+    assert parse_arguments(["--app-dir", "x", "--http-timeout", "2.5"]).http_timeout == 2.5

@@ -145,3 +145,66 @@ def test_response_keeps_content_encoding_and_repeated_headers_separately() -> No
 
 def test_response_accepts_a_plain_mapping() -> None:
     assert forward_response_headers({"ETag": '"1"', "transfer-encoding": "chunked"}) == [("ETag", '"1"')]
+
+
+# The request headers App Service's front end, Easy Auth and Front Door add, in the forms they send them.
+PLATFORM_HEADERS = {
+    "X-Original-URL": "/api/connections/c1/invoke/x?subscription-key=secret",
+    "X-WAWS-Unencoded-URL": "/api/connections/c1/invoke/x?subscription-key=secret",
+    "X-ARR-LOG-ID": "0b6e8f8e-1f0b-4c7a-9c1d-2a5b7e0d9f11",
+    "X-ARR-SSL": "2048|256|CN=Microsoft Azure RSA TLS Issuing CA 03, O=Microsoft Corporation, C=US"
+    "|CN=*.azurewebsites.net",
+    "X-ARR-ClientCert": "MIIB...",
+    "X-Site-Deployment-Id": "gateway",
+    "Disguised-Host": "gateway.azurewebsites.net",
+    "WAS-DEFAULT-HOSTNAME": "gateway.azurewebsites.net",
+    "Client-IP": "203.0.113.7:50123",
+    "X-Client-IP": "203.0.113.7",
+    "X-Client-Port": "50123",
+    "X-AppService-Proto": "https",
+    "X-Forwarded-TlsVersion": "1.3",
+    "X-Forwarded-Host": "gateway.example.com",
+    "Max-Forwards": "10",
+    "X-MS-CLIENT-PRINCIPAL": "eyJ...",
+    "X-MS-CLIENT-PRINCIPAL-ID": "00000000-0000-0000-0000-000000000001",
+    "X-MS-TOKEN-AAD-ACCESS-TOKEN": "eyJ...",
+    "X-Azure-FDID": "f00",
+    "Forwarded": "for=203.0.113.7",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLATFORM_HEADERS))
+@pytest.mark.parametrize("spelling", [str, str.lower])
+def test_request_platform_headers_never_reach_the_backend(name: str, spelling) -> None:
+    out = _lower(_request({spelling(name): PLATFORM_HEADERS[name], "X-Keep": "1", "x-ms-version": "2024-11-04"}))
+    assert name.lower() not in out
+    assert out["x-keep"] == "1" and out["x-ms-version"] == "2024-11-04"  # x-ms-* of the backend's own API stays
+
+
+def test_request_with_every_platform_header_keeps_only_the_rebuilt_forwarding_pair() -> None:
+    out = _lower(_request({**PLATFORM_HEADERS, "X-Forwarded-For": "203.0.113.7:50123"}, client_ip="203.0.113.7"))
+    assert out == {
+        "x-forwarded-for": "203.0.113.7:50123, 203.0.113.7",
+        "x-forwarded-proto": "https",
+        "accept-encoding": "identity",
+    }
+    assert "secret" not in repr(out)
+
+
+def test_caller_response_headers_join_repeats_but_keep_each_cookie() -> None:
+    from shared.proxy import caller_response_headers
+
+    backend = [
+        ("Set-Cookie", "a=1; Path=/"),
+        ("Vary", "Accept"),
+        ("Set-Cookie", "b=2; Expires=Wed, 21 Oct 2026 07:28:00 GMT"),
+        ("vary", "Origin"),
+        ("RateLimit-Remaining", "99"),
+    ]
+    out = caller_response_headers(backend, {"RateLimit-Remaining": "4"})
+    assert list(out.items()) == [
+        ("Vary", "Accept, Origin"),
+        ("Set-Cookie", "a=1; Path=/"),
+        ("Set-Cookie", "b=2; Expires=Wed, 21 Oct 2026 07:28:00 GMT"),
+        ("RateLimit-Remaining", "4"),
+    ]

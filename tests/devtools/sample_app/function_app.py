@@ -2,6 +2,7 @@
 
 import json
 import logging
+import threading
 
 import azure.functions as func
 
@@ -110,3 +111,30 @@ def nothing(req: func.HttpRequest) -> None:
 def cleanup(timer: func.TimerRequest) -> None:
     logging.info("cleanup ran")
     TIMER_RUNS.append(timer.past_due)
+
+
+# --- response conversion: what the worker and the host make of headers -----------------------------------------
+SLOW_RELEASE = threading.Event()  # the timeout test sets it once the front end has answered
+SLOW_FINISHED = threading.Event()
+
+
+@app.route(route="cookies", methods=["GET"])
+def cookies(req: func.HttpRequest) -> func.HttpResponse:
+    response = func.HttpResponse("cookies", headers={"Date": "Tue, 01 Jan 2030 00:00:00 GMT"})
+    for value in req.params.get("set", "").split("|"):
+        response.headers.add("Set-Cookie", value)
+    response.headers.add("X-Twice", "first")
+    response.headers.add("X-Twice", "second")
+    return response
+
+
+@app.route(route="header", methods=["GET"])
+def header(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse("header", headers={"X-Value": req.params.get("value", "")})
+
+
+@app.route(route="slow", methods=["GET"])
+def slow(req: func.HttpRequest) -> func.HttpResponse:
+    SLOW_RELEASE.wait(30)
+    SLOW_FINISHED.set()
+    return func.HttpResponse("too late")

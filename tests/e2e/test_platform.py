@@ -1,0 +1,150 @@
+"""The gateway behind the platform as Azure runs it: the dev host adds App Service's front-end request headers,
+decodes %2F and %5C in the path as the front end does, and converts responses with the Functions worker's own code.
+
+What the backend receives and what the caller gets back, through the whole stack.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import uuid
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tests.e2e.conftest import Stack, api_key_connector, host_of
+
+CONNECTION_KEY = "conn-" + uuid.uuid4().hex
+# Names App Service's front end adds (devtools/funchost/_front_end.py) and those Easy Auth / Front Door add.
+FRONT_END_HEADERS = (
+    "x-original-url",
+    "x-waws-unencoded-url",
+    "x-arr-log-id",
+    "x-site-deployment-id",
+    "disguised-host",
+    "was-default-hostname",
+    "client-ip",
+    "x-appservice-proto",
+    "max-forwards",
+)
+FORGED_PLATFORM_HEADERS = {
+    "X-MS-CLIENT-PRINCIPAL-ID": "forged-principal",
+    "X-MS-TOKEN-AAD-ACCESS-TOKEN": "forged-token",
+    "X-Azure-FDID": "forged-frontdoor",
+    "X-Forwarded-Host": "evil.example",
+    "X-ARR-SSL": "forged",
+}
+
+
+@pytest.fixture(scope="module")
+def keyed_connection(stack: Stack) -> tuple[str, str]:
+    """A connection whose owner calls with a subscription key in the query string: the key is in the URL."""
+    stack.register("platform-echo", *api_key_connector(host_of(stack.backend.url), "header", "X-Api-Key"))
+    key = stack.key("svc-platform")
+    owner = requests.Session()
+    owner.headers["Ocp-Apim-Subscription-Key"] = key
+    return key, stack.connect(owner, "platform-echo", {"api_key": CONNECTION_KEY})["id"]
+
+
+def _raw_get(base_url: str, target: str, headers: Mapping[str, str] | None = None) -> http.client.HTTPResponse:
+    """GET `target` exactly as written (no client-side normalisation); the body is read and kept as `.data`."""
+    connection = http.client.HTTPConnection(urlsplit(base_url).netloc, timeout=10)
+    try:
+        connection.request("GET", target, headers=dict(headers or {}))
+        response = connection.getresponse()
+        response.data = response.read()  # type: ignore[attr-defined]
+        return response
+    finally:
+        connection.close()
+
+
+def test_the_key_in_x_original_url_and_the_platform_headers_never_reach_the_backend(
+    stack: Stack, keyed_connection: tuple[str, str]
+) -> None:
+    key, connection_id = keyed_connection
+    stack.backend.clear()
+    response = _raw_get(
+        stack.url,
+        f"/api/connections/{connection_id}/invoke/items?subscription-key={key}&keep=1",
+        {**FORGED_PLATFORM_HEADERS, "X-Custom": "kept"},
+    )
+    assert response.status == 200, response.data
+    (seen,) = stack.backend.requests
+    assert seen.target == "/v1/items?keep=1"
+    assert seen.header("X-Api-Key") == CONNECTION_KEY
+    assert seen.header("X-Custom") == "kept"
+    assert seen.header("X-Forwarded-Proto") == "http"
+    leaked = seen.header_names() & {*FRONT_END_HEADERS, *(name.lower() for name in FORGED_PLATFORM_HEADERS)}
+    assert leaked == set()
+    assert not [name for name in seen.header_names() if name.startswith(("x-arr-", "x-ms-client", "x-azure-"))]
+    assert all(key not in value for _, value in seen.headers)
+    assert all("forged" not in value and "evil.example" not in value for _, value in seen.headers)
+    assert key not in stack.gateway_log()
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "a%2F..%2F..%2Fx",
+        "a%2f..%2f..%2fx",
+        "a%5C..%5C..%5Cx",
+        "a%5c..%5cx",
+        "%2F%2Fevil.example%2Fx",
+        "a%5C%5Cevil.example%5Cx",
+        "x%2F.%2Fy",
+    ],
+)
+def test_encoded_slashes_and_backslashes_arrive_decoded_and_are_refused(
+    stack: Stack, keyed_connection: tuple[str, str], tail: str
+) -> None:
+    key, connection_id = keyed_connection
+    stack.backend.clear()
+    response = _raw_get(stack.url, f"/api/connections/{connection_id}/invoke/{tail}?subscription-key={key}")
+    assert response.status == 400, response.data
+    assert response.getheader("Content-Type", "").startswith("application/problem+json")
+    body = json.loads(response.data)
+    assert body["type"].endswith("path-rejected")
+    assert key not in response.data.decode()
+    assert stack.backend.requests == []
+    assert len(response.msg.get_all("Date") or []) == 1
+
+
+def test_an_encoded_slash_reaches_the_backend_as_a_slash(stack: Stack, keyed_connection: tuple[str, str]) -> None:
+    key, connection_id = keyed_connection
+    stack.backend.clear()
+    response = _raw_get(stack.url, f"/api/connections/{connection_id}/invoke/files/a%2Fb%20c?subscription-key={key}")
+    assert response.status == 200, response.data
+    assert stack.backend.requests[-1].target == "/v1/files/a/b%20c"  # decoded by the front end, as on Azure
+
+
+def test_set_cookies_reach_the_caller_as_separate_headers_with_one_date(
+    stack: Stack, keyed_connection: tuple[str, str]
+) -> None:
+    key, connection_id = keyed_connection
+    path = f"/v1/cookies-{uuid.uuid4().hex[:8]}"
+    stack.backend.respond(
+        path,
+        headers=[
+            ("Set-Cookie", "session=abc; Path=/; HttpOnly"),
+            ("Set-Cookie", "theme=dark; Path=/; Max-Age=3600; Expires=Wed, 21 Oct 2026 07:28:00 GMT"),
+            ("Date", "Tue, 01 Jan 2030 00:00:00 GMT"),
+            ("Vary", "Accept"),
+            ("Vary", "Origin"),
+        ],
+        body="ok",
+    )
+    response = _raw_get(
+        stack.url, f"/api/connections/{connection_id}/invoke{path.removeprefix('/v1')}?subscription-key={key}"
+    )
+    assert response.status == 200, response.data
+    assert response.data == b"ok"
+    # Each cookie is its own header, as the Functions host writes it (attribute names lower-cased).
+    assert response.msg.get_all("Set-Cookie") == [
+        "session=abc; path=/; httponly",
+        "theme=dark; expires=Wed, 21 Oct 2026 07:28:00 GMT; max-age=3600; path=/",
+    ]
+    assert response.msg.get_all("Date") == ["Tue, 01 Jan 2030 00:00:00 GMT"]  # the backend's, not a second one
+    assert response.msg.get_all("Vary") == ["Accept, Origin"]  # joined: the worker keeps one value per name
