@@ -35,6 +35,21 @@ def connector_delete(req: func.HttpRequest) -> func.HttpResponse:
     return connectors.delete(req)
 
 
+@app.route(route="connectors/{connectorId}/shares", methods=["GET"])
+def connector_shares(req: func.HttpRequest) -> func.HttpResponse:
+    return connectors.list_shares(req)
+
+
+@app.route(route="connectors/{connectorId}/shares", methods=["POST"])
+def connector_share(req: func.HttpRequest) -> func.HttpResponse:
+    return connectors.share(req)
+
+
+@app.route(route="connectors/{connectorId}/shares/{shareId}", methods=["DELETE"])
+def connector_unshare(req: func.HttpRequest) -> func.HttpResponse:
+    return connectors.unshare(req)
+
+
 @app.route(route="connectors/{connectorId}/connections", methods=["POST"])
 def connection_create(req: func.HttpRequest) -> func.HttpResponse:
     return connections.create(req)

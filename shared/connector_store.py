@@ -3,24 +3,33 @@
 An OAuth connector's client secret (or certificate) goes to Key Vault, never into
 the entity; the entity names the secret. Secret names are random per connector
 and reused across replacements, so soft delete never blocks a re-created id.
+
+The entity also keeps the connector's owner (the maker who created it; empty for connectors stored
+before owners existed) and its shares. Every write after the first is conditional on the ETag read,
+so two makers can't both create an id, nor a replace undo a share made meanwhile: the loser gets 409.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableEntity, UpdateMode
 
 from shared import problems
 from shared.connectors import (
     Connector,
     ConnectorError,
+    ConnectorShare,
     connector_from_record,
     connector_to_record,
+    shares_from_record,
+    shares_to_record,
     validate_connector_id,
 )
 from shared.stores.errors import translate_errors
@@ -37,6 +46,9 @@ class RegisteredConnector:
     secret_version: str = ""
     allow_token_retrieval: bool = False
     policy: dict[str, Any] | None = None  # canonical policy document (shared/policies.py); None: no policy
+    owner: str = ""  # principal id of the maker who created it; "" for connectors stored before owners existed
+    shares: tuple[ConnectorShare, ...] = ()
+    etag: str = ""  # the entity's version: writes are conditional on it
 
 
 def _registered(entity: TableEntity) -> RegisteredConnector:
@@ -46,6 +58,18 @@ def _registered(entity: TableEntity) -> RegisteredConnector:
         entity.get("secretVersion", ""),
         bool(entity.get("allowTokenRetrieval", False)),
         json.loads(entity["policy"]) if entity.get("policy") else None,
+        entity.get("owner", ""),
+        shares_from_record(json.loads(entity["shares"]) if entity.get("shares") else []),
+        entity.metadata.get("etag", "") if hasattr(entity, "metadata") else "",
+    )
+
+
+def _changed_meanwhile(connector_id: str) -> problems.Problem:
+    return problems.Problem(
+        409,
+        "connector-changed",
+        "Connector changed meanwhile",
+        f"Connector {connector_id!r} was created, replaced or deleted by another request meanwhile; read it and retry.",
     )
 
 
@@ -60,20 +84,25 @@ class ConnectorStore:
         credentials: dict[str, Any] | None,
         allow_token_retrieval: bool,
         policy: dict[str, Any] | None = None,
-    ) -> tuple[RegisteredConnector, bool]:
-        """Create or replace; returns the stored connector and whether it was created.
+        *,
+        existing: RegisteredConnector | None = None,
+        owner: str = "",
+    ) -> RegisteredConnector:
+        """Create (`existing` None: the id must be free) or replace `existing` (unless it changed since it was read).
 
-        Entity first (naming the secret), then the secret, then its version: a failure in
-        between leaves a connector whose PUT can simply be repeated, and no orphan secret.
+        A new connector belongs to `owner`; a replaced one keeps its owner and shares. Entity first (naming
+        the secret), then the secret, then its version: a failure in between leaves a connector whose PUT can
+        simply be repeated, and no orphan secret.
         """
         try:
             record = json_properties("record", connector_to_record(connector))
         except DocumentTooLarge as error:
             raise problems.Problem(413, "connector-too-large", "Connector too large", str(error)) from None
-        existing = self.find(connector.id)
         secret_name = existing.secret_name if existing else ""
         if credentials and not secret_name:
             secret_name = f"connector-{uuid.uuid4().hex}"
+        owner = existing.owner if existing else owner
+        shares = existing.shares if existing else ()
         entity = {
             "PartitionKey": PARTITION,
             "RowKey": connector.id,
@@ -82,19 +111,51 @@ class ConnectorStore:
             "secretVersion": existing.secret_version if existing else "",
             "allowTokenRetrieval": allow_token_retrieval,
             "policy": json.dumps(policy, separators=(",", ":")) if policy else "",  # small: one property
+            "owner": owner,
+            "shares": json.dumps(shares_to_record(shares), separators=(",", ":")),
             **record,
         }
         with translate_errors("Table Storage"):
-            self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+            try:
+                if existing is None:
+                    metadata = self._table.create_entity(entity)
+                else:
+                    metadata = self._table.update_entity(
+                        entity,
+                        mode=UpdateMode.REPLACE,
+                        etag=existing.etag,
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                raise _changed_meanwhile(connector.id) from None
+        etag = metadata.get("etag", "")
         if credentials:
             entity["secretVersion"] = self._secrets.put(secret_name, credentials)
             with translate_errors("Table Storage"):
-                self._table.update_entity(
+                metadata = self._table.update_entity(
                     {"PartitionKey": PARTITION, "RowKey": connector.id, "secretVersion": entity["secretVersion"]},
                     mode=UpdateMode.MERGE,
                 )
-        stored = RegisteredConnector(connector, secret_name, entity["secretVersion"], allow_token_retrieval, policy)
-        return stored, existing is None
+            etag = metadata.get("etag", "")
+        return RegisteredConnector(
+            connector, secret_name, entity["secretVersion"], allow_token_retrieval, policy, owner, shares, etag
+        )
+
+    def set_shares(self, registered: RegisteredConnector, shares: tuple[ConnectorShare, ...]) -> RegisteredConnector:
+        """Replace the connector's shares, unless the connector changed since `registered` was read."""
+        fields = {
+            "PartitionKey": PARTITION,
+            "RowKey": registered.connector.id,
+            "shares": json.dumps(shares_to_record(shares), separators=(",", ":")),
+        }
+        with translate_errors("Table Storage"):
+            try:
+                metadata = self._table.update_entity(
+                    fields, mode=UpdateMode.MERGE, etag=registered.etag, match_condition=MatchConditions.IfNotModified
+                )
+            except (ResourceModifiedError, ResourceNotFoundError):
+                raise _changed_meanwhile(registered.connector.id) from None
+        return dataclasses.replace(registered, shares=shares, etag=metadata.get("etag", ""))
 
     def find(self, connector_id: str) -> RegisteredConnector | None:
         try:

@@ -14,7 +14,13 @@ MAX_CREATE_BODY_BYTES = 256 * 1024
 def create(call: Call) -> func.HttpResponse:
     connector = visible(call, call.route("connectorId"))
     body = read_json(call.request, MAX_CREATE_BODY_BYTES)
-    connection = call.gateway.connections.create(call.principal, connector, body)
+    stored = call.gateway.connectors
+
+    def connector_unchanged() -> bool:  # asked once the record exists: see ConnectionService.create
+        current = stored.find(connector.connector.id)
+        return current is not None and current.etag == connector.etag
+
+    connection = call.gateway.connections.create(call.principal, connector, body, connector_unchanged)
     return json_response(connection, 201, {"Location": f"/api/connections/{connection['id']}"})
 
 

@@ -1,8 +1,16 @@
-"""/connectors: makers register paconn connectors; everyone authenticated may read them."""
+"""/connectors: makers register paconn connectors; everyone authenticated may read those they see.
+
+A connector belongs to the maker who created it. Its owner, admins and those it is shared with to `edit`
+replace it, delete it and manage its shares (shared/connectors/_sharing.py); a `use` share lets a
+principal or group see it and connect to it whatever its visibility policy says. A caller who can't see a
+connector gets 404; one who sees it without `edit` gets 403. A replace that would send existing
+connections' credentials somewhere new (backend or auth scheme) needs `?force=true`, and disconnects them.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,18 +22,28 @@ from shared import problems
 from shared.connections import oauth_config
 from shared.connector_store import RegisteredConnector
 from shared.connectors import (
+    EDIT,
     ConnectorDocumentError,
     ConnectorError,
     build_connector,
+    client_secret_of,
+    connector_permissions,
     connector_summary,
+    credential_route_changes,
     decode_document,
+    parse_connector_share,
+    take_client_secrets,
     validate_connector_id,
+    with_connector_share,
 )
 from shared.json_limits import MAX_DEPTH, nested_deeper_than
 from shared.policies import ConnectorPolicy, PolicyError, parse_policy, policy_from_document
-from shared.web import Call, endpoint, json_response, read_multipart
+from shared.web import Call, endpoint, json_response, read_json, read_multipart
+
+log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+MAX_SHARE_BODY_BYTES = 16 * 1024
 DOCUMENTS = {"apiDefinition": "apiDefinition.swagger.json", "apiProperties": "apiProperties.json"}
 # Besides the two documents: the OAuth client secret (paconn's --secret) or certificate, and gateway options:
 # the connector's policy (IP filter, rate limit, quota; shared/policies.py) is JSON, in a multipart part as text.
@@ -165,18 +183,37 @@ def _read_upload(request: func.HttpRequest) -> Upload:
     missing = [part for part in DOCUMENTS if part not in fields]
     if missing:
         raise problems.bad_request(f"Missing {' and '.join(missing)}.", slug="missing-document")
+    api_properties, file_secret = _without_client_secrets(fields["apiProperties"])
     credentials = _credentials(fields)
+    if file_secret is not None and not (credentials or {}).get("clientSecret"):
+        credentials = {**(credentials or {}), "clientSecret": file_secret}  # an explicit clientSecret part wins
     return Upload(
         fields["apiDefinition"],
-        fields["apiProperties"],
+        api_properties,
         credentials,
         fields.get("allowTokenRetrieval", False),
         _policy(fields.get("policy")),
     )
 
 
+def _without_client_secrets(api_properties: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """apiProperties without any clientSecret member, and the secret they carried (for Key Vault)."""
+    try:
+        scrubbed, found = take_client_secrets(api_properties, "apiProperties")
+        return scrubbed, client_secret_of(found)
+    except RecursionError:
+        raise problems.bad_request("apiProperties is nested too deeply.", slug="unreadable-document") from None
+    except ConnectorError as error:
+        raise problems.invalid_parameters(str(error), getattr(error, "errors", [])) from None
+
+
 def _summary(call: Call, registered: RegisteredConnector) -> dict[str, Any]:
-    summary = {**connector_summary(registered.connector), "policy": registered.policy}
+    summary = {
+        **connector_summary(registered.connector),
+        "policy": registered.policy,
+        "owner": registered.owner or None,  # None: stored before connectors had owners; only admins manage it
+        "permissions": sorted(_permissions(call, registered)),
+    }
     if registered.connector.auth.kind != "oauth2":
         return summary
     try:
@@ -204,32 +241,19 @@ def _require_scope(call: Call, connector_id: str) -> None:
         raise problems.forbidden(f"This subscription key is limited to {grant.scope}; it can't change this connector.")
 
 
-@endpoint
-def put(call: Call) -> func.HttpResponse:
-    call.require_maker()
-    connector_id = call.route("connectorId")
-    _require_scope(call, connector_id)
-    try:
-        validate_connector_id(connector_id)
-        upload = _read_upload(call.request)
-        connector = build_connector(connector_id, upload.api_definition, upload.api_properties)
-    except ConnectorError as error:
-        raise problems.invalid_parameters(str(error), getattr(error, "errors", [])) from None
-    policy = upload.policy.document if upload.policy else None
-    registered, created = call.gateway.connectors.put(
-        connector, upload.credentials, upload.allow_token_retrieval, policy
-    )
-    if not created:
-        call.gateway.connections.update_connector_snapshots(registered)
-    headers = {"Location": f"/api/connectors/{connector.id}"}
-    return json_response(_summary(call, registered), 201 if created else 200, headers)
+def _permissions(call: Call, registered: RegisteredConnector) -> frozenset[str]:
+    principal = call.principal
+    return connector_permissions(registered.owner, registered.shares, principal.id, principal.groups, call.is_admin)
 
 
 def sees(call: Call, registered: RegisteredConnector) -> bool:
-    """Whether the caller sees the connector: its visibility policy, and the caller's subscription scope."""
+    """Whether the caller sees the connector: its subscription scope, then a share (or ownership, or being an
+    admin), else the connector's visibility policy."""
     grant = call.principal.subscription
     if grant is not None and not grant.permits_connector(registered.connector.id):
         return False
+    if _permissions(call, registered):
+        return True
     policy = policy_from_document(registered.policy)
     return policy is None or policy.visible_to(call.principal.id, call.principal.groups, call.is_maker)
 
@@ -240,6 +264,90 @@ def visible(call: Call, connector_id: str) -> RegisteredConnector:
     if not sees(call, registered):
         raise problems.not_found("connector", connector_id)
     return registered
+
+
+def _require_edit(call: Call, registered: RegisteredConnector) -> None:
+    """404 unless the caller sees the connector; 403 unless it may edit it (owner, admin, or an `edit` share)."""
+    if not sees(call, registered):
+        raise problems.not_found("connector", registered.connector.id)
+    if EDIT in _permissions(call, registered):
+        return
+    if not registered.owner:
+        raise problems.forbidden(
+            f"Connector {registered.connector.id!r} predates connector owners: only admins "
+            f"(role {call.gateway.settings.admin_role!r}) may replace, delete or share it."
+        )
+    raise problems.forbidden(
+        f"Connector {registered.connector.id!r} belongs to another maker: only its owner, admins and those it is "
+        "shared with to edit may replace, delete or share it. Ask its owner to share it with you."
+    )
+
+
+def _require_manager(call: Call, connector_id: str) -> None:
+    """Makers (and admins) change connectors, within their subscription key's scope."""
+    if not call.is_admin:
+        call.require_maker()
+    _require_scope(call, connector_id)
+
+
+def _force(call: Call) -> bool:
+    value = (call.request.params.get("force") or "false").strip().lower()
+    if value not in ("true", "false"):
+        raise problems.bad_request("force must be true or false.", slug="invalid-parameters")
+    return value == "true"
+
+
+def _in_use(connector_id: str, connections: int, changes: list[str]) -> problems.Problem:
+    return problems.Problem(
+        409,
+        "connector-in-use",
+        "Connector in use",
+        f"{connections} connection(s) use connector {connector_id!r}, and this replace changes its "
+        f"{' and '.join(changes)}: their credentials would go somewhere their owners never agreed to. Register a new "
+        "connector, or replace this one with ?force=true to move those connections to Error.",
+        connections=connections,
+        changed=changes,
+    )
+
+
+@endpoint
+def put(call: Call) -> func.HttpResponse:
+    connector_id = call.route("connectorId")
+    _require_manager(call, connector_id)
+    force = _force(call)
+    try:
+        validate_connector_id(connector_id)
+    except ConnectorError as error:
+        raise problems.invalid_parameters(str(error), getattr(error, "errors", [])) from None
+    existing = call.gateway.connectors.find(connector_id)
+    if existing is not None:
+        _require_edit(call, existing)  # before reading the upload: a hijacker learns nothing from it
+    try:
+        upload = _read_upload(call.request)
+        connector = build_connector(connector_id, upload.api_definition, upload.api_properties)
+    except ConnectorError as error:
+        raise problems.invalid_parameters(str(error), getattr(error, "errors", [])) from None
+    policy = upload.policy.document if upload.policy else None
+    changes = credential_route_changes(existing.connector, connector) if existing else []
+    if changes:
+        in_use = call.gateway.connections.count_for_connector(connector_id)
+        if in_use and not force:
+            raise _in_use(connector_id, in_use, changes)
+        # Before the connector changes: from here on none of them sends its credential anywhere.
+        call.gateway.connections.disconnect_for_connector(connector_id)
+    registered = call.gateway.connectors.put(
+        connector,
+        upload.credentials,
+        upload.allow_token_retrieval,
+        policy,
+        existing=existing,
+        owner=call.principal.id,
+    )
+    if existing is not None:
+        # New snapshots for all; with `changes`, also Error for any created since the disconnect above.
+        call.gateway.connections.update_connector_snapshots(registered, disconnect=bool(changes))
+    headers = {"Location": f"/api/connectors/{connector.id}"}
+    return json_response(_summary(call, registered), 200 if existing else 201, headers)
 
 
 @endpoint
@@ -255,10 +363,49 @@ def list_all(call: Call) -> func.HttpResponse:
 
 @endpoint
 def delete(call: Call) -> func.HttpResponse:
-    call.require_maker()
-    _require_scope(call, call.route("connectorId"))
+    _require_manager(call, call.route("connectorId"))
     registered = call.gateway.connectors.get(call.route("connectorId"))
+    _require_edit(call, registered)
     # Connections first: a failure leaves the connector in place, so the delete can simply be retried.
     call.gateway.connections.delete_for_connector(registered.connector.id)
     call.gateway.connectors.delete(registered)
+    return func.HttpResponse(status_code=204)
+
+
+def _editable(call: Call) -> RegisteredConnector:
+    connector_id = call.route("connectorId")
+    _require_manager(call, connector_id)
+    registered = call.gateway.connectors.get(connector_id)
+    _require_edit(call, registered)
+    return registered
+
+
+@endpoint
+def list_shares(call: Call) -> func.HttpResponse:
+    return json_response({"value": [share.to_json() for share in _editable(call).shares]})
+
+
+@endpoint
+def share(call: Call) -> func.HttpResponse:
+    """Share with a principal or an Entra group: {"principal"|"group": id, "permissions": [use, edit]}."""
+    registered = _editable(call)
+    try:
+        added = parse_connector_share(read_json(call.request, MAX_SHARE_BODY_BYTES))
+        shares = with_connector_share(registered.shares, added, registered.owner)
+    except ConnectorError as error:
+        raise problems.invalid_parameters(str(error), getattr(error, "errors", [])) from None
+    call.gateway.connectors.set_shares(registered, shares)
+    log.info("connector %s shared with %s (%s)", registered.connector.id, added.grantee, ", ".join(added.permissions))
+    return json_response(added.to_json(), 201)
+
+
+@endpoint
+def unshare(call: Call) -> func.HttpResponse:
+    registered = _editable(call)
+    share_id = call.route("shareId")
+    kept = tuple(share for share in registered.shares if share.id != share_id)
+    if len(kept) == len(registered.shares):
+        raise problems.not_found("share", share_id)
+    call.gateway.connectors.set_shares(registered, kept)
+    log.info("connector %s: share %s removed", registered.connector.id, share_id)
     return func.HttpResponse(status_code=204)

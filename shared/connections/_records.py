@@ -23,8 +23,11 @@ ROW = "connection"
 PENDING = "Pending"  # being created; not usable; finished or removed by the cleanup timer
 UNAUTHENTICATED = "Unauthenticated"  # OAuth: waiting for the person to sign in
 CONNECTED = "Connected"
-ERROR = "Error"  # OAuth: refresh was refused (e.g. invalid_grant); needs reauthorization
+ERROR = "Error"  # OAuth: refresh was refused (e.g. invalid_grant); needs reauthorization. Or its connector changed
 DELETING = "Deleting"
+# errorReason of connections whose connector got a new backend or auth scheme (a forced replace): they never
+# send their credential to the new destination; an OAuth one is fixed by reauthorizing, the others are recreated.
+CONNECTOR_CHANGED = "connector changed"
 
 
 class RecordChanged(Exception):
@@ -74,9 +77,10 @@ class ConnectionRecords:
         with translate_errors("Table Storage"):
             yield from self._table.query_entities(query, parameters=parameters)
 
-    def insert(self, entity: dict[str, Any]) -> None:
+    def insert(self, entity: dict[str, Any]) -> str:
+        """Create the entity; returns its ETag."""
         with translate_errors("Table Storage"):
-            self._table.create_entity({**entity, "RowKey": ROW})
+            return self._table.create_entity({**entity, "RowKey": ROW}).get("etag", "")
 
     def merge(self, connection_id: str, fields: dict[str, Any], etag: str | None = None) -> str:
         """Merge `fields`; with `etag`, only if the entity is unchanged. Returns the new ETag."""

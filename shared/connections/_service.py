@@ -30,11 +30,13 @@ from shared.connections import _access as access
 from shared.connections._grants import GrantIndex
 from shared.connections._records import (
     CONNECTED,
+    CONNECTOR_CHANGED,
     DELETING,
     ERROR,
     PENDING,
     UNAUTHENTICATED,
     ConnectionRecords,
+    RecordChanged,
     etag_of,
     plain_values_of,
     public_view,
@@ -42,7 +44,13 @@ from shared.connections._records import (
 )
 from shared.connections._refresh import TokenRefresher, iso_at
 from shared.connections._signin import SignIn
-from shared.connections._snapshot import client_credential, connector_snapshot, oauth_config, snapshot_oauth
+from shared.connections._snapshot import (
+    client_credential,
+    connector_snapshot,
+    oauth_config,
+    signed_out_snapshot,
+    snapshot_oauth,
+)
 from shared.connector_store import RegisteredConnector
 from shared.connectors import AuthScheme, Connector, ConnectorError, validate_connection_values
 from shared.oauth import OAuthClient, OAuthError, TokenSet
@@ -98,7 +106,16 @@ def _parse_create_body(body: Any, connector: Connector, redirect_allowed: Callab
     return display_name.strip(), body.get("parameters", {}), post_login
 
 
-def not_usable(connection_id: str, status: str) -> problems.Problem:
+def not_usable(connection_id: str, status: str, reason: str = "") -> problems.Problem:
+    if status == ERROR and reason == CONNECTOR_CHANGED:
+        return problems.Problem(
+            409,
+            "connector-changed",
+            "Connector changed",
+            "The connector's backend or authentication changed after this connection was made, so its credential "
+            "is not sent anywhere. An OAuth connection's owner can reauthorize it; other connections are recreated.",
+            connectionStatus=status,
+        )
     if status in (UNAUTHENTICATED, ERROR):
         return problems.Problem(
             409,
@@ -115,6 +132,18 @@ def not_usable(connection_id: str, status: str) -> problems.Problem:
         "Connection not ready",
         f"The connection is {status}; it can be used once it is Connected.",
         connectionStatus=status,
+    )
+
+
+_DISCONNECTED = {"status": ERROR, "errorReason": CONNECTOR_CHANGED, "backendUrl": ""}
+
+
+def _connector_changed_meanwhile(connector_id: str) -> problems.Problem:
+    return problems.Problem(
+        409,
+        "connector-changed",
+        "Connector changed",
+        f"Connector {connector_id!r} was replaced while the connection was being created; create it again.",
     )
 
 
@@ -207,7 +236,7 @@ class ConnectionService:
         so a call the policy refuses costs no Key Vault read and no token refresh."""
         entity = self._read_permitted(principal, connection_id, access.USE)
         if entity["status"] != CONNECTED:
-            raise not_usable(connection_id, entity["status"])
+            raise not_usable(connection_id, entity["status"], entity.get("errorReason", ""))
         snapshot = snapshot_of(entity)
         backend_url = entity.get("backendUrl") or snapshot["backendUrl"]
         return ConnectionTarget(connection_id, entity["connectorId"], backend_url, snapshot.get("policy"), entity)
@@ -235,7 +264,7 @@ class ConnectionService:
         if not snapshot.get("oauth") or not snapshot.get("allowTokenRetrieval"):
             raise problems.forbidden("This connector doesn't allow token retrieval.")
         if entity["status"] != CONNECTED:
-            raise not_usable(connection_id, entity["status"])
+            raise not_usable(connection_id, entity["status"], entity.get("errorReason", ""))
         tokens = self._refresher.current(entity, self._payload(entity))
         return {
             "accessToken": tokens.access_token,
@@ -246,7 +275,16 @@ class ConnectionService:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def create(self, principal: Principal, registered: RegisteredConnector, body: Any) -> dict[str, Any]:
+    def create(
+        self,
+        principal: Principal,
+        registered: RegisteredConnector,
+        body: Any,
+        connector_unchanged: Callable[[], bool] = lambda: True,
+    ) -> dict[str, Any]:
+        """`connector_unchanged` says whether `registered` is still the stored connector: asked after the record is
+        written, so a replace either sees the new record (and rewrites or disconnects it) or this creation sees the
+        replace and gives up. No connection is ever left Connected on a snapshot of a replaced connector."""
         connector = registered.connector
         grant = principal.subscription
         if grant is not None and not grant.permits_connector(connector.id):
@@ -278,9 +316,11 @@ class ConnectionService:
             **json_properties("connector", snapshot),
             **json_properties("plain", values.plain),
         }
-        self._records.insert(entity)
+        etag = self._records.insert(entity)
         view_extra: dict[str, Any] = {}
         try:
+            if not connector_unchanged():
+                raise _connector_changed_meanwhile(connector.id)
             payload: dict[str, Any] = {"values": values.secret}
             fields: dict[str, Any] = {"status": CONNECTED}
             if config and config.grant_type == "client_credentials":
@@ -294,7 +334,10 @@ class ConnectionService:
                 view_extra["loginUrl"] = login.url
             if entity["secretName"]:
                 fields["secretVersion"] = self._secrets.put(entity["secretName"], payload)
-            self._records.merge(connection_id, fields)
+            try:
+                self._records.merge(connection_id, fields, etag=etag)  # a replaced connector rewrote it meanwhile
+            except RecordChanged:
+                raise _connector_changed_meanwhile(connector.id) from None
             entity.update(fields)
         except problems.Problem:
             self._discard(entity)
@@ -343,13 +386,39 @@ class ConnectionService:
             self._finish_delete(entity)
         return len(doomed)
 
-    def update_connector_snapshots(self, registered: RegisteredConnector) -> int:
-        """After a connector is replaced, its connections call the new backend with the new auth scheme."""
-        # A snapshot is always one property (it is small), so no stale chunks can remain.
-        entities = list(self._records.query("connectorId eq @id", id=registered.connector.id))
+    def _of_connector(self, connector_id: str) -> list[dict[str, Any]]:
+        entities = self._records.query("connectorId eq @id", id=connector_id)
+        return [e for e in entities if e["status"] != DELETING]  # those are going: leave them to finish
+
+    def count_for_connector(self, connector_id: str) -> int:
+        return len(self._of_connector(connector_id))
+
+    def disconnect_for_connector(self, connector_id: str) -> int:
+        """Before a connector gets a new backend or auth scheme: every connection moves to Error ("connector
+        changed") and loses its sign-in backend override, so none sends its credential anywhere from now on."""
+        entities = self._of_connector(connector_id)
         for entity in entities:
-            snapshot = connector_snapshot(registered, plain_values_of(entity))  # with the connection's token:* values
-            self._records.merge(entity["PartitionKey"], json_properties("connector", snapshot))
+            self._records.merge(entity["PartitionKey"], _DISCONNECTED)
+        if entities:
+            log.info("connector %s changed: %d connection(s) moved to Error", connector_id, len(entities))
+        return len(entities)
+
+    def update_connector_snapshots(self, registered: RegisteredConnector, disconnect: bool = False) -> int:
+        """After a connector is replaced, its connections call the new backend with the new auth scheme.
+
+        With `disconnect` (the backend or auth scheme changed), each connection also moves to Error in the same
+        write, including any created between `disconnect_for_connector` and the replace."""
+        # A snapshot is always one property (it is small), so no stale chunks can remain.
+        entities = self._of_connector(registered.connector.id)
+        for entity in entities:
+            try:
+                snapshot = connector_snapshot(registered, plain_values_of(entity))  # with its token:* values
+            except problems.Problem:
+                if not disconnect:
+                    raise
+                snapshot = signed_out_snapshot(registered)
+            fields = json_properties("connector", snapshot)
+            self._records.merge(entity["PartitionKey"], {**fields, **(_DISCONNECTED if disconnect else {})})
         return len(entities)
 
     def finish_interrupted(self) -> int:

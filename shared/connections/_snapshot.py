@@ -56,6 +56,19 @@ def connector_snapshot(
     }
 
 
+def signed_out_snapshot(registered: RegisteredConnector) -> dict[str, Any]:
+    """The snapshot of a connection its replaced connector disconnected, when the new OAuth settings are unusable:
+    the new backend and nothing to sign in with, so nothing of the old connector stays reachable."""
+    return {
+        "backendUrl": registered.connector.backend.url,
+        "auth": dataclasses.asdict(registered.connector.auth),
+        "oauth": None,
+        "clientSecret": None,
+        "allowTokenRetrieval": False,
+        "policy": registered.policy,
+    }
+
+
 def snapshot_oauth(snapshot: dict[str, Any]) -> OAuthConfig | None:
     record = snapshot.get("oauth")
     return config_from_record(record) if record else None

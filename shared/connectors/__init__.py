@@ -4,6 +4,8 @@ No I/O here: callers read bytes and store records; this package decodes, validat
 """
 
 from shared.connectors._build import build_connector
+from shared.connectors._changes import credential_route_changes
+from shared.connectors._client_secrets import FoundSecret, client_secret_of, take_client_secrets
 from shared.connectors._documents import decode_document
 from shared.connectors._errors import ConnectionValuesInvalid, ConnectorDocumentError, ConnectorError, ConnectorInvalid
 from shared.connectors._model import (
@@ -17,8 +19,22 @@ from shared.connectors._model import (
     validate_connector_id,
 )
 from shared.connectors._parameters import ConnectionValues, validate_connection_values
+from shared.connectors._sharing import (
+    CONNECTOR_PERMISSIONS,
+    EDIT,
+    USE,
+    ConnectorShare,
+    connector_permissions,
+    parse_connector_share,
+    shares_from_record,
+    shares_to_record,
+    with_connector_share,
+)
 
 __all__ = [
+    "CONNECTOR_PERMISSIONS",
+    "EDIT",
+    "USE",
     "AuthScheme",
     "Backend",
     "ConnectionParameter",
@@ -28,11 +44,21 @@ __all__ = [
     "ConnectorDocumentError",
     "ConnectorError",
     "ConnectorInvalid",
+    "ConnectorShare",
+    "FoundSecret",
     "build_connector",
+    "client_secret_of",
     "connector_from_record",
+    "connector_permissions",
     "connector_summary",
     "connector_to_record",
+    "credential_route_changes",
     "decode_document",
+    "parse_connector_share",
+    "shares_from_record",
+    "shares_to_record",
+    "take_client_secrets",
     "validate_connection_values",
     "validate_connector_id",
+    "with_connector_share",
 ]

@@ -96,6 +96,11 @@ def _parse_parameter(name: str, raw: Any, errors: ErrorList) -> ConnectionParame
     else:
         constraints_pointer = f"{pointer}/uiDefinition/constraints/allowedValues"
         allowed_values = _parse_allowed_values(constraints.get("allowedValues"), constraints_pointer, errors)
+    if parameter_type == "securestring" and raw.get("defaultValue") not in (None, ""):
+        # It would be stored in plain text, and silently become the secret of every connection that omits it.
+        detail = "A securestring parameter can't have a defaultValue: each connection supplies its own secret."
+        errors.append({"pointer": f"{pointer}/defaultValue", "detail": detail})
+        raw = {**raw, "defaultValue": None}
     default = _parse_default(parameter_type, raw.get("defaultValue"), f"{pointer}/defaultValue", errors)
     parameter = ConnectionParameter(
         name=name,

@@ -1,0 +1,101 @@
+"""Who may do what with a connector: its owner, admins, and the makers, principals and groups it is shared with.
+
+Pure functions over what the connector's entity keeps (owner and shares), like a connection's shares:
+
+    use   see the connector and create connections to it, whatever its visibility policy says
+    edit  also replace it, delete it and manage its shares (implies use)
+
+The owner is the maker who created it. Connectors stored before owners existed have none: only admins
+(and those an admin shares them with to edit) manage them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.connectors._errors import ConnectorInvalid
+
+USE = "use"
+EDIT = "edit"
+CONNECTOR_PERMISSIONS = (USE, EDIT)
+MAX_CONNECTOR_SHARES = 100
+_GROUP = "group:"
+
+
+@dataclass(frozen=True)
+class ConnectorShare:
+    grantee: str  # a principal id, or "group:<object id>"
+    permissions: frozenset[str]
+
+    @property
+    def id(self) -> str:
+        return hashlib.sha256(self.grantee.encode("utf-8")).hexdigest()[:16]
+
+    def to_json(self) -> dict[str, Any]:
+        if self.grantee.startswith(_GROUP):
+            who = {"group": self.grantee.removeprefix(_GROUP)}
+        else:
+            who = {"principal": self.grantee}
+        return {"id": self.id, **who, "permissions": sorted(self.permissions)}
+
+
+def shares_to_record(shares: Iterable[ConnectorShare]) -> list[dict[str, Any]]:
+    return [{"grantee": s.grantee, "permissions": sorted(s.permissions)} for s in shares]
+
+
+def shares_from_record(record: Any) -> tuple[ConnectorShare, ...]:
+    return tuple(ConnectorShare(s["grantee"], frozenset(s["permissions"])) for s in record or [])
+
+
+def connector_permissions(
+    owner: str, shares: Iterable[ConnectorShare], principal_id: str, groups: frozenset[str], is_admin: bool
+) -> frozenset[str]:
+    """What the principal may do with the connector (empty: nothing beyond what its visibility policy allows)."""
+    if is_admin or (owner and owner == principal_id):
+        return frozenset(CONNECTOR_PERMISSIONS)
+    # A principal id that looks like a group grantee (a key's principal is chosen freely) matches no share.
+    identities = {f"{_GROUP}{group}" for group in groups}
+    if not principal_id.startswith(_GROUP):
+        identities.add(principal_id)
+    granted: set[str] = set()
+    for share in shares:
+        if share.grantee in identities:
+            granted |= share.permissions
+    if EDIT in granted:
+        granted.add(USE)
+    return frozenset(granted)
+
+
+def parse_connector_share(body: Any) -> ConnectorShare:
+    """{"principal": id} or {"group": object id}, with "permissions": a list of use/edit (default [use])."""
+    if not isinstance(body, dict) or set(body) - {"principal", "group", "permissions"}:
+        raise ConnectorInvalid([{"pointer": "", "detail": 'Send {"principal": "<id>"} or {"group": "<id>"}.'}])
+    who = [name for name in ("principal", "group") if name in body]
+    if len(who) != 1 or not isinstance(body[who[0]], str) or not body[who[0]].strip():
+        raise ConnectorInvalid([{"pointer": "/principal", "detail": "Name exactly one principal or one group."}])
+    permissions = body.get("permissions", [USE])
+    if (
+        not isinstance(permissions, list)
+        or not permissions
+        or not all(isinstance(p, str) and p in CONNECTOR_PERMISSIONS for p in permissions)
+    ):
+        detail = f"A non-empty list of {', '.join(CONNECTOR_PERMISSIONS)}."
+        raise ConnectorInvalid([{"pointer": "/permissions", "detail": detail}])
+    value = body[who[0]].strip()
+    return ConnectorShare(f"{_GROUP}{value}" if who[0] == "group" else value, frozenset(permissions))
+
+
+def with_connector_share(
+    shares: Iterable[ConnectorShare], share: ConnectorShare, owner: str
+) -> tuple[ConnectorShare, ...]:
+    """The shares with `share` added (or replacing that grantee's)."""
+    if owner and share.grantee == owner:
+        raise ConnectorInvalid([{"pointer": "/principal", "detail": "The owner already holds every permission."}])
+    kept = [s for s in shares if s.grantee != share.grantee]
+    if len(kept) >= MAX_CONNECTOR_SHARES:
+        detail = f"A connector can be shared with at most {MAX_CONNECTOR_SHARES} principals and groups."
+        raise ConnectorInvalid([{"pointer": "/principal", "detail": detail}])
+    return (*kept, share)
