@@ -80,7 +80,7 @@ SETTINGS: tuple[Setting, ...] = (
         "AUTH_ADMIN_ROLE",
         "Connectors.Admin",
         "Role (JWT `roles` claim or key role) of the deployment's admins: mint keys for other principals,"
-        " see every subscription.",
+        " see every subscription, manage every connector.",
     ),
     Setting("AUTH_CLOCK_SKEW_SECONDS", "60", "Clock skew allowed on `exp` and `nbf`."),
     Setting("AUTH_SUBSCRIPTION_KEY_HEADER", "Ocp-Apim-Subscription-Key", "Header carrying a subscription key."),

@@ -30,9 +30,7 @@ from shared.connections import _access as access
 from shared.connections._grants import GrantIndex
 from shared.connections._records import (
     CONNECTED,
-    CONNECTOR_CHANGED,
     DELETING,
-    ERROR,
     PENDING,
     UNAUTHENTICATED,
     ConnectionRecords,
@@ -51,6 +49,7 @@ from shared.connections._snapshot import (
     signed_out_snapshot,
     snapshot_oauth,
 )
+from shared.connections._unusable import DISCONNECTED, connector_changed_meanwhile, not_usable
 from shared.connector_store import RegisteredConnector
 from shared.connectors import AuthScheme, Connector, ConnectorError, validate_connection_values
 from shared.oauth import OAuthClient, OAuthError, TokenSet
@@ -104,47 +103,6 @@ def _parse_create_body(body: Any, connector: Connector, redirect_allowed: Callab
             [{"pointer": "/postLoginRedirectUrl", "detail": "not an allowed redirect"}],
         )
     return display_name.strip(), body.get("parameters", {}), post_login
-
-
-def not_usable(connection_id: str, status: str, reason: str = "") -> problems.Problem:
-    if status == ERROR and reason == CONNECTOR_CHANGED:
-        return problems.Problem(
-            409,
-            "connector-changed",
-            "Connector changed",
-            "The connector's backend or authentication changed after this connection was made, so its credential "
-            "is not sent anywhere. An OAuth connection's owner can reauthorize it; other connections are recreated.",
-            connectionStatus=status,
-        )
-    if status in (UNAUTHENTICATED, ERROR):
-        return problems.Problem(
-            409,
-            "connection-needs-reauthorization",
-            "Connection needs sign-in",
-            f"The connection is {status}: its owner must sign in. POST /api/connections/{connection_id}/reauthorize "
-            "returns a loginUrl to open.",
-            connectionStatus=status,
-            reauthorizeUrl=f"/api/connections/{connection_id}/reauthorize",
-        )
-    return problems.Problem(
-        409,
-        "connection-not-ready",
-        "Connection not ready",
-        f"The connection is {status}; it can be used once it is Connected.",
-        connectionStatus=status,
-    )
-
-
-_DISCONNECTED = {"status": ERROR, "errorReason": CONNECTOR_CHANGED, "backendUrl": ""}
-
-
-def _connector_changed_meanwhile(connector_id: str) -> problems.Problem:
-    return problems.Problem(
-        409,
-        "connector-changed",
-        "Connector changed",
-        f"Connector {connector_id!r} was replaced while the connection was being created; create it again.",
-    )
 
 
 class ConnectionService:
@@ -320,7 +278,7 @@ class ConnectionService:
         view_extra: dict[str, Any] = {}
         try:
             if not connector_unchanged():
-                raise _connector_changed_meanwhile(connector.id)
+                raise connector_changed_meanwhile(connector.id)
             payload: dict[str, Any] = {"values": values.secret}
             fields: dict[str, Any] = {"status": CONNECTED}
             if config and config.grant_type == "client_credentials":
@@ -337,7 +295,7 @@ class ConnectionService:
             try:
                 self._records.merge(connection_id, fields, etag=etag)  # a replaced connector rewrote it meanwhile
             except RecordChanged:
-                raise _connector_changed_meanwhile(connector.id) from None
+                raise connector_changed_meanwhile(connector.id) from None
             entity.update(fields)
         except problems.Problem:
             self._discard(entity)
@@ -398,7 +356,7 @@ class ConnectionService:
         changed") and loses its sign-in backend override, so none sends its credential anywhere from now on."""
         entities = self._of_connector(connector_id)
         for entity in entities:
-            self._records.merge(entity["PartitionKey"], _DISCONNECTED)
+            self._records.merge(entity["PartitionKey"], DISCONNECTED)
         if entities:
             log.info("connector %s changed: %d connection(s) moved to Error", connector_id, len(entities))
         return len(entities)
@@ -418,7 +376,7 @@ class ConnectionService:
                     raise
                 snapshot = signed_out_snapshot(registered)
             fields = json_properties("connector", snapshot)
-            self._records.merge(entity["PartitionKey"], {**fields, **(_DISCONNECTED if disconnect else {})})
+            self._records.merge(entity["PartitionKey"], {**fields, **(DISCONNECTED if disconnect else {})})
         return len(entities)
 
     def finish_interrupted(self) -> int:
