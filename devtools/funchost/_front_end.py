@@ -9,7 +9,9 @@
 - Encoded path characters: `%2F` and `%5C` in the path are decoded before the host sees it, so routing and the
   function see `/` and `\\`, while X-WAWS-Unencoded-URL keeps the request target as sent.
 - Limits: 230 s for an HTTP response (the load balancer's idle timeout: the caller gets a 500 "The request timed
-  out" while the function keeps running), a 4 KB URL, and the host's 100 MB body (413, see _server).
+  out" while the function keeps running; azure-docs#94418), a 4 KB URL (the documented Functions limit; Kestrel
+  alone would allow an 8 KB request line), Kestrel's 32 KB of request headers (431; more than 100 headers is
+  431 too, from http.server as from Kestrel) and the host's 100 MB body (413, see _server).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 HTTP_TIMEOUT_SECONDS = 230.0
 MAX_URL_BYTES = 4096
+MAX_HEADER_BYTES = 32 * 1024  # Kestrel's MaxRequestHeadersTotalSize, which the Functions host leaves as is
 MAX_FORWARDS = "10"
 SITE_NAME = "funchost"
 TIMED_OUT_BODY = b"500 - The request timed out.\r\nThe web server failed to respond within the specified time."

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from devtools.funchost._app import FunctionEntry, LoadedApp, load_app
 from devtools.funchost._front_end import (
     HTTP_TIMEOUT_SECONDS,
+    MAX_HEADER_BYTES,
     MAX_URL_BYTES,
     TIMED_OUT_BODY,
     add_front_end_headers,
@@ -100,6 +101,10 @@ class FunctionHostHandler(BaseHTTPRequestHandler):
         if len(self.path) > MAX_URL_BYTES:
             self.close_connection = True  # the body, if any, is never read
             self._send(WireResponse(HTTPStatus.REQUEST_URI_TOO_LONG, [], b""))
+            return
+        if sum(len(name) + len(value) for name, value in self.headers.items()) > MAX_HEADER_BYTES:
+            self.close_connection = True
+            self._send(WireResponse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, [], b""))
             return
         raw_path, raw_query = split_target(self.path)
         try:

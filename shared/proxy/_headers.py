@@ -14,14 +14,24 @@ It is a deny list by name and prefix, not an allow list, because connectors decl
 
 Backend response headers reach the caller through the Functions worker, which keeps one value per name
 except Set-Cookie (azure.functions HttpResponseConverter): `caller_response_headers` joins the other
-repeated ones (RFC 9110 §5.3) and keeps each Set-Cookie separate.
+repeated ones (RFC 9110 §5.3) and keeps each Set-Cookie separate. It also drops what would make the
+worker or the host fail the whole response with a bare 500 (devtools/funchost reproduces both): a value
+with non-ASCII or control characters (Kestrel refuses it) and a cookie whose Expires the worker can't
+parse or whose Max-Age isn't a number ASP.NET can write.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from http.cookies import CookieError, SimpleCookie
 
 from werkzeug.datastructures import Headers
+
+logger = logging.getLogger(__name__)
 
 HOP_BY_HOP = frozenset(
     {
@@ -122,6 +132,44 @@ def forward_response_headers(headers: HeaderSource) -> list[tuple[str, str]]:
     return [(name, value) for name, value in pairs if name.lower() not in dropped]
 
 
+def _is_http_date(text: str) -> bool:
+    try:
+        parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        try:
+            datetime.fromisoformat(text)
+        except ValueError:
+            return False
+    return True
+
+
+def _is_max_age(text: str) -> bool:
+    try:
+        seconds = float(text)
+    except ValueError:
+        return False
+    return math.isfinite(seconds) and int(seconds) >= 0
+
+
+def _cookie_survives_the_worker(value: str) -> bool:
+    """False for a Set-Cookie the worker would fail on: it reads it with SimpleCookie, parses Expires and
+    Max-Age, and the host writes Max-Age as a non-negative integer."""
+    try:
+        morsels = SimpleCookie(value).values()
+    except CookieError:
+        return False
+    return all(
+        (not morsel["expires"] or _is_http_date(morsel["expires"]))
+        and (not morsel["max-age"] or _is_max_age(morsel["max-age"]))
+        for morsel in morsels
+    )
+
+
+def _is_writable(value: str) -> bool:
+    """Kestrel writes only visible ASCII, space and tab in a header value."""
+    return all(char == "\t" or " " <= char <= "~" for char in value)
+
+
 def caller_response_headers(headers: HeaderSource, replaced: Mapping[str, str] | None = None) -> Headers:
     """The backend's (already filtered) headers as `func.HttpResponse(headers=...)` should get them.
 
@@ -136,6 +184,9 @@ def caller_response_headers(headers: HeaderSource, replaced: Mapping[str, str] |
     for name, value in _pairs(headers):
         lowered = name.lower()
         if lowered in overridden:
+            continue
+        if not _is_writable(value) or (lowered == _SET_COOKIE and not _cookie_survives_the_worker(value)):
+            logger.warning("dropped backend response header %s: the Functions host can't pass its value on", name)
             continue
         if lowered == _SET_COOKIE:
             cookies.append(value)

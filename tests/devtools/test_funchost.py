@@ -444,10 +444,16 @@ def test_one_date_header_and_ascii_only_header_values(host):
     assert raw_get(host, "/gw/header?value=" + quote("é")).status == 500  # Kestrel refuses non-ASCII values
 
 
-def test_a_url_over_the_front_end_limit_is_414(host):
+def test_a_url_or_headers_over_the_platform_limits_are_refused(host):
     fits = "/gw/default_route?q=" + "a" * (4096 - len("/gw/default_route?q="))
     assert raw_get(host, fits).status == 200
     assert raw_get(host, fits + "a").status == 414
+    headers = {f"X-H{index}": "v" * 1000 for index in range(32)}  # 32 * ~1004 bytes: under 32 KB with Host
+    assert requests.get(host.url + "/gw/default_route", headers=headers, timeout=5).status_code == 200
+    headers["X-Last"] = "v" * 1000
+    assert requests.get(host.url + "/gw/default_route", headers=headers, timeout=5).status_code == 431
+    many = {f"X-H{index}": "v" for index in range(101)}
+    assert requests.get(host.url + "/gw/default_route", headers=many, timeout=5).status_code == 431
 
 
 def test_an_http_function_past_the_front_end_timeout_gets_its_500_and_runs_on():

@@ -148,3 +148,28 @@ def test_set_cookies_reach_the_caller_as_separate_headers_with_one_date(
     ]
     assert response.msg.get_all("Date") == ["Tue, 01 Jan 2030 00:00:00 GMT"]  # the backend's, not a second one
     assert response.msg.get_all("Vary") == ["Accept, Origin"]  # joined: the worker keeps one value per name
+
+
+def test_a_backend_header_the_functions_host_would_fail_on_is_dropped_not_a_500(
+    stack: Stack, keyed_connection: tuple[str, str]
+) -> None:
+    key, connection_id = keyed_connection
+    path = f"/v1/bad-headers-{uuid.uuid4().hex[:8]}"
+    stack.backend.respond(
+        path,
+        headers=[
+            ("Set-Cookie", "broken=1; Expires=never"),
+            ("Set-Cookie", "negative=1; Max-Age=-1"),
+            ("Set-Cookie", "good=1; Max-Age=60"),
+            ("X-Latin1", "caf\xe9"),
+            ("X-Fine", "yes"),
+        ],
+        body="still here",
+    )
+    target = f"/api/connections/{connection_id}/invoke{path.removeprefix('/v1')}?subscription-key={key}"
+    response = _raw_get(stack.url, target)
+    assert response.status == 200, response.data
+    assert response.data == b"still here"
+    assert response.msg.get_all("Set-Cookie") == ["good=1; max-age=60"]
+    assert response.getheader("X-Latin1") is None
+    assert response.getheader("X-Fine") == "yes"

@@ -208,3 +208,21 @@ def test_caller_response_headers_join_repeats_but_keep_each_cookie() -> None:
         ("Set-Cookie", "b=2; Expires=Wed, 21 Oct 2026 07:28:00 GMT"),
         ("RateLimit-Remaining", "4"),
     ]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        ("Set-Cookie", "a=1; Expires=never"),  # the worker's dateutil parse raises
+        ("Set-Cookie", "a=1; Max-Age=-1"),  # ASP.NET writes Max-Age as a non-negative integer
+        ("Set-Cookie", "a=1; Max-Age=soon"),
+        ("Set-Cookie", "a=1; Max-Age=nan"),
+        ("X-Name", "caf\xe9"),  # a latin-1 byte from the backend: Kestrel refuses non-ASCII values
+        ("X-Bell", "a\x07b"),
+    ],
+)
+def test_caller_response_headers_drop_what_the_functions_host_would_fail_on(header: tuple[str, str]) -> None:
+    from shared.proxy import caller_response_headers
+
+    kept = ("Set-Cookie", "ok=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Max-Age=60")
+    assert list(caller_response_headers([header, kept]).items()) == [kept]
