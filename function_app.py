@@ -130,6 +130,16 @@ def subscription_regenerate(req: func.HttpRequest) -> func.HttpResponse:
     return subscriptions.regenerate(req)
 
 
+@app.route(route="oauth/start/{ticket}", methods=["GET"])
+def oauth_start(req: func.HttpRequest) -> func.HttpResponse:
+    return oauth.start_page(req)
+
+
+@app.route(route="oauth/start/{ticket}", methods=["POST"])
+def oauth_confirm(req: func.HttpRequest) -> func.HttpResponse:
+    return oauth.confirm(req)
+
+
 @app.route(route="oauth/callback", methods=["GET"])
 def oauth_callback(req: func.HttpRequest) -> func.HttpResponse:
     return oauth.callback(req)

@@ -14,7 +14,7 @@ from azure.data.tables import TableClient
 
 from shared.audit import AuditLog
 from shared.callers import CallerAuthenticator, SubscriptionKeyStore
-from shared.connections import ConnectionRecords, ConnectionService, GrantIndex, SignIn, TokenRefresher
+from shared.connections import ConnectionRecords, ConnectionService, GrantIndex, Leases, SignIn, TokenRefresher
 from shared.connector_store import ConnectorStore
 from shared.limits import QuotaCounter, RateLimiter, limits_table
 from shared.oauth import OAuthClient
@@ -56,7 +56,8 @@ def build_gateway(settings: Settings) -> Gateway:
     # Token endpoints are maker-configured URLs too: the same address policy guards token, refresh and revoke calls.
     oauth = OAuthClient(BackendSession(settings.proxy_address_policy))
     records = ConnectionRecords(tables.connections)
-    signin = SignIn(tables.states, records, secrets, oauth, settings.public_url)
+    leases = Leases(records, secrets)  # the one writer of a connection's tokens at a time
+    signin = SignIn(tables.states, records, secrets, oauth, settings.public_url, leases)
     counters = limits_table(settings)
     refresher = TokenRefresher(
         records,
@@ -65,6 +66,7 @@ def build_gateway(settings: Settings) -> Gateway:
         settings.oauth_refresh_margin_seconds,
         settings.oauth_refresh_backoff_seconds,
         signin.redirect_url,
+        leases=leases,
     )
     return Gateway(
         settings=settings,

@@ -1,10 +1,11 @@
 """Connections: records in Table Storage, secrets in Key Vault, OAuth sign-in and token refresh."""
 
 from shared.connections._grants import GrantIndex
+from shared.connections._lease import Leases
 from shared.connections._records import ConnectionRecords
 from shared.connections._refresh import TokenRefresher
 from shared.connections._service import ConnectionService, ConnectionTarget, Credential
-from shared.connections._signin import CALLBACK_PATH, SignIn, SignInResult
+from shared.connections._signin import CALLBACK_PATH, Consent, SignIn, SignInResult
 from shared.connections._snapshot import oauth_config
 
 __all__ = [
@@ -12,8 +13,10 @@ __all__ = [
     "ConnectionRecords",
     "ConnectionService",
     "ConnectionTarget",
+    "Consent",
     "Credential",
     "GrantIndex",
+    "Leases",
     "SignIn",
     "SignInResult",
     "TokenRefresher",

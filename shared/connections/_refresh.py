@@ -1,40 +1,37 @@
 """Keeps OAuth tokens fresh: one refresh per connection at a time, across all instances.
 
-Across instances, a lease on the connection's Table entity (written with its ETag)
-elects one refresher; the others wait for the record's secret version to change
-and read the new token instead of refreshing again. Inside one process, callers
-that need the same connection refreshed share the one refresh in flight.
+Across instances, the connection's token lease (_lease.py) elects one refresher; the others wait
+for the record's secret version to change and read the new token instead of refreshing again.
+Inside one process, callers that need the same connection refreshed share the one refresh in
+flight. The refresher's write is conditional on still holding the lease, so a refresher that
+stalled past it can't overwrite the newer token its successor stored.
 
-A refresh always reads the newest secret version (the refresh token may have
-rotated), never a cached one. `invalid_grant` puts the connection in Error; a
-transient failure opens a backoff window with at most one attempt per connection.
+A refresh builds on the newest secret version a lease holder wrote (the refresh token may have
+rotated). `invalid_grant` puts the connection in Error; a transient failure opens a backoff window
+with at most one attempt per connection. A token issued without a refresh token is used until it
+really expires; only then does the connection need its owner to sign in again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import UTC, datetime
 from typing import Any
 
 from shared import problems
-from shared.connections._records import CONNECTED, ERROR, ConnectionRecords, RecordChanged, etag_of, snapshot_of
+from shared.connections._lease import LEASE_FIELD, LEASE_SECONDS, POLL_SECONDS, Lease, LeaseLost, Leases, iso_at
+from shared.connections._records import CONNECTED, ERROR, ConnectionRecords, snapshot_of
 from shared.connections._snapshot import client_credential, snapshot_oauth
 from shared.oauth import OAuthClient, OAuthError, TokenSet
 from shared.stores.secrets import SecretStore
-from shared.stores.tables import now_iso
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 30
-POLL_SECONDS = 0.05
-
-
-def iso_at(epoch: float | None) -> str:
-    return now_iso(datetime.fromtimestamp(epoch, UTC)) if epoch else ""
+__all__ = ["TokenRefresher", "iso_at", "needs_reauthorization"]
 
 
 def needs_reauthorization(connection_id: str, reason: str) -> problems.Problem:
@@ -48,6 +45,12 @@ def needs_reauthorization(connection_id: str, reason: str) -> problems.Problem:
     )
 
 
+def _refreshable(entity: dict[str, Any], tokens: TokenSet) -> bool:
+    """Whether the gateway can get a new token without the person: a refresh token, or client credentials."""
+    config = snapshot_oauth(snapshot_of(entity))
+    return bool(tokens.refresh_token) or (config is not None and config.grant_type == "client_credentials")
+
+
 class TokenRefresher:
     def __init__(
         self,
@@ -58,6 +61,7 @@ class TokenRefresher:
         backoff_seconds: float,
         redirect_url: str,
         clock: Callable[[], float] = time.time,
+        leases: Leases | None = None,
     ) -> None:
         self._redirect_url = redirect_url  # some oauth2generic refresh templates send {RedirectUrl}
         self._records = records
@@ -66,6 +70,7 @@ class TokenRefresher:
         self._margin = margin_seconds
         self._backoff = backoff_seconds
         self._clock = clock
+        self._leases = leases or Leases(records, secrets, clock)
         self._flights: dict[str, Future[TokenSet]] = {}
         self._lock = threading.Lock()
 
@@ -79,6 +84,8 @@ class TokenRefresher:
         tokens = TokenSet.from_secret(payload["tokens"])
         if not self.expiring(tokens):
             return tokens
+        if not _refreshable(entity, tokens) and not self.expiring(tokens, margin=0):
+            return tokens  # nothing to refresh it with: use it until it really expires
         return self.refresh(entity["PartitionKey"], entity["secretVersion"])
 
     def refresh(self, connection_id: str, seen_version: str, force: bool = False) -> TokenSet:
@@ -90,7 +97,7 @@ class TokenRefresher:
                 flight = self._flights[connection_id] = Future()
         assert flight is not None
         if not leader:
-            return flight.result(timeout=LEASE_SECONDS + 10)
+            return flight.result(timeout=3 * LEASE_SECONDS)
         try:
             tokens = self._refresh_across_instances(connection_id, seen_version, force)
             flight.set_result(tokens)
@@ -103,7 +110,7 @@ class TokenRefresher:
                 del self._flights[connection_id]
 
     def _refresh_across_instances(self, connection_id: str, seen_version: str, force: bool) -> TokenSet:
-        deadline = self._clock() + LEASE_SECONDS + 5
+        deadline = time.monotonic() + LEASE_SECONDS + 5  # real waiting time, whatever the injected clock says
         while True:
             entity = self._records.read(connection_id)
             if entity is None:
@@ -111,74 +118,87 @@ class TokenRefresher:
             if entity["status"] == ERROR:
                 raise needs_reauthorization(connection_id, entity.get("errorReason") or "refresh refused")
             if entity["secretVersion"] != seen_version:  # another instance refreshed meanwhile
-                tokens = TokenSet.from_secret(
-                    self._secrets.get(entity["secretName"], entity["secretVersion"])["tokens"]
-                )
+                tokens = self._stored(entity)
                 if force or not self.expiring(tokens):
                     return tokens
                 seen_version = entity["secretVersion"]
-            now = now_iso(datetime.fromtimestamp(self._clock(), UTC))
-            if entity.get("refreshNotBefore", "") > now:
-                return self._during_backoff(entity)
-            if entity.get("refreshLeaseUntil", "") > now and self._clock() < deadline:
-                time.sleep(POLL_SECONDS)  # someone holds the lease: wait for its new version
-                continue
-            try:
-                lease_until = iso_at(self._clock() + LEASE_SECONDS)
-                self._records.merge(connection_id, {"refreshLeaseUntil": lease_until}, etag=etag_of(entity))
-            except RecordChanged:
+            if entity.get("refreshNotBefore", "") > iso_at(self._clock()):
+                return self._valid_or_unavailable(
+                    entity,
+                    "The identity provider could not refresh this connection's token just now; the gateway retries "
+                    "after a short backoff.",
+                )
+            if self._leases.held_by_someone(entity):
+                if time.monotonic() < deadline:
+                    time.sleep(POLL_SECONDS)  # someone holds the lease: wait for its new version
+                    continue
+                return self._valid_or_unavailable(entity, "Another instance is still refreshing this connection.")
+            lease = self._leases.try_take(entity)
+            if lease is None:
                 continue  # another instance took the lease first
-            return self._refresh_holding_lease(entity)
+            with lease:
+                return self._refresh_holding(lease)
 
-    def _during_backoff(self, entity: dict[str, Any]) -> TokenSet:
-        tokens = TokenSet.from_secret(self._secrets.get(entity["secretName"], entity["secretVersion"])["tokens"])
+    def _stored(self, entity: dict[str, Any]) -> TokenSet:
+        return TokenSet.from_secret(self._secrets.get(entity["secretName"], entity["secretVersion"])["tokens"])
+
+    def _valid_or_unavailable(self, entity: dict[str, Any], detail: str) -> TokenSet:
+        tokens = self._stored(entity)
         if not self.expiring(tokens, margin=0):
-            return tokens  # still valid: use it until the window ends
-        raise problems.unavailable(
-            "The identity provider could not refresh this connection's token just now; the gateway retries "
-            "after a short backoff.",
-            retry_after_seconds=int(self._backoff),
-        )
+            return tokens  # still valid: use it meanwhile
+        raise problems.unavailable(detail, retry_after_seconds=int(self._backoff))
 
-    def _refresh_holding_lease(self, entity: dict[str, Any]) -> TokenSet:
-        connection_id = entity["PartitionKey"]
+    def _refresh_holding(self, lease: Lease) -> TokenSet:
+        entity = lease.entity
+        connection_id = lease.connection_id
         snapshot = snapshot_of(entity)
         config = snapshot_oauth(snapshot)
         assert config is not None
-        _, payload = self._secrets.get_latest(entity["secretName"])
+        payload = self._leases.current_payload(lease)
         old = TokenSet.from_secret(payload["tokens"])
+        if not _refreshable(entity, old):
+            if not self.expiring(old, margin=0):
+                return old  # used until it really expires (the lease is released unwritten)
+            return self._after_failure(
+                lease, old, OAuthError("invalid_grant", "the token expired and the provider issued no refresh token")
+            )
         credential = client_credential(self._secrets, snapshot, payload.get("values", {}))
         try:
             if config.grant_type == "client_credentials":
                 new = self._oauth.client_credentials(config, credential)
-            elif old.refresh_token:
-                new = self._oauth.refresh(config, credential, old.refresh_token, self._redirect_url)
             else:
-                raise OAuthError("invalid_grant", "the provider issued no refresh token")
+                assert old.refresh_token is not None
+                new = self._oauth.refresh(config, credential, old.refresh_token, self._redirect_url)
         except OAuthError as error:
-            return self._after_failure(entity, old, error)
+            return self._after_failure(lease, old, error)
         tokens = new.merged_with(old)
-        version = self._secrets.put(entity["secretName"], {**payload, "tokens": tokens.to_secret()})
-        self._records.merge(
-            connection_id,
-            {
-                "status": CONNECTED,
-                "secretVersion": version,
-                "tokenExpiresAt": iso_at(tokens.expires_at),
-                "refreshLeaseUntil": "",
-                "refreshNotBefore": "",
-                "errorReason": "",
-            },
+        version = self._secrets.put(
+            entity["secretName"], {**payload, "tokens": tokens.to_secret(), LEASE_FIELD: lease.id}
         )
+        fields = {
+            "status": CONNECTED,
+            "secretVersion": version,
+            "tokenExpiresAt": iso_at(tokens.expires_at),
+            "refreshNotBefore": "",
+            "errorReason": "",
+        }
+        try:
+            lease.write(fields)
+        except LeaseLost:
+            # Stalled past the lease: the new holder's tokens stay. These work for this call, but aren't kept.
+            log.warning(
+                "connection %s: refreshed after losing the lease; the newer holder's token stays", connection_id
+            )
+            return tokens
         log.info("connection %s: token refreshed", connection_id)
         return tokens
 
-    def _after_failure(self, entity: dict[str, Any], old: TokenSet, error: OAuthError) -> TokenSet:
-        connection_id = entity["PartitionKey"]
+    def _after_failure(self, lease: Lease, old: TokenSet, error: OAuthError) -> TokenSet:
+        connection_id = lease.connection_id
         if error.transient:
             log.warning("connection %s: refresh failed (%s); backing off", connection_id, error.error)
-            not_before = iso_at(self._clock() + self._backoff)
-            self._records.merge(connection_id, {"refreshLeaseUntil": "", "refreshNotBefore": not_before})
+            with contextlib.suppress(LeaseLost):  # someone else is refreshing now
+                lease.write({"refreshNotBefore": iso_at(self._clock() + self._backoff)})
             if not self.expiring(old, margin=0):
                 return old
             raise problems.unavailable(
@@ -186,8 +206,11 @@ class TokenRefresher:
                 retry_after_seconds=int(self._backoff),
             ) from None
         reason = f"{error.error}: {error.description}" if error.description else error.error
+        try:
+            lease.write({"status": ERROR, "errorReason": reason[:300]})
+        except LeaseLost:
+            raise problems.unavailable("Another writer updated this connection's token; try again.") from None
         log.warning("connection %s: refresh refused (%s); needs reauthorization", connection_id, error.error)
-        self._records.merge(connection_id, {"status": ERROR, "errorReason": reason[:300], "refreshLeaseUntil": ""})
         raise needs_reauthorization(connection_id, reason) from None
 
     def refresh_expiring(self, horizon_seconds: float) -> int:

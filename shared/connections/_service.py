@@ -326,12 +326,9 @@ class ConnectionService:
         post_login = body.get("postLoginRedirectUrl") if isinstance(body, dict) else None
         if post_login is not None and (not isinstance(post_login, str) or not self._redirect_allowed(post_login)):
             raise problems.bad_request("postLoginRedirectUrl is not on the operator's allowlist.")
-        login = self._signin.begin(connection_id, principal, config, post_login)
-        _, payload = self._secrets.get_latest(entity["secretName"])
-        version = self._secrets.put(entity["secretName"], {**payload, "login": login.secret_part})
-        self._records.merge(connection_id, {"secretVersion": version})
+        login_url = self._signin.begin_again(connection_id, principal, config, post_login)
         self.audit.record(connection_id, "reauthorized", principal.id)
-        return {**self._view(entity, principal), "loginUrl": login.url}
+        return {**self._view(entity, principal), "loginUrl": login_url}
 
     def delete(self, principal: Principal, connection_id: str) -> None:
         entity = self._read_permitted(principal, connection_id, access.MANAGE)
