@@ -54,6 +54,7 @@ from devtools.stack import (
     gateway_environment,
 )
 from tests.support import connector_files
+from tests.support.gateway_signin import to_provider
 from tests.support.oidc_provider import OidcProvider, sign_in
 
 CONNECTOR_ID = "bench-oauth"
@@ -117,8 +118,10 @@ def start_bench(stack: ExitStack, processes: int, limit_per_minute: int) -> Benc
     maker = issuer.mint({"sub": "maker", "roles": [MAKER_ROLE]})
     put_connector(gateways[0].url, maker, CONNECTOR_ID, oauth_connector(backend.url, provider))
     connection = create_connection(gateways[0].url, caller, CONNECTOR_ID, {})
-    callback = sign_in(connection["loginUrl"], username="alice", issuer=provider.issuer)
-    landing = requests.get(callback, headers={"Accept": "text/html"}, timeout=30)
+    browser = requests.Session()  # the browser the sign-in is bound to, from start page to callback
+    provider_url = to_provider(browser, connection["loginUrl"])
+    callback = sign_in(provider_url, username="alice", issuer=provider.issuer, session=browser)
+    landing = browser.get(callback, headers={"Accept": "text/html"}, timeout=30)
     if landing.status_code != 200:
         raise StackError(f"the sign-in callback answered HTTP {landing.status_code}")
     tables = TableServiceClient.from_connection_string(azurite.details["connection_string"])

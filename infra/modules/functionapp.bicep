@@ -82,8 +82,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     clientCertEnabled: clientCertMode != 'off'
     clientCertMode: clientCertMode == 'required' ? 'Required' : 'Optional'
-    // Browser redirects and load-balancer probes carry no certificate.
-    clientCertExclusionPaths: '/api/oauth/callback;/api/health'
+    // Browser pages (sign-in start page and callback) and load-balancer probes carry no certificate.
+    clientCertExclusionPaths: '/api/oauth/start;/api/oauth/callback;/api/health'
     publicNetworkAccess: 'Enabled'
     keyVaultReferenceIdentity: identityId
     virtualNetworkSubnetId: empty(subnetId) ? null : subnetId

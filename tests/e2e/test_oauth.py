@@ -1,11 +1,13 @@
 """OAuth connections end to end, against a real authorization server (oidc-provider) and the real gateway.
 
-Sign-in is driven over HTTP like a browser; the provider's counters prove how many token calls happened.
+Sign-in is driven over HTTP like a browser (one requests.Session = one browser's cookie jar); the
+provider's counters prove how many token calls happened. No test waits for a token to expire: it
+makes the stored token expire (as an operator could, through Key Vault and the record) instead.
 """
 
 from __future__ import annotations
 
-import time
+import json
 import uuid
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -15,10 +17,12 @@ import requests
 
 from tests.e2e.conftest import Stack, host_of, problem
 from tests.support import connector_files
+from tests.support.gateway_signin import CSRF_FIELD, confirm, open_start_page, to_provider
 from tests.support.oidc_provider import OidcProvider, sign_in
 
 CLIENT_SECRET = "gw-client-secret-" + uuid.uuid4().hex
-TOKEN_TTL = 4  # seconds; the gateway refreshes 1 s before expiry (OAUTH_REFRESH_MARGIN_SECONDS)
+TOKEN_TTL = 500  # seconds: none expires by itself in a test (tests expire stored tokens); under the timer horizon
+PAST = "2000-01-01T00:00:00Z"
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +41,13 @@ def provider(stack: Stack) -> Iterator[OidcProvider]:
             "redirect_uris": [callback],
             "grant_types": ["client_credentials"],
             "response_types": [],
+            "token_endpoint_auth_method": "client_secret_post",
+        },
+        {
+            "client_id": "gw-no-refresh",  # the provider issues it access tokens only
+            "client_secret": CLIENT_SECRET,
+            "redirect_uris": [callback],
+            "grant_types": ["authorization_code"],
             "token_endpoint_auth_method": "client_secret_post",
         },
     ]
@@ -70,10 +81,47 @@ def create(stack: Stack, client: requests.Session, connector_id: str, **body: ob
     return response.json()
 
 
-def complete_sign_in(stack: Stack, login_url: str, **options: object) -> requests.Response:
-    callback = sign_in(login_url, **options)
+def callback_in(browser: requests.Session, callback: str, html: bool = True) -> requests.Response:
+    headers = {"Accept": "text/html"} if html else {}
+    return browser.get(callback, headers=headers, allow_redirects=False, timeout=30)
+
+
+def complete_sign_in(
+    stack: Stack, login_url: str, browser: requests.Session | None = None, **options: object
+) -> requests.Response:
+    """The whole sign-in in one browser: start page, confirmation, the provider, the callback."""
+    browser = browser or requests.Session()
+    callback = sign_in(to_provider(browser, login_url), session=browser, **options)
     assert callback.startswith(f"{stack.public_url}/api/oauth/callback?"), callback
-    return requests.get(callback, headers={"Accept": "text/html"}, allow_redirects=False, timeout=30)
+    return callback_in(browser, callback)
+
+
+def expire_stored_token(stack: Stack, connection_id: str) -> None:
+    """Make the connection's stored access token expired, the way a passing hour would: a new secret version
+    with the same tokens and a past expiry, named by the record."""
+    from azure.keyvault.secrets import SecretClient
+
+    from shared.stores.clients import StaticTokenCredential
+
+    record = stack.connection_record(connection_id)
+    payload = stack.keyvault_secret(record["secretName"], record["secretVersion"])
+    payload["tokens"]["expires_at"] = 946684800.0  # 2000-01-01
+    client = SecretClient(
+        stack.keyvault.url,
+        StaticTokenCredential(),
+        verify_challenge_resource=False,
+        connection_verify=stack.keyvault.details["ca_bundle"],
+    )
+    secret = client.set_secret(record["secretName"], json.dumps(payload), content_type="application/json")
+    connections = stack.tables.get_table_client("e2econnections")
+    connections.update_entity(
+        {
+            "PartitionKey": connection_id,
+            "RowKey": "connection",
+            "secretVersion": secret.properties.version,
+            "tokenExpiresAt": PAST,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +144,6 @@ def bearer_seen(stack: Stack, path: str) -> str:
     return authorization.removeprefix("Bearer ")
 
 
-def wait_for_expiry() -> None:
-    time.sleep(TOKEN_TTL)
-
-
 def test_connector_shows_the_redirect_url_and_never_the_client_secret(stack: Stack, connector_id: str) -> None:
     response = stack.maker().get(f"{stack.url}/api/connectors/{connector_id}")
     oauth = response.json()["oauth"]
@@ -113,21 +157,46 @@ def test_sign_in_invoke_expiry_refresh_rotation_and_revoke_on_delete(
     stack: Stack, provider: OidcProvider, connector_id: str
 ) -> None:
     alice = stack.client("alice")
-    connection = create(stack, alice, connector_id)
+    connection = create(stack, alice, connector_id, displayName="<script>alert(1)</script> mail")
     assert connection["status"] == "Unauthenticated"
-    login = urlsplit(connection["loginUrl"])
-    query = parse_qs(login.query)
-    assert connection["loginUrl"].startswith(provider.authorization_endpoint)
-    assert query["redirect_uri"] == [f"{stack.public_url}/api/oauth/callback"]
-    assert query["code_challenge_method"] == ["S256"]
-    assert query["state"] and query["code_challenge"]
+    assert connection["loginUrl"].startswith(f"{stack.public_url}/api/oauth/start/")
     invoke = f"{stack.url}/api/connections/{connection['id']}/invoke"
     assert alice.get(f"{invoke}/early").status_code == 409
 
-    page = complete_sign_in(stack, connection["loginUrl"])
+    browser = requests.Session()
+    page, csrf = open_start_page(browser, connection["loginUrl"])
+    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["X-Frame-Options"] == "DENY"
+    csp = page.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "script-src" not in csp
+    endpoint = urlsplit(provider.authorization_endpoint)
+    assert f"form-action 'self' {endpoint.scheme}://{endpoint.netloc};" in csp
+    cookie = page.headers["Set-Cookie"]  # http public URL: no __Host- prefix, which needs Secure (see README)
+    assert cookie.startswith("cg-signin=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Path=/api/oauth/" in cookie
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; mail" in page.text and "<script>" not in page.text
+    assert connector_id in page.text and stack.principal_id("alice") in page.text and "openid" in page.text
+
+    confirmed = confirm(browser, connection["loginUrl"], csrf)
+    assert confirmed.status_code == 303
+    assert confirmed.headers["Cache-Control"] == "no-store"
+    provider_url = confirmed.headers["Location"]
+    assert provider_url.startswith(provider.authorization_endpoint)
+    query = parse_qs(urlsplit(provider_url).query)
+    assert query["redirect_uri"] == [f"{stack.public_url}/api/oauth/callback"]
+    assert query["code_challenge_method"] == ["S256"]
+    assert query["state"] and query["code_challenge"]
+    again = browser.get(connection["loginUrl"], allow_redirects=False, timeout=30)
+    assert again.status_code == 400  # single use: the ticket is gone once confirmed
+    assert problem(again)["type"].endswith("invalid-oauth-state")
+
+    callback = sign_in(provider_url, session=browser)
+    page = callback_in(browser, callback)
     assert page.status_code == 200
     assert "Connected" in page.text
     assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["X-Frame-Options"] == "DENY"
     assert alice.get(f"{stack.url}/api/connections/{connection['id']}").json()["status"] == "Connected"
 
     assert alice.get(f"{invoke}/first").status_code == 200
@@ -140,7 +209,7 @@ def test_sign_in_invoke_expiry_refresh_rotation_and_revoke_on_delete(
     assert first_secret["tokens"]["refresh_token"] not in repr(stack.entities("connections"))
 
     provider.reset()
-    wait_for_expiry()
+    expire_stored_token(stack, connection["id"])
     assert alice.get(f"{invoke}/second").status_code == 200
     second_token = bearer_seen(stack, "/second")
     assert second_token != first_token
@@ -171,25 +240,42 @@ def test_forged_replayed_expired_and_foreign_state_are_refused(
 
     bob = stack.client("bob")
     connection = create(stack, bob, connector_id)
-    callback = sign_in(connection["loginUrl"], username="bob")
-    assert requests.get(callback, timeout=30).status_code == 200
+    browser = requests.Session()
+    callback = sign_in(to_provider(browser, connection["loginUrl"]), session=browser, username="bob")
+    assert callback_in(browser, callback).status_code == 200
     before = stack.connection_record(connection["id"])
-    replay = requests.get(callback, timeout=30)
+    replay = callback_in(browser, callback, html=False)
     assert replay.status_code == 400
     assert problem(replay)["type"].endswith("invalid-oauth-state")
     assert stack.connection_record(connection["id"])["secretVersion"] == before["secretVersion"]
 
     tokens_before = stack.keyvault_secret(before["secretName"])["tokens"]
     states = stack.tables.get_table_client("e2estates")
-    for tamper in ({"expiresAt": "2000-01-01T00:00:00Z"}, {"principal": stack.principal_id("mallory")}):
+    for tamper in ({"expiresAt": PAST}, {"principal": stack.principal_id("mallory")}):
         again = bob.post(f"{stack.url}/api/connections/{connection['id']}/reauthorize").json()
-        [entity] = [e for e in states.list_entities() if e["connectionId"] == connection["id"]]
+        browser = requests.Session()
+        provider_url = to_provider(browser, again["loginUrl"])
+        [entity] = [
+            e for e in states.query_entities("PartitionKey eq 'state'") if e["connectionId"] == connection["id"]
+        ]
         states.update_entity({"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"], **tamper})
-        refused = requests.get(sign_in(again["loginUrl"], username="bob"), timeout=30)
+        refused = callback_in(browser, sign_in(provider_url, session=browser, username="bob"), html=False)
         assert refused.status_code == 400, tamper
         assert problem(refused)["type"].endswith("invalid-oauth-state")
         assert stack.connection_record(connection["id"])["status"] == "Connected"
         assert stack.keyvault_secret(before["secretName"])["tokens"] == tokens_before  # no code was exchanged
+
+    expired = bob.post(f"{stack.url}/api/connections/{connection['id']}/reauthorize").json()
+    [ticket] = [
+        e
+        for e in states.query_entities("PartitionKey eq 'ticket'")
+        if e["connectionId"] == connection["id"] and not e["browserHash"]
+    ]
+    states.update_entity({"PartitionKey": "ticket", "RowKey": ticket["RowKey"], "expiresAt": PAST})
+    late = requests.get(expired["loginUrl"], timeout=30)
+    assert late.status_code == 400
+    assert problem(late)["type"].endswith("invalid-oauth-state")
+    assert "Set-Cookie" not in late.headers
 
 
 def test_provider_error_is_recorded_and_reauthorize_fixes_the_same_connection(
@@ -233,7 +319,7 @@ def test_provider_down_during_refresh_backs_off_then_recovers(
     stack: Stack, provider: OidcProvider, connector_id: str
 ) -> None:
     erin, connection_id = signed_in(stack, connector_id, "erin")
-    wait_for_expiry()
+    expire_stored_token(stack, connection_id)
     provider.reset()
     provider.outage(503, count=100)
     invoke = f"{stack.url}/api/connections/{connection_id}/invoke"
@@ -245,7 +331,9 @@ def test_provider_down_during_refresh_backs_off_then_recovers(
     assert erin.get(f"{invoke}/down-again").status_code == 503
     assert provider.stats()["token_calls"] == calls  # inside the backoff window: no new attempt
     provider.outage(503, count=0)
-    time.sleep(2.5)
+    connections = stack.tables.get_table_client("e2econnections")  # the backoff window ends
+    assert stack.connection_record(connection_id)["refreshNotBefore"] > PAST
+    connections.update_entity({"PartitionKey": connection_id, "RowKey": "connection", "refreshNotBefore": PAST})
     assert erin.get(f"{invoke}/up").status_code == 200
 
 
@@ -254,7 +342,7 @@ def test_invalid_grant_puts_the_connection_in_error(stack: Stack, provider: Oidc
     record = stack.connection_record(connection_id)
     tokens = stack.keyvault_secret(record["secretName"])["tokens"]
     provider.revoke(tokens["refresh_token"], {"client_id": "gw-client", "client_secret": CLIENT_SECRET})
-    wait_for_expiry()
+    expire_stored_token(stack, connection_id)
     failed = frank.get(f"{stack.url}/api/connections/{connection_id}/invoke/gone")
     assert failed.status_code == 409
     assert problem(failed)["reauthorizeUrl"].endswith("/reauthorize")
@@ -301,7 +389,7 @@ def test_client_credentials_connection_needs_no_user(stack: Stack, provider: Oid
     assert robot.get(f"{stack.url}/api/connections/{connection['id']}/invoke/machine").status_code == 200
     token = bearer_seen(stack, "/machine")
     assert provider.introspect(token, {"client_id": "gw-machine", "client_secret": CLIENT_SECRET})["active"]
-    wait_for_expiry()
+    expire_stored_token(stack, connection["id"])
     assert robot.get(f"{stack.url}/api/connections/{connection['id']}/invoke/machine-again").status_code == 200
     assert bearer_seen(stack, "/machine-again") != token
 
@@ -315,8 +403,10 @@ def test_connection_supplies_its_own_client_id_through_token_parameters(stack: S
     register(stack, "oauth-byo-client", definition, properties)
     jill = stack.client("jill")
     connection = create(stack, jill, "oauth-byo-client", parameters={"token:ClientId": "gw-client"})
-    assert parse_qs(urlsplit(connection["loginUrl"]).query)["client_id"] == ["gw-client"]
-    assert complete_sign_in(stack, connection["loginUrl"], username="jill").status_code == 200
+    browser = requests.Session()
+    provider_url = to_provider(browser, connection["loginUrl"])
+    assert parse_qs(urlsplit(provider_url).query)["client_id"] == ["gw-client"]
+    assert callback_in(browser, sign_in(provider_url, session=browser, username="jill")).status_code == 200
     assert jill.get(f"{stack.url}/api/connections/{connection['id']}/invoke/byo").status_code == 200
 
 
@@ -377,10 +467,133 @@ def test_aadcertificate_client_certificate_goes_to_key_vault_only(stack: Stack) 
 
 def test_a_refused_call_costs_no_token_refresh(stack: Stack, provider: OidcProvider, connector_id: str) -> None:
     lena, connection_id = signed_in(stack, connector_id, "lena")
-    wait_for_expiry()
+    expire_stored_token(stack, connection_id)
     provider.reset()
     escaped = lena.get(f"{stack.url}/api/connections/{connection_id}/invoke/%2e%2e/admin")
     assert escaped.status_code == 400
     assert provider.stats()["token_calls"] == 0  # refused before the credential was needed
     assert lena.get(f"{stack.url}/api/connections/{connection_id}/invoke/fine").status_code == 200
     assert provider.stats()["token_calls"] == 1
+
+
+def assert_nothing_stored(stack: Stack, connection_id: str, before: dict) -> None:
+    after = stack.connection_record(connection_id)
+    assert (after["status"], after["secretVersion"]) == (before["status"], before["secretVersion"])
+    assert "tokens" not in stack.keyvault_secret(after["secretName"])
+
+
+def test_a_sign_in_finished_in_a_colleagues_browser_stores_nothing(
+    stack: Stack, provider: OidcProvider, connector_id: str
+) -> None:
+    mia = stack.client("mia")
+    connection = create(stack, mia, connector_id)
+    before = stack.connection_record(connection["id"])
+    mias_browser, colleagues_browser = requests.Session(), requests.Session()
+
+    # Mia opens her loginUrl and confirms; then she sends the provider page's URL to a colleague.
+    provider_url = to_provider(mias_browser, connection["loginUrl"])
+    provider.reset()
+    callback = sign_in(provider_url, session=colleagues_browser, username="colleague")
+    refused = callback_in(colleagues_browser, callback, html=False)
+    assert refused.status_code == 403
+    assert problem(refused)["type"] == "urn:connector-gateway:problem:signin-browser-mismatch"
+    assert refused.headers["Cache-Control"] == "no-store"
+    assert provider.stats()["token_calls"] == 0  # the colleague's code was never exchanged
+    assert_nothing_stored(stack, connection["id"], before)
+    page = callback_in(colleagues_browser, callback)  # a browser gets the same answer as a page
+    assert page.status_code == 403 and page.headers["Content-Type"].startswith("text/html")
+
+    # The loginUrl itself, forwarded after Mia opened it, shows the colleague nothing to confirm.
+    mias_second = create(stack, mia, connector_id)
+    open_start_page(mias_browser, mias_second["loginUrl"])
+    forwarded = colleagues_browser.get(mias_second["loginUrl"], allow_redirects=False, timeout=30)
+    assert forwarded.status_code == 403
+    assert problem(forwarded)["type"] == "urn:connector-gateway:problem:signin-browser-mismatch"
+    assert "Set-Cookie" not in forwarded.headers
+
+    # Mia's own browser still completes her sign-in, with her account.
+    own = callback_in(mias_browser, sign_in(provider_url, session=mias_browser, username="mia"))
+    assert own.status_code == 200
+    assert mia.get(f"{stack.url}/api/connections/{connection['id']}/invoke/mine").status_code == 200
+    token = bearer_seen(stack, "/mine")
+    claims = provider.introspect(token, {"client_id": "gw-client", "client_secret": CLIENT_SECRET})
+    assert claims["active"] and claims["sub"] == "mia"
+
+
+def test_a_callback_without_or_with_another_sign_ins_cookie_is_refused(
+    stack: Stack, provider: OidcProvider, connector_id: str
+) -> None:
+    nick = stack.client("nick")
+    connection = create(stack, nick, connector_id)
+    before = stack.connection_record(connection["id"])
+    browser = requests.Session()
+    callback = sign_in(to_provider(browser, connection["loginUrl"]), session=browser, username="nick")
+
+    without = requests.get(callback, allow_redirects=False, timeout=30)  # no cookie at all
+    assert without.status_code == 403
+    assert problem(without)["type"] == "urn:connector-gateway:problem:signin-browser-mismatch"
+
+    other = requests.Session()  # a browser bound to a sign-in of its own
+    open_start_page(other, create(stack, stack.client("olga"), connector_id)["loginUrl"])
+    assert other.cookies.get("cg-signin")
+    foreign = callback_in(other, callback, html=False)
+    assert foreign.status_code == 403
+    assert problem(foreign)["type"] == "urn:connector-gateway:problem:signin-browser-mismatch"
+
+    forged = requests.Session()
+    forged.cookies.set("cg-signin", "A" * 43, domain="localhost.local", path="/api/oauth/")
+    assert callback_in(forged, callback, html=False).status_code == 403
+    assert_nothing_stored(stack, connection["id"], before)
+
+    assert callback_in(browser, callback).status_code == 200  # the browser that started it still can
+
+
+def test_only_the_confirmed_form_goes_to_the_provider(stack: Stack, provider: OidcProvider, connector_id: str) -> None:
+    pia = stack.client("pia")
+    connection = create(stack, pia, connector_id)
+    login_url = connection["loginUrl"]
+    browser = requests.Session()
+    _, csrf = open_start_page(browser, login_url)
+
+    with_token_in_query = browser.get(f"{login_url}?csrf={csrf}", allow_redirects=False, timeout=30)
+    assert with_token_in_query.status_code == 200  # a GET only ever shows the page again
+    assert "Location" not in with_token_in_query.headers
+    fresh = CSRF_FIELD.search(with_token_in_query.text)
+    assert fresh
+    csrf = fresh.group(1)  # a reload issues a new token; the old one is void
+
+    for form in (None, "", "wrong-" + csrf):
+        refused = confirm(browser, login_url, form)
+        assert refused.status_code == 403, form
+        assert problem(refused)["type"] == "urn:connector-gateway:problem:signin-confirmation-required"
+        assert "Location" not in refused.headers
+
+    stolen = confirm(requests.Session(), login_url, csrf)  # the right token, from a browser without the cookie
+    assert stolen.status_code == 403
+    assert problem(stolen)["type"] == "urn:connector-gateway:problem:signin-browser-mismatch"
+
+    assert confirm(browser, login_url, csrf).status_code == 303
+    assert confirm(browser, login_url, csrf).status_code == 400  # the ticket is spent
+
+
+def test_a_token_issued_without_refresh_token_is_used_until_it_really_expires(
+    stack: Stack, provider: OidcProvider, start_gateway_process: object
+) -> None:
+    register(stack, "oauth-no-refresh", *oauth_connector(stack, provider, client_id="gw-no-refresh"))
+    quinn, connection_id = signed_in(stack, "oauth-no-refresh", "quinn")
+    record = stack.connection_record(connection_id)
+    assert stack.keyvault_secret(record["secretName"])["tokens"]["refresh_token"] is None
+    # A second gateway on the same stores whose refresh margin covers the token's whole life.
+    wide_margin = start_gateway_process({"OAUTH_REFRESH_MARGIN_SECONDS": str(10 * TOKEN_TTL)})  # type: ignore[operator]
+    provider.reset()
+    used = quinn.get(f"{wide_margin}/api/connections/{connection_id}/invoke/no-refresh", timeout=30)
+    assert used.status_code == 200
+    assert bearer_seen(stack, "/no-refresh") == stack.keyvault_secret(record["secretName"])["tokens"]["access_token"]
+    assert provider.stats()["token_calls"] == 0
+    assert stack.connection_record(connection_id)["status"] == "Connected"
+
+    expire_stored_token(stack, connection_id)
+    expired = quinn.get(f"{wide_margin}/api/connections/{connection_id}/invoke/no-refresh", timeout=30)
+    assert expired.status_code == 409
+    assert problem(expired)["type"] == "urn:connector-gateway:problem:connection-needs-reauthorization"
+    assert stack.connection_record(connection_id)["status"] == "Error"

@@ -61,7 +61,11 @@ def test_function_app_is_https_only_with_tls_12_and_no_ftp_or_basic_auth() -> No
     assert properties["clientCertEnabled"] == {
         "operator": {"type": "not_equals", "operands": {"operand_1": "clientCertMode", "operand_2": "off"}}
     }
-    assert set(properties["clientCertExclusionPaths"].split(";")) == {"/api/oauth/callback", "/api/health"}
+    assert set(properties["clientCertExclusionPaths"].split(";")) == {
+        "/api/oauth/start",
+        "/api/oauth/callback",
+        "/api/health",
+    }
     policies = bicep.resources(functionapp, "Microsoft.Web/sites/basicPublishingCredentialsPolicies")
     assert {bicep.body(p)["name"]: bicep.body(p)["properties"]["allow"] for p in policies.values()} == {
         "ftp": False,
