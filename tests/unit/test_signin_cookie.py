@@ -5,8 +5,10 @@ from __future__ import annotations
 from http.cookiejar import CookieJar
 from urllib.request import Request
 
+import azure.functions as func
 import requests
 
+from devtools.funchost._invoke import to_wire_response
 from shared.connections._signin import BrowserBinding
 
 VALUE = "x" * 43
@@ -20,6 +22,16 @@ def test_an_https_deployment_sets_a_host_prefixed_secure_cookie() -> None:
     assert {"Path", "Secure", "HttpOnly", "SameSite", "Max-Age"} <= attributes
     assert "Domain" not in attributes  # __Host- forbids it
     assert "Path=/;" in header and "SameSite=Lax" in header
+
+
+def test_the_functions_host_keeps_what_host_prefix_needs() -> None:
+    """A Set-Cookie goes through the Python worker's cookie parsing and the host's cookie writing."""
+    header = BrowserBinding.for_public_url("https://gateway.example.com").header(VALUE)
+    wire = to_wire_response(func.HttpResponse("page", headers={"Set-Cookie": header}))
+    [written] = [value for name, value in wire.headers if name.lower() == "set-cookie"]
+    name_value, *rest = [part.strip() for part in written.split(";")]
+    assert name_value == f"__Host-cg-signin={VALUE}"
+    assert {"path=/", "secure", "httponly", "samesite=lax", "max-age=600"} == {part.lower() for part in rest}
 
 
 def test_an_http_dev_host_sets_a_cookie_requests_sends_back_over_http() -> None:
