@@ -59,17 +59,22 @@ def free_port() -> int:
 
 
 def _wait_for_http(service: Service, path: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if service.process.poll() is not None:
-            raise StackError(f"{service.name} exited with code {service.process.returncode}")
-        try:
-            requests.get(service.url + path, timeout=1)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    service.stop()
-    raise StackError(f"{service.name} did not answer on {service.url} within {timeout:.0f} s")
+    """Returns once `path` answers. Stops the service on the way out otherwise, whatever the reason (it exited,
+    the timeout, a signal turned into an exception), so an interrupted start never leaves a process behind."""
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if service.process.poll() is not None:
+                raise StackError(f"{service.name} exited with code {service.process.returncode}")
+            try:
+                requests.get(service.url + path, timeout=1)
+                return
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise StackError(f"{service.name} did not answer on {service.url} within {timeout:.0f} s")
+    except BaseException:
+        service.stop()
+        raise
 
 
 def start_azurite(port: int | None = None, location: Path | None = None, log: IO | None = None) -> Service:
@@ -115,11 +120,15 @@ def start_keyvault(state_dir: Path, persist: bool = False, log: IO | None = None
     ] + (["--persist"] if persist else [])
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=log or subprocess.DEVNULL, text=True)
     assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line:
-        process.wait(timeout=10)
-        raise StackError(f"the Key Vault emulator exited with code {process.returncode}")
-    ready = json.loads(line)
+    try:
+        line = process.stdout.readline()
+        if not line:
+            process.wait(timeout=10)
+            raise StackError(f"the Key Vault emulator exited with code {process.returncode}")
+        ready = json.loads(line)
+    except BaseException:  # as _wait_for_http: an interrupted start leaves no process behind
+        Service("Key Vault emulator", process, "").stop()
+        raise
     return Service("Key Vault emulator", process, ready["url"], {"ca_bundle": ready["ca_bundle"]})
 
 

@@ -1,0 +1,150 @@
+"""`make run` (devtools/run.py) as a developer runs it: one run per state folder, and a stop that leaves
+no process behind, even when it comes while the stack is still starting."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from devtools.run import LOCK_FILE, hold_state_lock
+from devtools.stack import REPO, StackError, free_port
+
+STARTUP_LIMIT = 120  # seconds; a guard against a hung test, not a measurement
+
+
+class Run:
+    """`python -m devtools.run --state-dir DIR` on ports of its own, its output read as it comes."""
+
+    def __init__(self, state: Path) -> None:
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "GATEWAY_PORT": str(self.port),
+            "AZURITE_TABLE_PORT": str(free_port()),
+            "GATEWAY_BOOTSTRAP_KEY": "cgk_run-test-key",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "devtools.run", "--state-dir", str(state)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for(self, text: str) -> None:
+        while True:
+            line = self.lines.get(timeout=STARTUP_LIMIT)
+            if line is None:
+                raise AssertionError(f"make run ended before printing {text!r}:\n{''.join(self.output)}")
+            self.output.append(line)
+            if text in line:
+                return
+
+    def finish(self) -> tuple[int, str]:
+        code = self.process.wait(timeout=STARTUP_LIMIT)
+        try:  # every process it started shares its stdout: the output ends once the last of them has ended
+            while (line := self.lines.get(timeout=STARTUP_LIMIT)) is not None:
+                self.output.append(line)
+        except queue.Empty:
+            raise AssertionError("make run has exited, but a process it started still holds its output") from None
+        return code, "".join(self.output)
+
+    def descendants(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+    def kill(self) -> None:
+        for process in [*self.descendants(), psutil.Process(self.process.pid)]:
+            process.kill()
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Iterator[list[Run]]:
+    started: list[Run] = []
+    yield started
+    for run in started:  # only after a failed test: each test stops its own runs
+        if run.process.poll() is None:
+            run.kill()
+            run.process.wait()
+
+
+def is_dev_host(process: psutil.Process) -> bool:
+    try:
+        return "devtools.funchost" in process.cmdline()
+    except psutil.Error:  # gone already, or not ours to read
+        return False
+
+
+def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_second_run_on_the_same_state_is_refused_and_sigterm_stops_everything(
+    tmp_path: Path, runs: list[Run]
+) -> None:
+    first = Run(tmp_path)
+    runs.append(first)
+    first.wait_for("Gateway ready")
+    children = first.descendants()
+    assert len(children) >= 3  # Azurite, the Key Vault emulator, the dev host
+    assert (tmp_path / LOCK_FILE).read_text().strip() == str(first.process.pid)
+
+    second = Run(tmp_path)
+    runs.append(second)
+    code, output = second.finish()
+    assert code == 1
+    assert f"another `make run` (pid {first.process.pid}) is using {tmp_path.resolve()}" in output
+    assert "Gateway ready" not in output
+    # The refused run started nothing, and the first one still serves.
+    assert requests.get(f"http://127.0.0.1:{first.port}/api/health", timeout=10).status_code == 200
+    assert alive(children) == children
+
+    first.process.send_signal(signal.SIGTERM)
+    assert first.finish()[0] == 0
+    assert alive(children) == []
+
+
+def test_sigterm_while_the_dev_host_is_still_starting_leaves_no_process(tmp_path: Path, runs: list[Run]) -> None:
+    run = Run(tmp_path)
+    runs.append(run)
+    # The dev host is the last service started; stop the run as soon as it exists, long before it answers
+    # (it imports the app first). A process appearing is no event to wait on, so this polls.
+    seen: list[psutil.Process] = []
+    while not any(is_dev_host(p) for p in seen):
+        assert run.process.poll() is None, "make run ended on its own"
+        time.sleep(0.02)
+        seen = run.descendants()
+    run.process.send_signal(signal.SIGTERM)
+    code, output = run.finish()
+    assert code == 0, output
+    assert alive(seen) == []
+    # The lock went with the run: the folder is free for the next one.
+    hold_state_lock(tmp_path).close()
+
+
+def test_the_state_lock_names_its_holder_and_is_released_with_it(tmp_path: Path) -> None:
+    held = hold_state_lock(tmp_path)
+    with pytest.raises(StackError, match=rf"pid {os.getpid()}\) is using"):
+        hold_state_lock(tmp_path)
+    held.close()
+    hold_state_lock(tmp_path).close()
