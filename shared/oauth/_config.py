@@ -156,8 +156,33 @@ def _scope_list(value: Any) -> list[str]:
     return [scope for entry in entries if isinstance(entry, str) for scope in entry.split()]
 
 
+def _origin(url: str | None) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of a concrete URL; None for a template or anything without a host."""
+    if not url or _generic.placeholders(url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    return (parts.scheme.lower(), parts.hostname, port) if parts.hostname else None
+
+
+def _host_choice_refused(name: str, parameter: str) -> OAuthConfigError:
+    return OAuthConfigError(
+        f"{name}: the connection parameter 'token:{parameter}' would choose the host the connector's client secret"
+        " is sent to; only the connector's maker sets that host (or the connector asks each connection for its"
+        " own client secret, 'token:ClientSecret')"
+    )
+
+
 class _Settings:
-    """Lookup over overrides > customParameters > template, by case-insensitive name."""
+    """Lookup over overrides > customParameters > template, by case-insensitive name.
+
+    `overrides` are the connection's values. A connection that brings its own client secret
+    (`own_client_secret`) may point its endpoints anywhere the address guard allows; otherwise the
+    connector's secret would go there, so its endpoints' hosts stay the maker's.
+    """
 
     def __init__(self, connector: Connector, template: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> None:
         settings = connector.oauth_settings or {}
@@ -180,6 +205,14 @@ class _Settings:
         self.secret_names |= {
             p.name.lower().removeprefix("token:") for p in connector.parameters if p.secret and p.type != "oauthsetting"
         }
+        self.own_client_secret = any(p.secret and p.name.lower() == "token:clientsecret" for p in connector.parameters)
+        # A value the maker listed (allowedValues) is the maker's choice, wherever it goes.
+        by_name = {p.name.lower().removeprefix("token:"): p for p in connector.parameters}
+        self.maker_listed = {
+            name
+            for name, value in self.overrides.items()
+            if name in by_name and by_name[name].allowed_values and str(value) in by_name[name].allowed_values
+        }
 
     def get(self, name: str, template_key: str | None = None) -> str | None:
         """overrides > customParameters > the template's `template_key` (as text)."""
@@ -189,6 +222,26 @@ class _Settings:
             value = _text(self.template.get(template_key))
         return value
 
+    def endpoint(self, name: str, template_key: str | None = None) -> str | None:
+        """A URL setting (tokenUrl, loginUri, ...): the connection's value only where it keeps the maker's host."""
+        key = name.lower()
+        maker = self.custom.get(key)
+        if maker is None and template_key is not None:
+            maker = _text(self.template.get(template_key))
+        chosen = self.overrides.get(key)
+        if chosen is None:
+            return maker
+        if self._may_not_choose_host(key) and (_origin(chosen) is None or _origin(chosen) != _origin(maker)):
+            raise _host_choice_refused(name, name)
+        return str(chosen)
+
+    def _may_not_choose_host(self, key: str) -> bool:
+        return not self.own_client_secret and key in self.chosen_names()
+
+    def chosen_names(self) -> frozenset[str]:
+        """Values the connection chose freely (not from the maker's allowedValues)."""
+        return frozenset(self.overrides) - self.maker_listed
+
     def template_values(self) -> dict[str, str]:
         """Values for oauth2generic placeholders: customParameters that aren't templates, then overrides."""
         ignored = set(_generic.MESSAGE_TEMPLATES) | set(_generic.URL_TEMPLATES) | {"scopelistdelimiter"}
@@ -197,37 +250,53 @@ class _Settings:
         return {k: v for k, v in values.items() if k not in _NOT_TEMPLATE_VALUES}
 
 
-def _fill(name: str, url: str | None, values: Mapping[str, str]) -> str | None:
+def _fill(
+    name: str,
+    url: str | None,
+    values: Mapping[str, str],
+    chosen: frozenset[str] = frozenset(),
+    own_client_secret: bool = False,
+) -> str | None:
+    """The URL template with each value checked for its position. Values in `chosen` (the connection's own)
+    get the strict checks, and may decide the host only for a connection with its own client secret."""
     if url is None:
         return None
     try:
-        return _generic.render_url(url, values)
+        filled, host_deciding = _generic.render_url(url, values, set(values) - chosen)
     except _generic.MissingPlaceholder as missing:
         raise OAuthConfigError(
             f"{name} needs a value for {{{missing.name}}}: give it as the connection parameter 'token:{missing.name}'"
         ) from None
     except _generic.UnsafeValue as unsafe:
-        raise OAuthConfigError(f"{name}: the value for {{{unsafe.name}}} can't go into a URL") from None
+        raise OAuthConfigError(f"{name}: {unsafe}, so it can't move the request") from None
+    for placeholder in _generic.placeholders(url):
+        if placeholder.lower() in host_deciding & chosen and not own_client_secret:
+            raise _host_choice_refused(name, placeholder)
+    return filled
 
 
 def _aad_fields(s: _Settings, client_id: str, scopes: list[str]) -> dict[str, Any]:
-    login_uri = _checked_url("customParameters.loginUri", s.get("loginUri", "login_uri")).rstrip("/")
+    login_uri = _checked_url("customParameters.loginUri", s.endpoint("loginUri", "login_uri")).rstrip("/")
     tenant = _real_value("customParameters.tenantId", s.get("tenantId", "tenant_id"))
     resource = s.get("resourceUri") or _text(s.properties.get("AzureActiveDirectoryResourceId"))
     version = s.get("aadVersion", "aad_version") or "v2"
     if version not in ("v1", "v2"):
         raise OAuthConfigError("aadVersion must be v1 or v2")
     values = {"clientid": client_id, "tenantid": tenant, "loginuri": login_uri}
-    urls = {key: _fill(key, _text(s.template.get(key)), values) for key in ("authorization_url", "token_url")}
+    chosen = s.chosen_names() - {"loginuri"}  # endpoint() kept a chosen loginUri on the maker's host
+    urls = {
+        key: _fill(key, _text(s.template.get(key)), values, chosen, s.own_client_secret)
+        for key in ("authorization_url", "token_url")
+    }
     if version == "v1":  # v1 endpoints are the v2 ones without "/v2.0"
         urls = {key: url.replace("/oauth2/v2.0/", "/oauth2/") if url else url for key, url in urls.items()}
     fields: dict[str, Any] = {
         "login_uri": login_uri,
         "tenant_id": tenant,
         "aad_version": version,
-        "oidc_authority": s.get("oidcAuthority"),
-        "authorization_url": s.get("authorizationUrl") or urls["authorization_url"],
-        "token_url": s.get("tokenUrl") or urls["token_url"],
+        "oidc_authority": s.endpoint("oidcAuthority"),
+        "authorization_url": s.endpoint("authorizationUrl") or urls["authorization_url"],
+        "token_url": s.endpoint("tokenUrl") or urls["token_url"],
     }
     given = [scope for scope in scopes if scope.lower() not in AAD_RESERVED_SCOPES]
     if resource is not None:
@@ -252,14 +321,23 @@ def _oauth2_fields(s: _Settings, client_id: str) -> dict[str, Any]:
     values = {"clientid": client_id}
     names = {"authorization_url": "authorizationUrl", "token_url": "tokenUrl", "refresh_url": "refreshUrl"}
     names["revocation_url"] = "revocationUrl"
-    return {target: s.get(name) or _fill(target, s.template.get(target), values) for target, name in names.items()}
+    chosen = s.chosen_names()
+    return {
+        target: s.endpoint(name, target) if s.custom.get(name.lower()) or s.overrides.get(name.lower()) else None
+        for target, name in names.items()
+    } | {
+        target: _fill(target, s.template.get(target), values, chosen, s.own_client_secret)
+        for target, name in names.items()
+        if not (s.custom.get(name.lower()) or s.overrides.get(name.lower()))
+    }
 
 
 def _generic_fields(s: _Settings, client_id: str) -> dict[str, Any]:
     template_values = s.template_values()
     url_values = {**template_values, "clientid": client_id}
+    chosen = s.chosen_names()
     fields: dict[str, Any] = {
-        target: _fill(f"customParameters.{key}", s.get(key), url_values)
+        target: _fill(f"customParameters.{key}", s.endpoint(key), url_values, chosen, s.own_client_secret)
         for key, target in _generic.URL_TEMPLATES.items()
     }
     templates = {target: s.custom[key] for key, target in _generic.MESSAGE_TEMPLATES.items() if s.custom.get(key)}

@@ -2,8 +2,8 @@
 
 Placeholder names are case-insensitive ({ClientId} = {clientId}). The standard ones are filled per
 message; any other name is a connection parameter value ("token:ReferooHost" fills {ReferooHost}).
-URL templates take values as they are (a value may be a whole URL or a host); query and body
-templates take them percent-encoded.
+URL templates take each value checked for the position it fills (shared/proxy/_url_values.py: one
+DNS label, a host, a path segment, ...); query and body templates take values percent-encoded.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
-PLACEHOLDER = re.compile(r"\{([^{}\s]+)\}")
+from shared.proxy._url_values import PLACEHOLDER, MissingPlaceholder
+from shared.proxy._url_values import UnsafeValue as UnsafeValue  # re-exported: _config catches it
+from shared.proxy._url_values import render as render_url_template
 
 # Filled per message by the gateway; lower-cased.
 STANDARD_PLACEHOLDERS = frozenset(
@@ -33,26 +35,6 @@ URL_TEMPLATES = {
     "refreshurltemplate": "refresh_url",
 }
 
-# Characters a value must not bring into a URL template: they would move the request to another host
-# ("@evil.example", "#", "\\") or break the URL.
-_UNSAFE_IN_URL = re.compile(r"[@#\\\s\x00-\x1f\x7f]")
-
-
-class MissingPlaceholder(KeyError):
-    """A template names a placeholder that has no value. Carries the name only."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
-
-
-class UnsafeValue(ValueError):
-    """A value would change a URL template's host or break the URL. Carries the placeholder name only."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"the value for {{{name}}} is not usable in a URL")
-        self.name = name
-
 
 def placeholders(template: str) -> list[str]:
     """The placeholder names in a template, as written."""
@@ -71,18 +53,16 @@ def _render(template: str, values: Mapping[str, str], mode: str) -> str:
         value = values.get(name.lower())
         if value is None:
             raise MissingPlaceholder(name)
-        if mode == "encoded":
-            return quote(value, safe="")
-        if mode == "url" and _UNSAFE_IN_URL.search(value):
-            raise UnsafeValue(name)
-        return value
+        return quote(value, safe="") if mode == "encoded" else value
 
     return PLACEHOLDER.sub(substitute, template)
 
 
-def render_url(template: str, values: Mapping[str, str]) -> str:
-    """A URL template with values inserted as they are. `values` is keyed by lower-cased name."""
-    return _render(template, values, "url")
+def render_url(template: str, values: Mapping[str, str], trusted: Iterable[str] = ()) -> tuple[str, frozenset[str]]:
+    """A URL template with each value checked for its position; also the (lower-cased) names of the values
+    that decided the host. `values` is keyed by lower-cased name; `trusted` names are the maker's values
+    (see shared/proxy/_url_values.check_value). MissingPlaceholder, UnsafeValue."""
+    return render_url_template(template, values, frozenset(trusted))
 
 
 def render_encoded(template: str, values: Mapping[str, str]) -> str:

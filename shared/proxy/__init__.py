@@ -12,24 +12,32 @@ from shared.proxy._headers import (
     is_platform_header,
 )
 from shared.proxy._transport import BackendSession, BlockedAddressError, quiet_transport_logging
+from shared.proxy._url_values import HOST_DECIDING, Position, UnsafeValue, check_value, positions
+from shared.proxy._url_values import render as render_url_template
 from shared.proxy._urls import backend_url
 
 __all__ = [
     "HOP_BY_HOP",
+    "HOST_DECIDING",
     "PLATFORM_REQUEST_HEADERS",
     "PLATFORM_REQUEST_PREFIXES",
     "AddressClass",
     "AddressPolicy",
     "BackendSession",
     "BlockedAddressError",
+    "Position",
     "ProxiedResponse",
+    "UnsafeValue",
     "backend_url",
     "caller_response_headers",
     "check_private_networks",
+    "check_value",
     "classify",
     "forward",
     "forward_request_headers",
     "forward_response_headers",
     "is_platform_header",
+    "positions",
     "quiet_transport_logging",
+    "render_url_template",
 ]

@@ -35,7 +35,7 @@ def session():
 def test_an_unreachable_token_endpoint_is_transient(session):
     port = free_port()
     settings = {"identityProvider": "github", "clientId": "client-1", "scopes": ["repo"]}
-    config = oauth_config_for(oauth_connector(settings), {"tokenUrl": f"http://127.0.0.1:{port}/token"})
+    config = oauth_config_for(oauth_connector(_maker(settings, tokenUrl=f"http://127.0.0.1:{port}/token")))
     with pytest.raises(OAuthError) as caught:
         OAuthClient(session).refresh(config, "s3cret", "rt-1")
     assert (caught.value.error, caught.value.transient) == ("temporarily_unavailable", True)
@@ -128,10 +128,17 @@ def pem(key):
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption).decode()
 
 
+def _maker(settings, **custom):
+    """The settings with the maker's customParameters (endpoints a connection may not move)."""
+    return {**settings, "customParameters": {name: {"value": value} for name, value in custom.items()}}
+
+
 def entra_config(entra, provider="aad", **overrides):
     settings = {"identityProvider": provider, "clientId": "client-1", "scopes": []}
-    base = {"loginUri": entra.url, "tenantId": "tenant-1", "resourceUri": "api://backend"}
-    return oauth_config_for(oauth_connector(settings), {**base, **overrides})
+    endpoints = {"loginUri": entra.url, "tenantId": "tenant-1", "resourceUri": "api://backend"}
+    for name in [name for name in overrides if name in ("oidcAuthority", "tokenUrl", "authorizationUrl")]:
+        endpoints[name] = overrides.pop(name)
+    return oauth_config_for(oauth_connector(_maker(settings, **endpoints)), overrides)
 
 
 def test_entra_sign_in_url_matches_discovery_and_the_code_exchange_uses_pkce(entra, entra_session):
@@ -207,9 +214,9 @@ def test_entra_client_credentials_with_a_secret_and_with_a_certificate(entra, en
 
 
 def test_entra_unreachable_is_transient(entra_session):
+    settings = {"identityProvider": "aad", "clientId": "client-1", "scopes": ["User.Read"]}
     config = oauth_config_for(
-        oauth_connector({"identityProvider": "aad", "clientId": "client-1", "scopes": ["User.Read"]}),
-        {"loginUri": f"https://127.0.0.1:{free_port()}", "tenantId": "tenant-1"},
+        oauth_connector(_maker(settings, loginUri=f"https://127.0.0.1:{free_port()}", tenantId="tenant-1"))
     )
     with pytest.raises(OAuthError) as caught:
         OAuthClient(entra_session).refresh(config, "s", "rt")

@@ -261,22 +261,43 @@ def test_http_is_allowed_on_loopback_only():
 # -- overrides ---------------------------------------------------------------------------------
 
 
-def test_overrides_replace_client_id_scopes_and_endpoints():
+GITHUB_ENDPOINT_OVERRIDES = {
+    "TOKENURL": "http://127.0.0.1:9/token",
+    "authorizationUrl": "http://127.0.0.1:9/authorize",
+    "revocationUrl": "http://127.0.0.1:9/applications/real-client/grant",
+}
+
+
+def test_overrides_replace_client_id_scopes_and_endpoints_for_a_connection_with_its_own_client_secret():
     config = oauth_config_for(
-        oauth_connector({"identityProvider": "github", "clientId": "[[DUMMY]]", "scopes": ["repo"]}),
-        {
-            "token:ClientId": "real-client",
-            "scopes": "read:user user:email",
-            "TOKENURL": "http://127.0.0.1:9/token",
-            "authorizationUrl": "http://127.0.0.1:9/authorize",
-            "revocationUrl": "http://127.0.0.1:9/applications/real-client/grant",
-        },
+        oauth_connector(
+            {"identityProvider": "github", "clientId": "[[DUMMY]]", "scopes": ["repo"]},
+            token__ClientSecret="securestring",
+        ),
+        {"token:ClientId": "real-client", "scopes": "read:user user:email", **GITHUB_ENDPOINT_OVERRIDES},
     )
     assert config.client_id == "real-client"
     assert config.scopes == ("read:user", "user:email")
     assert (config.token_url, config.refresh_url) == ("http://127.0.0.1:9/token", "http://127.0.0.1:9/token")
     assert config.revocation_url == "http://127.0.0.1:9/applications/real-client/grant"
     assert config.accept_json  # the template's quirks stay
+
+
+@pytest.mark.parametrize("name", sorted(GITHUB_ENDPOINT_OVERRIDES))
+def test_a_connection_cannot_move_an_endpoint_that_gets_the_connectors_client_secret(name):
+    connector = oauth_connector({"identityProvider": "github", "clientId": "client-1", "scopes": ["repo"]})
+    with pytest.raises(
+        OAuthConfigError, match=f"(?i)'token:{name}' would choose the host the connector's client secret"
+    ):
+        oauth_config_for(connector, {name: GITHUB_ENDPOINT_OVERRIDES[name]})
+
+
+def test_a_connection_may_change_an_endpoint_on_the_makers_host():
+    connector = oauth_connector(oauth2_settings())
+    config = oauth_config_for(connector, {"tokenUrl": "https://IDP.example.com/other-token"})
+    assert config.token_url == "https://IDP.example.com/other-token"
+    with pytest.raises(OAuthConfigError, match="would choose the host"):
+        oauth_config_for(connector, {"tokenUrl": "https://idp.example.com:8443/token"})
 
 
 def test_a_placeholder_client_id_points_at_the_per_connection_parameter():
@@ -359,8 +380,11 @@ def test_aad_v1_sends_the_resource_and_skips_msal():
 
 
 def test_aadcertificate_authenticates_with_a_private_key_jwt_and_oidc_authority_is_kept():
-    settings = {**aad_settings(resourceUri={"value": "api://x"}), "identityProvider": "aadcertificate"}
-    config = oauth_config_for(oauth_connector(settings), {"oidcAuthority": "https://127.0.0.1:8443/tenant-1"})
+    settings = {
+        **aad_settings(resourceUri={"value": "api://x"}, oidcAuthority={"value": "https://127.0.0.1:8443/tenant-1"}),
+        "identityProvider": "aadcertificate",
+    }
+    config = oauth_config_for(oauth_connector(settings))
     assert (config.protocol, config.token_auth) == ("aad", "private_key_jwt")
     assert config.oidc_authority == "https://127.0.0.1:8443/tenant-1"
 
@@ -379,7 +403,17 @@ def test_generic_url_templates_take_connection_values_and_message_templates_are_
         tokenUrlTemplate={"value": "https://{referoohost}/oauth/token"},
         tokenBodyTemplate={"value": "grant_type=authorization_code&code={Code}&client_secret={ClientSecret}"},
     )
-    config = oauth_config_for(oauth_connector(settings), {"token:ReferooHost": "api.sandbox.referoo.com.au"})
+    # The maker lists the hosts a connection may pick (Referoo's production and sandbox).
+    hosts = {"allowedValues": [{"value": "api.referoo.com.au"}, {"value": "api.sandbox.referoo.com.au"}]}
+    connector = build_example(
+        properties=make_api_properties(
+            {
+                "token": {"type": "oauthSetting", "oAuthSettings": settings},
+                "token:ReferooHost": make_parameter(constraints=hosts),
+            }
+        )
+    )
+    config = oauth_config_for(connector, {"token:ReferooHost": "api.sandbox.referoo.com.au"})
     assert config.authorization_url == "https://api.sandbox.referoo.com.au/oauth/authorize"
     assert config.token_url == config.refresh_url == "https://api.sandbox.referoo.com.au/oauth/token"
     assert config.templates == {
@@ -410,12 +444,59 @@ def test_generic_missing_value_names_the_connection_parameter():
         oauth_config_for(oauth_connector(settings))
 
 
-def test_generic_value_that_would_move_the_host_is_refused():
+@pytest.mark.parametrize(
+    "value",
+    ["evil.example@idp.example.com", "evil.example/x", "evil.example?", "evil.example#", "evil.example\\x", "a b"],
+)
+def test_generic_value_that_would_move_the_host_is_refused(value):
     settings = generic_settings(
         authorizationUrlTemplate={"value": "https://{Host}/authorize"}, tokenUrlTemplate={"value": "https://{Host}/t"}
     )
-    with pytest.raises(OAuthConfigError, match=r"the value for \{Host\} can't go into a URL"):
-        oauth_config_for(oauth_connector(settings), {"Host": "evil.example@idp.example.com"})
+    connector = oauth_connector(settings, token__ClientSecret="securestring")  # may choose a host, not break one
+    with pytest.raises(OAuthConfigError, match=r"the value for \{Host\} must be a host name or IP address"):
+        oauth_config_for(connector, {"Host": value})
+
+
+def test_a_connection_chosen_host_needs_the_connections_own_client_secret():
+    settings = generic_settings(
+        authorizationUrlTemplate={"value": "https://{Host}/authorize"}, tokenUrlTemplate={"value": "https://{Host}/t"}
+    )
+    with pytest.raises(OAuthConfigError, match=r"'token:Host' would choose the host the connector's client secret"):
+        oauth_config_for(oauth_connector(settings), {"token:Host": "idp.example.com:8443"})
+    connector = oauth_connector(settings, token__ClientSecret="securestring")
+    config = oauth_config_for(connector, {"token:Host": "idp.example.com:8443"})
+    assert config.token_url == "https://idp.example.com:8443/t"
+
+
+SUBDOMAIN = generic_settings(
+    authorizationUrlTemplate={"value": "https://{Subdomain}.example.com/oauth/authorize"},
+    tokenUrlTemplate={"value": "https://{Subdomain}.example.com/oauth/token"},
+)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "evil.com/",
+        "evil.com?",
+        "evil.com#",
+        "evil.com:443/x?",
+        "127.0.0.1:8080/x?",
+        "a.b",
+        "@evil.com",
+        "-x",
+        "x" * 64,
+        "é",
+    ],
+)
+def test_a_subdomain_value_is_one_dns_label(value):
+    with pytest.raises(OAuthConfigError, match=r"the value for \{Subdomain\} must be one DNS label"):
+        oauth_config_for(oauth_connector(SUBDOMAIN), {"token:Subdomain": value})
+
+
+def test_a_subdomain_value_fills_its_label():
+    config = oauth_config_for(oauth_connector(SUBDOMAIN), {"token:Subdomain": "contoso-eu1"})
+    assert config.token_url == "https://contoso-eu1.example.com/oauth/token"
 
 
 def test_generic_templates_may_not_name_other_secrets():
@@ -436,7 +517,8 @@ def test_generic_scopes_may_hold_placeholders():
         tokenUrlTemplate={"value": "{TokenUrl}"},
     )
     overrides = {"token:Scope": "user_impersonation offline_access", "token:AuthorizationUrl": "https://i.example/a"}
-    config = oauth_config_for(oauth_connector(settings), {**overrides, "token:TokenUrl": "https://i.example/t"})
+    connector = oauth_connector(settings, token__ClientSecret="securestring")  # so the connection picks the URLs
+    config = oauth_config_for(connector, {**overrides, "token:TokenUrl": "https://i.example/t"})
     assert config.scopes == ("user_impersonation", "offline_access")
     assert (config.authorization_url, config.token_url) == ("https://i.example/a", "https://i.example/t")
 
@@ -457,7 +539,7 @@ def test_generic_config_record_round_trips():
         authorizationUrlQueryStringTemplate={"value": "?client_id={ClientId}&h={H}"},
         tokenUrlTemplate={"value": "https://{H}/t"},
     )
-    config = oauth_config_for(oauth_connector(settings), {"H": "idp.example.com"})
+    config = oauth_config_for(oauth_connector(settings, token__ClientSecret="securestring"), {"H": "idp.example.com"})
     assert config_from_record(json.loads(json.dumps(config_to_record(config)))) == config
 
 

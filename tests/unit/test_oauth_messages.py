@@ -217,7 +217,9 @@ GENERIC = {
 
 
 def generic_config():
-    return config_for("oauth2generic", {"Host": "idp.example.com", "token:Region": "eu west"}, customParameters=GENERIC)
+    # The maker fixes the host; the connection's value goes into the query only.
+    maker = {**GENERIC, "Host": {"value": "idp.example.com"}}
+    return config_for("oauth2generic", {"token:Region": "eu west"}, customParameters=maker)
 
 
 def test_generic_authorization_url_renders_the_template_and_never_the_secret():

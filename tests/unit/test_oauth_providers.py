@@ -25,8 +25,13 @@ def config_at(standin, provider, scopes=("read",), **overrides):
     urls = {"authorizationUrl": f"{standin.url}/authorize", "tokenUrl": standin.url + standin.token_path}
     if standin.revocation_path:
         urls["revocationUrl"] = standin.url + standin.revocation_path
-    settings = {"identityProvider": provider, "clientId": standin.client_id, "scopes": list(scopes)}
-    return oauth_config_for(oauth_connector(settings), {**urls, **overrides})
+    settings = {
+        "identityProvider": provider,
+        "clientId": standin.client_id,
+        "scopes": list(scopes),
+        "customParameters": {name: {"value": url} for name, url in urls.items()},  # the maker's, not a connection's
+    }
+    return oauth_config_for(oauth_connector(settings), overrides)
 
 
 def sign_in(standin, config, **grant):

@@ -1,0 +1,140 @@
+"""OAuth URLs end to end: a connection's values can't move a token request (and the connector's client secret)
+to another host, and token requests go through the same address guard as backend calls."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.conftest import GatewayFactory, Stack, problem
+from tests.support.backend import RecordingBackend
+
+CLIENT_SECRET = "maker-client-secret-" + uuid.uuid4().hex
+
+
+class ConnectionCounter:
+    """The attacker's listener: counts every TCP connection (TLS or not), so "nothing arrived" means nothing."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self.accepted = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            client.close()
+
+    def stop(self) -> None:
+        self._server.close()
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[ConnectionCounter]:
+    counter = ConnectionCounter()
+    yield counter
+    counter.stop()
+
+
+def _generic_connector(stack: Stack, token_url_template: str, *parameters: str) -> tuple[dict, dict]:
+    definition = {
+        "swagger": "2.0",
+        "info": {"title": "Generic", "version": "1"},
+        "host": stack.backend.url.split("://", 1)[1],
+        "basePath": "/generic",
+        "schemes": ["http"],
+        "paths": {},
+    }
+    settings = {
+        "identityProvider": "oauth2generic",
+        "clientId": "maker-client",
+        "scopes": ["read"],
+        "customParameters": {
+            "tokenUrlTemplate": {"value": token_url_template},
+            "grantType": {"value": "client_credentials"},  # the token request goes out while the connection is made
+        },
+    }
+    declared: dict = {"token": {"type": "oauthSetting", "oAuthSettings": settings}}
+    for name in parameters:
+        declared[f"token:{name}"] = {"type": "string", "uiDefinition": {"constraints": {"required": "true"}}}
+    return definition, {"properties": {"connectionParameters": declared}}
+
+
+def _register(stack: Stack, connector_id: str, definition: dict, properties: dict) -> None:
+    body = {"apiDefinition": definition, "apiProperties": properties, "clientSecret": CLIENT_SECRET}
+    response = stack.maker().put(f"{stack.url}/api/connectors/{connector_id}", json=body)
+    assert response.status_code in (200, 201), response.text
+
+
+MOVES = ["/x?", "/x#", "@", "\\x", ":443/x?"]
+
+
+@pytest.mark.parametrize("move", MOVES)
+def test_a_subdomain_value_cannot_move_the_token_request(stack: Stack, listener: ConnectionCounter, move: str) -> None:
+    connector_id = f"generic-sub-{MOVES.index(move)}"
+    _register(stack, connector_id, *_generic_connector(stack, "https://{Subdomain}.example.com/token", "Subdomain"))
+    attack = f"127.0.0.1:{listener.port}{move}"
+    response = stack.client("mallory").post(
+        f"{stack.url}/api/connectors/{connector_id}/connections",
+        json={"displayName": "x", "parameters": {"token:Subdomain": attack}},
+    )
+    body = problem(response)
+    assert response.status_code == 400, response.text
+    assert body["type"] == "urn:connector-gateway:problem:invalid-parameters"
+    assert "{Subdomain} must be one DNS label" in body["detail"]
+    assert listener.accepted == 0
+    assert CLIENT_SECRET not in response.text
+    assert not [e for e in stack.entities("connections") if e.get("connectorId") == connector_id]
+
+
+def test_a_connection_cannot_choose_the_host_that_gets_the_connectors_client_secret(
+    stack: Stack, listener: ConnectionCounter
+) -> None:
+    _register(stack, "generic-host", *_generic_connector(stack, "https://{Host}/token", "Host"))
+    response = stack.client("mallory").post(
+        f"{stack.url}/api/connectors/generic-host/connections",
+        json={"displayName": "x", "parameters": {"token:Host": f"127.0.0.1:{listener.port}"}},
+    )
+    body = problem(response)
+    assert response.status_code == 400, response.text
+    assert body["type"] == "urn:connector-gateway:problem:invalid-parameters"
+    assert "'token:Host' would choose the host the connector's client secret is sent to" in body["detail"]
+    assert listener.accepted == 0
+    assert CLIENT_SECRET not in stack.gateway_log()
+
+
+@pytest.fixture(scope="module")
+def strict_gateway(start_gateway_process: GatewayFactory) -> str:
+    return start_gateway_process({"PROXY_ALLOW_LOOPBACK": "false"})
+
+
+def test_token_requests_go_through_the_address_guard(stack: Stack, strict_gateway: str) -> None:
+    with RecordingBackend() as identity_provider:
+        identity_provider.respond("/token", body={"access_token": "at", "token_type": "Bearer", "expires_in": 3600})
+        _register(stack, "generic-loopback-idp", *_generic_connector(stack, identity_provider.url + "/token"))
+        client = stack.client("mallory")
+        refused = client.post(
+            f"{strict_gateway}/api/connectors/generic-loopback-idp/connections",
+            json={"displayName": "x", "parameters": {}},
+        )
+        assert identity_provider.requests == []
+        allowed = client.post(
+            f"{stack.url}/api/connectors/generic-loopback-idp/connections",
+            json={"displayName": "x", "parameters": {}},
+        )
+        assert allowed.status_code == 201, allowed.text  # the same connector where loopback is allowed
+        assert len(identity_provider.requests) == 1
+    body = problem(refused)
+    assert refused.status_code == 502, refused.text
+    assert body["type"] == "urn:connector-gateway:problem:token-request-failed"
+    assert CLIENT_SECRET not in refused.text
