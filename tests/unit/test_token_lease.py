@@ -208,3 +208,36 @@ def test_a_token_without_refresh_token_is_used_until_it_really_expires(records: 
     record = records.read(connection_id)
     assert record is not None and record["status"] == "Error"
     assert provider.refreshed_with == []
+
+
+class SignallingRecords(ConnectionRecords):
+    """Records whose lease renewals can be awaited."""
+
+    def __init__(self, table: Any) -> None:
+        super().__init__(table)
+        self.renewed = threading.Event()
+
+    def merge(self, connection_id: str, fields: dict[str, Any], etag: str | None = None) -> str:
+        result = super().merge(connection_id, fields, etag)
+        if set(fields) == {"refreshLeaseUntil"} and fields["refreshLeaseUntil"]:
+            self.renewed.set()
+        return result
+
+
+def test_a_holder_renews_its_lease_in_the_background_while_its_token_call_runs(tables: TableServiceClient) -> None:
+    clock, vault = Clock(), Vault()
+    signalling = SignallingRecords(tables.create_table(f"lease{uuid.uuid4().hex[:12]}"))
+    connection_id = connect(signalling, vault, TokenSet("at-0", "rt-0", expires_at=START + 10))
+    leases = Leases(signalling, vault, clock, renew_every=0.01)  # type: ignore[arg-type]
+    entity = signalling.read(connection_id)
+    assert entity is not None
+    with leases.try_take(entity) as lease:  # type: ignore[union-attr]
+        clock.now += LEASE_SECONDS - 1  # a slow token call: the lease would run out in a second...
+        signalling.renewed.clear()
+        assert signalling.renewed.wait(30)  # ...but the holder renewed it from now
+        clock.now += 2
+        current = signalling.read(connection_id)
+        assert current is not None and leases.held_by_someone(current)
+        lease.write({"secretVersion": "v1"})
+    final = signalling.read(connection_id)
+    assert final is not None and final["refreshLeaseUntil"] == "" and final["refreshLeaseId"] == lease.id
