@@ -80,9 +80,6 @@ param failedValidationStatus int = 401
 @description('AUTH_FAILED_VALIDATION_MESSAGE: message for a rejected token instead of the specific reason.')
 param failedValidationMessage string = ''
 
-@description('AUTH_PERMISSION_MAP: app role or scope name -> list of gateway permissions it grants.')
-param permissionMap object = {}
-
 // ---------- Gateway behaviour ----------
 
 @description('GATEWAY_PUBLIC_URL: public base URL (custom domain or front door). Empty means https://<app default host name>. The OAuth redirect URL is <publicUrl>/api/oauth/callback.')
@@ -395,7 +392,6 @@ var appSettings = {
   AUTH_TOKEN_QUERY: tokenQuery
   AUTH_FAILED_VALIDATION_STATUS: string(failedValidationStatus)
   AUTH_FAILED_VALIDATION_MESSAGE: failedValidationMessage
-  AUTH_PERMISSION_MAP: string(permissionMap)
   PROXY_CONNECT_TIMEOUT_SECONDS: string(proxyConnectTimeoutSeconds)
   PROXY_READ_TIMEOUT_SECONDS: string(proxyReadTimeoutSeconds)
   PROXY_MAX_BODY_BYTES: string(proxyMaxBodyBytes)

@@ -25,7 +25,7 @@ from shared.frontdoor import (
 from shared.proxy._addresses import AddressPolicy, check_private_networks
 
 if TYPE_CHECKING:
-    from shared.callers._jwt_policy import PermissionMap, RequiredClaim
+    from shared.callers._jwt_policy import RequiredClaim
 
 
 class SettingsError(ValueError):
@@ -136,12 +136,6 @@ SETTINGS: tuple[Setting, ...] = (
         "AUTH_FAILED_VALIDATION_MESSAGE",
         "",
         "Message for a rejected token instead of the specific reason (which is still logged).",
-    ),
-    Setting(
-        "AUTH_PERMISSION_MAP",
-        "",
-        "JSON object mapping app roles (`roles`) and delegated scopes (`scp`) to gateway permissions, e.g."
-        ' `{"Connectors.Manage": ["connectors:manage"], "Invoke": ["connections:use"]}`.',
     ),
     Setting("PROXY_CONNECT_TIMEOUT_SECONDS", "10", "Connect timeout to backends."),
     Setting(
@@ -382,7 +376,6 @@ class Settings:
     store_retries: int = 3
     store_attempt_timeout: float = 10.0
     store_deadline: float = 30.0
-    permission_map: PermissionMap | None = None
     # Backend calls (shared/proxy): which addresses, how long in all, how large an answer.
     proxy_address_policy: AddressPolicy = field(default_factory=AddressPolicy)
     proxy_total_timeout: float = 100.0
@@ -416,7 +409,6 @@ class Settings:
         from shared.callers._jwt_policy import (
             check_token_location,
             parse_failed_status,
-            parse_permission_map,
             parse_required_claims,
             parse_tenants,
         )
@@ -483,7 +475,6 @@ class Settings:
             token_query=raw("AUTH_TOKEN_QUERY"),
             failed_validation_status=parse_failed_status(raw("AUTH_FAILED_VALIDATION_STATUS")),
             failed_validation_message=raw("AUTH_FAILED_VALIDATION_MESSAGE"),
-            permission_map=parse_permission_map(raw("AUTH_PERMISSION_MAP")),
             proxy_address_policy=AddressPolicy(
                 allow_loopback=_bool("PROXY_ALLOW_LOOPBACK", raw("PROXY_ALLOW_LOOPBACK")),
                 private_networks=_allowed_networks(raw("PROXY_ALLOWED_NETWORKS")),

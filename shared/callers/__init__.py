@@ -2,7 +2,7 @@
 
 from shared.callers._authenticate import CallerAuthenticator
 from shared.callers._jwt import ALLOWED_ALGORITHMS, JwtValidator, SigningKeysUnavailable, TokenRejected
-from shared.callers._jwt_policy import PermissionMap, RequiredClaim, TokenLocation
+from shared.callers._jwt_policy import RequiredClaim, TokenLocation
 from shared.callers._keys import SubscriptionKeyStore, subscription_key_table
 from shared.callers._principal import Authentication, Principal, PrincipalKind
 from shared.callers._scope import ALL_SCOPE, SubscriptionGrant, parse_scope
@@ -36,7 +36,6 @@ __all__ = [
     "KeyRecord",
     "KeySlot",
     "NewSubscription",
-    "PermissionMap",
     "Principal",
     "PrincipalKind",
     "RequiredClaim",

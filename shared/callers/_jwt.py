@@ -29,7 +29,6 @@ from shared.callers._jwt_keys import (
 )
 from shared.callers._jwt_policy import (
     TENANT_PLACEHOLDER,
-    PermissionMap,
     RequiredClaim,
     TokenRejected,
     check_issuer_template,
@@ -157,7 +156,6 @@ class JwtValidator:
         tenants: Iterable[str] = (),
         require_expiration: bool = True,
         required_claims: Iterable[RequiredClaim] = (),
-        permission_map: PermissionMap | None = None,
     ) -> None:
         self._audiences = tuple(audiences)
         session = session or requests.Session()
@@ -166,7 +164,6 @@ class JwtValidator:
             raise SettingsError("AUTH_OIDC_AUDIENCES must name at least one audience when issuers are trusted")
         self._leeway = leeway_seconds
         self._required_claims = tuple(required_claims)
-        self._permission_map = permission_map or PermissionMap()
         # APIM's require-expiration-time: off, a token without `exp` passes; an `exp` present is still checked.
         required = ["iss", "aud", *(["exp"] if require_expiration else [])]
         self._decoder = jwt.PyJWT(options={"require": required, "enforce_minimum_key_length": True})
@@ -186,7 +183,6 @@ class JwtValidator:
             tenants=settings.entra_tenants,
             require_expiration=settings.require_expiration,
             required_claims=settings.required_claims,
-            permission_map=settings.permission_map,
         )
 
     def validate(self, token: str) -> dict[str, Any]:
@@ -239,7 +235,7 @@ class JwtValidator:
         raise TokenRejected("The token's signature is invalid.")
 
     def principal_for(self, token: str) -> Principal:
-        principal = principal_from_claims(self.validate(token), self._permission_map)
+        principal = principal_from_claims(self.validate(token))
         if principal is None:
             raise TokenRejected("The token lacks the required 'sub' claim.")
         return principal

@@ -2,9 +2,8 @@
 
 Pure rules, modelled on Azure API Management's validate-jwt policy: required-claims (match
 all/any, separator), the token's location (header-name / query-parameter-name), the
-failed-validation status and message. Plus Entra ID's tenant templates and the mapping of app
-roles and delegated scopes to gateway permissions. No I/O; Settings.from_env parses the
-JSON settings with these functions, so their errors name the setting.
+failed-validation status and message. Plus Entra ID's tenant templates. No I/O;
+Settings.from_env parses the JSON settings with these functions, so their errors name the setting.
 """
 
 from __future__ import annotations
@@ -131,41 +130,6 @@ def parse_required_claims(raw: str) -> tuple[RequiredClaim, ...]:
     return tuple(
         _required_claim(entry, f"{REQUIRED_CLAIMS_SETTING}[{position}]") for position, entry in enumerate(document)
     )
-
-
-# --- permissions (app roles and delegated scopes -> gateway permissions) --------------------------
-
-PERMISSION_MAP_SETTING = "AUTH_PERMISSION_MAP"
-
-
-@dataclass(frozen=True)
-class PermissionMap:
-    """Role or scope name -> the gateway permissions it grants. A name matches an app role
-    (`roles`) or a delegated scope (`scp`) alike: both are defined by the gateway's app registration."""
-
-    grants: tuple[tuple[str, frozenset[str]], ...] = ()
-
-    def permissions_for(self, granted_names: Iterable[str]) -> frozenset[str]:
-        names = set(granted_names)
-        return frozenset(permission for name, permissions in self.grants if name in names for permission in permissions)
-
-
-def parse_permission_map(raw: str) -> PermissionMap:
-    """AUTH_PERMISSION_MAP: a JSON object like `{"Connectors.Manage": ["connectors:manage"]}`."""
-    if not raw.strip():
-        return PermissionMap()
-    document = _load_json(PERMISSION_MAP_SETTING, raw)
-    if not isinstance(document, dict):
-        raise SettingsError(f'{PERMISSION_MAP_SETTING} must be a JSON object like {{"Invoke": ["connections:use"]}}')
-    grants = []
-    for name, permissions in document.items():
-        listed = _string_list(permissions)
-        if not name.strip() or listed is None:
-            raise SettingsError(
-                f"{PERMISSION_MAP_SETTING}[{name!r}] must map a role or scope name to a list of permission names"
-            )
-        grants.append((name.strip(), frozenset(listed)))
-    return PermissionMap(tuple(grants))
 
 
 # --- Entra ID tenants --------------------------------------------------------------------------

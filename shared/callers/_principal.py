@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shared.callers._jwt_policy import PermissionMap
 from shared.callers._scope import SubscriptionGrant
 
 PrincipalKind = Literal["user", "app", "key"]
@@ -18,12 +17,13 @@ class Principal:
     roles: frozenset[str]
     name: str  # for display only: the key's name, or the token's name / preferred_username / ... / sub
     kind: PrincipalKind  # "app": an application acting as itself (app-only token, e.g. a managed identity)
-    # Gateway permissions the roles and scopes grant through AUTH_PERMISSION_MAP.
-    permissions: frozenset[str] = field(default_factory=frozenset)
     scopes: frozenset[str] = field(default_factory=frozenset)  # delegated scopes (`scp`) of a user token
     client_id: str | None = None  # the calling application (`azp`, `appid` or `client_id`)
-    groups: frozenset[str] = field(default_factory=frozenset)  # Entra group object ids (`groups` claim)
+    # The `groups` claim: bare object ids from a tenant's Entra issuer, "<iss>|<id>" from any other issuer.
+    groups: frozenset[str] = field(default_factory=frozenset)
     subscription: SubscriptionGrant | None = None  # a key caller's subscription: its scope limits what it reaches
+    # Who minted this caller's subscription key, when that was someone else (an admin): audit rows name both.
+    minted_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,16 +83,42 @@ def is_app_only(claims: Mapping[str, Any], scopes: frozenset[str], client_id: st
     return subject is not None and subject in (_text_claim(claims, "oid"), client_id)
 
 
+# Entra ID's issuers of one tenant (public cloud): v1 and v2 tokens. Only these vouch for a `tid` + `oid`.
+ENTRA_ISSUER_TEMPLATES = ("https://sts.windows.net/{tid}/", "https://login.microsoftonline.com/{tid}/v2.0")
+
+
+def entra_tenant(claims: Mapping[str, Any]) -> str | None:
+    """The token's tenant when its (verified) issuer is that very tenant's Entra issuer, else None.
+
+    Any trusted issuer can put any `tid` and `oid` in its tokens; only Entra's own issuer for that
+    tenant speaks for Entra's object ids. So a second trusted issuer can't become an Entra user."""
+    tenant, issuer = _text_claim(claims, "tid"), _text_claim(claims, "iss")
+    if tenant is None or issuer is None:
+        return None
+    return tenant if any(issuer == template.format(tid=tenant) for template in ENTRA_ISSUER_TEMPLATES) else None
+
+
 def principal_id_from_claims(claims: Mapping[str, Any]) -> str | None:
     """Entra tokens name a person or app by tenant + object id, stable across the apps they sign in to;
-    other issuers by issuer + subject. None when the token carries neither."""
-    tenant, object_id = _text_claim(claims, "tid"), _text_claim(claims, "oid")
+    every other issuer (and an Entra-looking token from another issuer) by issuer + subject.
+    None when the token carries neither."""
+    tenant, object_id = entra_tenant(claims), _text_claim(claims, "oid")
     if tenant and object_id:
         return f"entra|{tenant}|{object_id}"
     issuer, subject = _text_claim(claims, "iss"), _text_claim(claims, "sub")
     if issuer and subject:
         return f"{issuer}|{subject}"
     return None
+
+
+def groups_from_claims(claims: Mapping[str, Any]) -> frozenset[str]:
+    """Entra group object ids as they are (what makers share with); any other issuer's group names
+    prefixed with that issuer, so its `groups` claim can't claim membership of an Entra group."""
+    groups = names_from_claim(claims.get("groups"))
+    if entra_tenant(claims) is not None:
+        return groups
+    issuer = _text_claim(claims, "iss") or ""
+    return frozenset(f"{issuer}|{group}" for group in groups)
 
 
 def display_name_from_claims(claims: Mapping[str, Any]) -> str:
@@ -103,7 +129,7 @@ def display_name_from_claims(claims: Mapping[str, Any]) -> str:
     return ""
 
 
-def principal_from_claims(claims: Mapping[str, Any], permission_map: PermissionMap | None = None) -> Principal | None:
+def principal_from_claims(claims: Mapping[str, Any]) -> Principal | None:
     principal_id = principal_id_from_claims(claims)
     if principal_id is None:
         return None
@@ -115,8 +141,7 @@ def principal_from_claims(claims: Mapping[str, Any], permission_map: PermissionM
         roles=roles,
         name=display_name_from_claims(claims),
         kind="app" if is_app_only(claims, scopes, client_id) else "user",
-        permissions=(permission_map or PermissionMap()).permissions_for(roles | scopes),
         scopes=scopes,
         client_id=client_id,
-        groups=names_from_claim(claims.get("groups")),
+        groups=groups_from_claims(claims),
     )

@@ -65,6 +65,10 @@ class Stack:
     def principal_id(self, subject: str) -> str:
         return f"{self.issuer.issuer}|{subject}"
 
+    def group_id(self, group: str) -> str:
+        """A `groups` claim value of the test issuer as the gateway sees it: namespaced (it isn't Entra)."""
+        return f"{self.issuer.issuer}|{group}"
+
     # -- the stores, read directly --------------------------------------------------------------
 
     def entities(self, table: str) -> list[dict[str, Any]]:

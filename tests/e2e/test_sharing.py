@@ -22,7 +22,7 @@ def shared_connection(stack: Stack) -> str:
     for body in (
         {"principal": stack.principal_id("sh-user"), "permissions": ["use"]},
         {"principal": stack.principal_id("sh-manager"), "permissions": ["manage"]},
-        {"group": GROUP, "permissions": ["use"]},
+        {"group": stack.group_id(GROUP), "permissions": ["use"]},
     ):
         assert owner.post(base, json=body).status_code == 201
     return connection_id

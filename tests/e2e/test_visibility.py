@@ -21,7 +21,13 @@ def register_with_policy(stack: Stack, connector_id: str, policy: dict) -> reque
 @pytest.fixture(scope="module")
 def hidden(stack: Stack) -> None:
     assert register_with_policy(stack, "vis-makers", {"visibility": {"audience": "makers"}}).status_code == 201
-    listed = {"visibility": {"audience": "listed", "principals": [stack.principal_id("vis-ann")], "groups": [GROUP]}}
+    listed = {
+        "visibility": {
+            "audience": "listed",
+            "principals": [stack.principal_id("vis-ann")],
+            "groups": [stack.group_id(GROUP)],
+        }
+    }
     assert register_with_policy(stack, "vis-listed", listed).status_code == 201
 
 

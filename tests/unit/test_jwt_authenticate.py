@@ -138,19 +138,23 @@ def test_configured_message_replaces_the_reason(issuer):
 # --- the whole Entra configuration from settings ---
 
 
-def test_entra_multi_tenant_settings_with_permissions_and_expiry_optional():
+def test_entra_multi_tenant_settings_with_expiry_optional():
     with OidcIssuer("/{tenantid}/v2.0") as entra:
         authenticator = authenticator_for(
             entra.issuer,
             AUTH_ENTRA_TENANTS=TENANT.upper(),
-            AUTH_PERMISSION_MAP='{"Invoke": ["connections:use"]}',
             AUTH_REQUIRE_EXPIRATION="false",
         )
         claims = {"oid": "o-1", "sub": "o-1", "idtyp": "app", "roles": ["Invoke"], "appid": "logic-app", "exp": None}
         result = authenticator.authenticate({"Authorization": f"Bearer {entra.mint(claims, tenant=TENANT)}"}, {})
         principal = result.principal
-        assert (principal.id, principal.kind, principal.client_id) == (f"entra|{TENANT}|o-1", "app", "logic-app")
-        assert principal.permissions == {"connections:use"}
+        # Entra-shaped but served from loopback: not Entra's issuer, so issuer + subject.
+        assert (principal.id, principal.kind, principal.client_id) == (
+            f"{entra.issuer_for(TENANT)}|o-1",
+            "app",
+            "logic-app",
+        )
+        assert principal.roles == {"Invoke"}
 
 
 # --- settings ---
@@ -160,7 +164,6 @@ def test_entra_multi_tenant_settings_with_permissions_and_expiry_optional():
     ("env", "named"),
     [
         ({"AUTH_REQUIRED_CLAIMS": '{"name": "scp"}'}, "AUTH_REQUIRED_CLAIMS"),
-        ({"AUTH_PERMISSION_MAP": '["Invoke"]'}, "AUTH_PERMISSION_MAP"),
         ({"AUTH_ENTRA_TENANTS": "contoso.com"}, "AUTH_ENTRA_TENANTS"),
         ({"AUTH_OIDC_SIGNING_KEYS": "not a key"}, "AUTH_OIDC_SIGNING_KEYS"),
         ({"AUTH_REQUIRE_EXPIRATION": "sometimes"}, "AUTH_REQUIRE_EXPIRATION"),
@@ -180,15 +183,11 @@ def test_jwt_settings_defaults():
     assert (settings.failed_validation_status, settings.failed_validation_message) == (401, "")
     assert settings.require_expiration is True
     assert (settings.required_claims, settings.entra_tenants, settings.oidc_signing_keys) == ((), (), ())
-    assert settings.permission_map is not None
-    assert settings.permission_map.permissions_for({"Invoke"}) == frozenset()
 
 
 def test_the_values_bicep_writes_for_empty_parameters_are_accepted():
     # string([]), string({}) and string(true) in main.bicep's app settings.
-    settings = Settings.from_env(
-        settings_env("", AUTH_REQUIRED_CLAIMS="[]", AUTH_PERMISSION_MAP="{}", AUTH_REQUIRE_EXPIRATION="True")
-    )
+    settings = Settings.from_env(settings_env("", AUTH_REQUIRED_CLAIMS="[]", AUTH_REQUIRE_EXPIRATION="True"))
     assert (settings.required_claims, settings.require_expiration) == ((), True)
 
 

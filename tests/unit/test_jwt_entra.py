@@ -1,5 +1,8 @@
 """Entra ID specifics against a local Entra-shaped issuer: v1 and v2 issuers, multi-tenant
-templates with a tenant allowlist, the signing key issuer check, app-only (managed identity) tokens."""
+templates with a tenant allowlist, the signing key issuer check, app-only (managed identity) tokens.
+
+These issuers have Entra's shape but serve from loopback, so they aren't Entra: their principals are
+`iss|sub` (test_principal_rules.py covers the `entra|tid|oid` form of Entra's own issuers)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ from collections.abc import Iterator
 import pytest
 
 from shared.callers import JwtValidator, TokenRejected
-from shared.callers._jwt_policy import parse_permission_map
 from shared.settings import SettingsError
 from tests.support.oidc_issuer import DEFAULT_AUDIENCE, OidcIssuer
 
@@ -56,7 +58,7 @@ def v1_issuer() -> Iterator[OidcIssuer]:
 def test_v2_user_token_maps_to_tenant_and_object_id(v2_issuer):
     validator = JwtValidator([v2_issuer.issuer], [DEFAULT_AUDIENCE], 60)
     principal = validator.principal_for(v2_issuer.mint(user_claims(TENANT_A)))
-    assert principal.id == f"entra|{TENANT_A}|{USER_OID}"
+    assert principal.id == f"{v2_issuer.issuer}|pairwise-sub"
     assert (principal.kind, principal.scopes, principal.client_id) == ("user", {"Invoke"}, "client-app")
 
 
@@ -64,7 +66,7 @@ def test_v1_issuer_with_its_trailing_slash_is_discovered_and_trusted(v1_issuer):
     assert v1_issuer.issuer.endswith(f"/{TENANT_A}/")
     validator = JwtValidator([v1_issuer.issuer], [DEFAULT_AUDIENCE], 60)
     principal = validator.principal_for(v1_issuer.mint(user_claims(TENANT_A) | {"azp": None, "appid": "v1-client"}))
-    assert (principal.id, principal.client_id) == (f"entra|{TENANT_A}|{USER_OID}", "v1-client")
+    assert (principal.id, principal.client_id) == (f"{v1_issuer.issuer}|pairwise-sub", "v1-client")
     assert v1_issuer.fetches[f"/{TENANT_A}/.well-known/openid-configuration"] == 1
     without_slash = v1_issuer.mint(user_claims(TENANT_A) | {"iss": v1_issuer.issuer.rstrip("/")})
     assert "issuer is not trusted" in rejection(validator, without_slash)
@@ -89,7 +91,7 @@ def test_template_issuer_accepts_every_allowed_tenant_each_discovered_on_its_own
     assert entra.issuer.endswith("/{tenantid}/v2.0")
     for tenant in (TENANT_A, TENANT_B):
         principal = multi_tenant.principal_for(entra.mint(user_claims(tenant), tenant=tenant))
-        assert principal.id == f"entra|{tenant}|{USER_OID}"
+        assert principal.id == f"{entra.issuer_for(tenant)}|pairwise-sub"
         assert entra.fetches[entra.discovery_path_for(tenant)] == 1
         assert entra.fetches[entra.jwks_path_for(tenant)] == 1
     assert entra.fetches["/common/v2.0/.well-known/openid-configuration"] == 0
@@ -128,7 +130,7 @@ def test_v1_and_v2_templates_side_by_side():
         validator = JwtValidator([v2.issuer, v1.issuer], [DEFAULT_AUDIENCE], 60, tenants=[TENANT_A])
         for entra in (v1, v2):
             token = entra.mint(user_claims(TENANT_A), tenant=TENANT_A)
-            assert validator.principal_for(token).id == f"entra|{TENANT_A}|{USER_OID}"
+            assert validator.principal_for(token).id == f"{entra.issuer_for(TENANT_A)}|pairwise-sub"
 
 
 # --- the signing key issuer check ---
@@ -152,7 +154,7 @@ def test_keys_naming_another_issuer_do_not_sign_for_this_one(entra, multi_tenant
 def test_managed_identity_token_is_an_app_principal(entra, multi_tenant):
     token = entra.mint(managed_identity_claims(TENANT_A, idtyp="app", roles=["Invoke"]), tenant=TENANT_A)
     principal = multi_tenant.principal_for(token)
-    assert principal.id == f"entra|{TENANT_A}|{IDENTITY_OID}"
+    assert principal.id == f"{entra.issuer_for(TENANT_A)}|{IDENTITY_OID}"
     assert (principal.kind, principal.client_id, principal.roles) == ("app", LOGIC_APP_CLIENT, {"Invoke"})
     assert principal.scopes == frozenset()
     assert principal.name == IDENTITY_OID
@@ -160,7 +162,7 @@ def test_managed_identity_token_is_an_app_principal(entra, multi_tenant):
 
 def test_app_only_is_recognised_without_idtyp_and_without_roles(entra, multi_tenant):
     principal = multi_tenant.principal_for(entra.mint(managed_identity_claims(TENANT_A), tenant=TENANT_A))
-    assert (principal.kind, principal.roles, principal.permissions) == ("app", frozenset(), frozenset())
+    assert (principal.kind, principal.roles) == ("app", frozenset())
 
 
 def test_idtyp_user_or_delegated_scopes_make_a_user(entra, multi_tenant):
@@ -174,10 +176,3 @@ def test_client_credentials_token_of_another_issuer_is_an_app():
         validator = JwtValidator([issuer.issuer], [DEFAULT_AUDIENCE], 60)
         daemon = validator.principal_for(issuer.mint({"sub": "svc-7", "client_id": "svc-7"}))
         assert (daemon.kind, daemon.client_id, daemon.id) == ("app", "svc-7", f"{issuer.issuer}|svc-7")
-
-
-def test_app_roles_map_to_permissions_for_an_app(entra):
-    permissions = parse_permission_map('{"Invoke": ["connections:use"], "Connectors.Manage": ["connectors:manage"]}')
-    validator = JwtValidator([entra.issuer], [DEFAULT_AUDIENCE], 60, tenants=[TENANT_A], permission_map=permissions)
-    token = entra.mint(managed_identity_claims(TENANT_A, roles=["Invoke"]), tenant=TENANT_A)
-    assert validator.principal_for(token).permissions == {"connections:use"}

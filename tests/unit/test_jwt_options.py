@@ -1,5 +1,5 @@
 """validate-jwt options against real tokens: required claims, require-expiration-time, static
-signing keys (issuer-signing-keys), permissions. No mocks of PyJWT; real keys and signatures."""
+signing keys (issuer-signing-keys), roles and scopes. No mocks of PyJWT; real keys and signatures."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from shared.callers import JwtValidator, TokenRejected
 from shared.callers._jwt_keys import parse_signing_keys
-from shared.callers._jwt_policy import parse_permission_map, parse_required_claims
+from shared.callers._jwt_policy import parse_required_claims
 from shared.settings import SettingsError
 from tests.support.oidc_issuer import DEFAULT_AUDIENCE, OidcIssuer, SigningKey
 
@@ -163,14 +163,11 @@ def test_static_issuers_and_keys_go_together(issuer):
         JwtValidator([], [], 60, static_issuers=[STATIC_ISSUER], static_keys=keys)
 
 
-# --- permissions ---
+# --- roles and scopes ---
 
 
-def test_roles_and_scopes_map_to_gateway_permissions(issuer):
-    permissions = parse_permission_map('{"Connectors.Manage": ["connectors:manage"], "Invoke": ["connections:use"]}')
-    validator = validator_for(issuer, permission_map=permissions)
+def test_roles_and_scopes_are_read_from_the_token(issuer):
+    validator = validator_for(issuer)
     maker = validator.principal_for(issuer.mint({"roles": ["Connectors.Manage"], "scp": "Invoke User.Read"}))
-    assert maker.permissions == {"connectors:manage", "connections:use"}
     assert maker.roles == {"Connectors.Manage"}
     assert maker.scopes == {"Invoke", "User.Read"}
-    assert validator.principal_for(issuer.mint({"scp": "User.Read"})).permissions == frozenset()

@@ -1,4 +1,4 @@
-"""The pure rules beside JWT validation: required claims, permissions, tenants, token location,
+"""The pure rules beside JWT validation: required claims, tenants, token location,
 static signing keys, and the RFC 6750 answer to a rejected token."""
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from shared.callers._jwt_keys import parse_signing_keys
 from shared.callers._jwt_policy import (
-    PermissionMap,
     RequiredClaim,
     TokenLocation,
     TokenRejected,
     challenge_text,
     check_token_location,
     parse_failed_status,
-    parse_permission_map,
     parse_required_claims,
     parse_tenants,
     rejection_problem,
@@ -99,23 +97,7 @@ def test_a_required_claim_must_be_present_even_without_values():
     assert RequiredClaim("oid").unmet({"oid": None}) is not None
 
 
-# --- permissions and tenants ---
-
-
-def test_permission_map_grants_for_roles_and_scopes_alike():
-    permissions = parse_permission_map(
-        '{"Connectors.Manage": ["connectors:manage", "connections:use"], "Invoke": ["connections:use"]}'
-    )
-    assert permissions.permissions_for({"Invoke"}) == {"connections:use"}
-    assert permissions.permissions_for({"Connectors.Manage", "Other"}) == {"connectors:manage", "connections:use"}
-    assert permissions.permissions_for(set()) == frozenset()
-    assert parse_permission_map("") == PermissionMap()
-
-
-@pytest.mark.parametrize("raw", ["[]", '{"Invoke": "connections:use"}', '{"Invoke": [""]}', '{" ": ["x"]}', "{"])
-def test_bad_permission_maps_name_the_setting(raw):
-    with pytest.raises(SettingsError, match="AUTH_PERMISSION_MAP"):
-        parse_permission_map(raw)
+# --- tenants ---
 
 
 def test_tenants_are_guids_kept_lower_case_once():

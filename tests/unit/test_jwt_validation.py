@@ -93,9 +93,9 @@ def test_roles_as_space_separated_string_and_display_name_fallbacks(issuer, vali
     assert validator.principal_for(issuer.mint()).roles == frozenset()
 
 
-def test_entra_principal_id_comes_from_tid_and_oid(issuer, validator):
+def test_tid_and_oid_from_an_issuer_that_is_not_entra_are_ignored(issuer, validator):
     principal = validator.principal_for(issuer.mint({"tid": "tenant-9", "oid": "object-7", "sub": "pairwise"}))
-    assert principal.id == "entra|tenant-9|object-7"
+    assert principal.id == f"{issuer.issuer}|pairwise"
 
 
 def test_any_of_several_audiences_is_accepted(issuer, validator):
