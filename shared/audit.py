@@ -1,9 +1,13 @@
 """The audit log: who created, used, shared, reauthorized and deleted each connection.
 
 One row per event (PartitionKey = connection id, newest first), except use: calls are
-counted in memory per connection, principal and hour, and flushed as one row per hour
+counted in memory per connection, actor and hour, and flushed as one row per hour
 (merged with ETags, so several instances add up). A crash loses at most the counts
 since the last flush. Rows hold ids and actions only, never a secret.
+
+The actor is the authenticated principal, never a name a caller chose. A call made with a
+subscription key that an admin minted for someone else is that someone's action, and its row
+also names the admin (`mintedBy`), so a key minted to act as another principal stays traceable.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from shared.callers import Principal
 from shared.stores.errors import translate_errors
 from shared.stores.tables import now_iso
 
@@ -31,24 +36,34 @@ FLUSH_AFTER_CALLS = 200
 FLUSH_AFTER_SECONDS = 60.0
 MAX_MERGE_ATTEMPTS = 10
 _NEWEST_FIRST = 10**13  # RowKeys sort ascending; an inverted millisecond clock lists the newest first
+Actor = Principal | str  # a bare id: an actor without a key minter (e.g. a timer acting for the gateway)
+
+
+def _actor(actor: Actor) -> tuple[str, str]:
+    """(principal id, minted by or "")."""
+    if isinstance(actor, Principal):
+        return actor.id, actor.minted_by or ""
+    return actor, ""
 
 
 class AuditLog:
     def __init__(self, table: TableClient, clock: Callable[[], float] = time.time) -> None:
         self._table = table
         self._clock = clock
-        self._uses: Counter[tuple[str, str, str]] = Counter()
+        self._uses: Counter[tuple[str, str, str, str]] = Counter()  # connection, principal, minted by, hour
         self._lock = threading.Lock()
         self._last_flush = clock()
 
-    def record(self, connection_id: str, action: str, principal_id: str, detail: str = "") -> None:
+    def record(self, connection_id: str, action: str, actor: Actor, detail: str = "") -> None:
         """One event. Best effort: a failing audit write is logged, never turned into a failed operation."""
         now = self._clock()
+        principal_id, minted_by = _actor(actor)
         entity = {
             "PartitionKey": connection_id,
             "RowKey": f"{_NEWEST_FIRST - int(now * 1000):013d}-{uuid.uuid4().hex[:8]}",
             "action": action,
             "principal": principal_id,
+            "mintedBy": minted_by,
             "detail": detail[:500],
             "at": now_iso(datetime.fromtimestamp(now, UTC)),
         }
@@ -57,10 +72,11 @@ class AuditLog:
         except AzureError as error:
             log.warning("audit %s for connection %s not written (%s)", action, connection_id, type(error).__name__)
 
-    def used(self, connection_id: str, principal_id: str) -> None:
+    def used(self, connection_id: str, actor: Actor) -> None:
+        principal_id, minted_by = _actor(actor)
         hour = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m-%dT%H:00Z")
         with self._lock:
-            self._uses[(connection_id, principal_id, hour)] += 1
+            self._uses[(connection_id, principal_id, minted_by, hour)] += 1
             due = (
                 sum(self._uses.values()) >= FLUSH_AFTER_CALLS or self._clock() - self._last_flush > FLUSH_AFTER_SECONDS
             )
@@ -71,17 +87,19 @@ class AuditLog:
         with self._lock:
             uses, self._uses = self._uses, Counter()
             self._last_flush = self._clock()
-        for (connection_id, principal_id, hour), count in uses.items():
+        for (connection_id, principal_id, minted_by, hour), count in uses.items():
             try:
-                self._add_use(connection_id, principal_id, hour, count)
+                self._add_use(connection_id, principal_id, minted_by, hour, count)
             except AzureError as error:
                 log.warning("audit use counts for %s not written (%s)", connection_id, type(error).__name__)
         return sum(uses.values())
 
-    def _add_use(self, connection_id: str, principal_id: str, hour: str, count: int) -> None:
+    def _add_use(self, connection_id: str, principal_id: str, minted_by: str, hour: str, count: int) -> None:
+        # One row per actor: the same principal through an admin-minted key counts apart from its own calls.
+        actor = principal_id if not minted_by else f"{principal_id}\n{minted_by}"
         key = {
             "PartitionKey": connection_id,
-            "RowKey": f"use-{hour}-{hashlib.sha256(principal_id.encode()).hexdigest()[:16]}",
+            "RowKey": f"use-{hour}-{hashlib.sha256(actor.encode()).hexdigest()[:16]}",
         }
         for _ in range(MAX_MERGE_ATTEMPTS):
             try:
@@ -89,7 +107,15 @@ class AuditLog:
             except ResourceNotFoundError:
                 try:
                     self._table.create_entity(
-                        {**key, "action": "used", "principal": principal_id, "count": count, "at": hour, "detail": ""}
+                        {
+                            **key,
+                            "action": "used",
+                            "principal": principal_id,
+                            "mintedBy": minted_by,
+                            "count": count,
+                            "at": hour,
+                            "detail": "",
+                        }
                     )
                     return
                 except ResourceExistsError:
@@ -109,6 +135,7 @@ class AuditLog:
             rows = self._table.query_entities("PartitionKey eq @p", parameters={"p": connection_id})
             entries = [
                 {k: row.get(k) for k in ("action", "principal", "detail", "at")}
+                | ({"mintedBy": row["mintedBy"]} if row.get("mintedBy") else {})
                 | ({"count": row["count"]} if "count" in row else {})
                 for _, row in zip(range(limit), rows, strict=False)
             ]

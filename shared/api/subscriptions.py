@@ -1,5 +1,11 @@
 """/subscriptions: makers manage subscriptions, like Azure API Management's (two keys, a scope, a state).
 
+Who may do what: a maker manages their own subscriptions only (principal = themself): they mint keys
+for themself with at most the roles they hold (so never an admin key unless they are an admin), and
+anyone else's subscription is 404 to them. Admins (AUTH_ADMIN_ROLE) mint keys for any principal with
+any roles and see and manage every subscription. Each subscription records who created it, so audit
+rows of calls made with an admin-minted key name both the key's principal and the admin.
+
 Key values appear in exactly two responses: creation (both keys) and regeneration (the new one),
 each with Cache-Control: no-store. Everything else shows key ids only.
 """
@@ -17,7 +23,9 @@ from shared import problems
 from shared.callers import (
     ALL_SCOPE,
     KeySlot,
+    Principal,
     StateConflict,
+    Subscription,
     SubscriptionKeyStore,
     SubscriptionNotFound,
     SubscriptionState,
@@ -43,7 +51,7 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class CreateRequest:
     display_name: str
-    principal_id: str
+    principal_id: str | None  # None: the caller's own principal
     roles: frozenset[str]
     scope: str
 
@@ -103,10 +111,9 @@ def _roles(raw: Any) -> frozenset[str]:
 def parse_create(body: Any) -> CreateRequest:
     fields = _Fields(body, {"displayName", "principal", "roles", "scope"})
     fields.require("displayName", "display name")
-    fields.require("principal", "principal id")
     request = CreateRequest(
         display_name=fields.read("displayName", _display_name, ""),
-        principal_id=fields.read("principal", _principal, ""),
+        principal_id=fields.read("principal", _principal, None),
         roles=fields.read("roles", _roles, frozenset()),
         scope=fields.read("scope", parse_scope, ALL_SCOPE),
     )
@@ -135,16 +142,46 @@ def parse_regenerate(body: Any) -> KeySlot:
     return slot
 
 
-# --- the admin's side -------------------------------------------------------------------------
+# --- who may manage which subscription -----------------------------------------------------
 
 
 def _store(call: Call) -> SubscriptionKeyStore:
-    """Makers only, and not through a key limited to one connector or connection."""
-    call.require_maker()
+    """Makers and admins only, and not through a key limited to one connector or connection."""
+    settings = call.gateway.settings
+    if not (call.is_maker or call.is_admin):
+        raise problems.forbidden(
+            f"Only makers (role {settings.maker_role!r}) and admins (role {settings.admin_role!r})"
+            " may manage subscriptions."
+        )
     grant = call.auth.subscription
     if grant is not None and not grant.is_unrestricted:
         raise problems.forbidden("A subscription key with a limited scope can't manage subscriptions.")
     return call.gateway.keys
+
+
+def check_mintable(request: CreateRequest, principal: Principal, is_admin: bool, admin_role: str) -> str:
+    """The principal the new subscription is for; 403 when the caller may not mint it (pure)."""
+    owner = request.principal_id or principal.id
+    if is_admin:
+        return owner
+    if owner != principal.id:
+        raise problems.forbidden(
+            f"Only admins (role {admin_role!r}) may create a subscription for another principal;"
+            " leave out 'principal' to create one for yourself."
+        )
+    missing = sorted(request.roles - principal.roles)
+    if missing:
+        raise problems.forbidden(f"A subscription can't carry roles you don't hold yourself: {', '.join(missing)}.")
+    return owner
+
+
+def _owned(call: Call, store: SubscriptionKeyStore) -> Subscription:
+    """The route's subscription when the caller may manage it; another principal's is 404 to a non-admin."""
+    subscription_id = call.route("subscriptionId")
+    subscription = store.get_subscription(subscription_id)
+    if not call.is_admin and subscription.principal_id != call.principal.id:
+        raise SubscriptionNotFound(subscription_id)
+    return subscription
 
 
 @contextmanager
@@ -166,8 +203,11 @@ def _location(subscription_id: str) -> dict[str, str]:
 def create(call: Call) -> func.HttpResponse:
     store = _store(call)
     request = parse_create(read_json(call.request, MAX_BODY_BYTES))
+    owner = check_mintable(request, call.principal, call.is_admin, call.gateway.settings.admin_role)
     with _store_errors():
-        created = store.create_subscription(request.display_name, request.principal_id, request.roles, request.scope)
+        created = store.create_subscription(
+            request.display_name, owner, request.roles, request.scope, created_by=call.principal.id
+        )
     body = {
         **subscription_view(created.subscription),
         "primaryKey": created.primary_value,
@@ -178,9 +218,12 @@ def create(call: Call) -> func.HttpResponse:
 
 @endpoint
 def list_all(call: Call) -> func.HttpResponse:
+    """An admin sees every subscription, anyone else their own."""
     store = _store(call)
     with _store_errors():
         subscriptions = store.list_subscriptions()
+    if not call.is_admin:
+        subscriptions = [sub for sub in subscriptions if sub.principal_id == call.principal.id]
     return json_response({"value": [subscription_view(sub) for sub in subscriptions]})
 
 
@@ -188,9 +231,12 @@ def list_all(call: Call) -> func.HttpResponse:
 def get(call: Call) -> func.HttpResponse:
     store = _store(call)
     with _store_errors():
-        subscription = store.get_subscription(call.route("subscriptionId"))
+        subscription = _owned(call, store)
         usage = store.usage.daily(subscription.id, USAGE_DAYS)
     return json_response({**subscription_view(subscription), "usage": [day.to_json() for day in usage]})
+
+
+# The owner of a subscription never changes, so checking it before the change can't be raced.
 
 
 @endpoint
@@ -198,8 +244,9 @@ def update(call: Call) -> func.HttpResponse:
     store = _store(call)
     change = parse_change(read_json(call.request, MAX_BODY_BYTES))
     with _store_errors():
+        subscription = _owned(call, store)
         changed = store.update_subscription(
-            call.route("subscriptionId"), state=change.state, display_name=change.display_name, scope=change.scope
+            subscription.id, state=change.state, display_name=change.display_name, scope=change.scope
         )
     return json_response(subscription_view(changed))
 
@@ -209,7 +256,7 @@ def regenerate(call: Call) -> func.HttpResponse:
     store = _store(call)
     slot = parse_regenerate(read_json(call.request, MAX_BODY_BYTES))
     with _store_errors():
-        changed, value = store.regenerate_key(call.route("subscriptionId"), slot)
+        changed, value = store.regenerate_key(_owned(call, store).id, slot)
     return json_response({**subscription_view(changed), f"{slot}Key": value}, headers=NO_STORE)
 
 
@@ -217,5 +264,5 @@ def regenerate(call: Call) -> func.HttpResponse:
 def delete(call: Call) -> func.HttpResponse:
     store = _store(call)
     with _store_errors():
-        store.delete_subscription(call.route("subscriptionId"))
+        store.delete_subscription(_owned(call, store).id)
     return func.HttpResponse(status_code=204)

@@ -106,8 +106,10 @@ class SubscriptionKeyStore:
         scope: str = ALL_SCOPE,
         *,
         primary_value: str | None = None,
+        created_by: str = "",
     ) -> NewSubscription:
-        """A new active subscription with two new keys. ResourceExistsError when `primary_value` is taken."""
+        """A new active subscription with two new keys. ResourceExistsError when `primary_value` is taken.
+        `created_by`: the principal minting it (audit rows of its calls name them when it isn't the owner)."""
         if primary_value is not None:
             check_given_value(primary_value)
         now = self._now()
@@ -123,6 +125,7 @@ class SubscriptionKeyStore:
             state_changed_at=now,
             primary=SubscriptionKey(key_hash(values["primary"]), now),
             secondary=SubscriptionKey(key_hash(values["secondary"]), now),
+            created_by=created_by,
         )
         self._insert(subscription)
         return NewSubscription(subscription, values["primary"], values["secondary"])

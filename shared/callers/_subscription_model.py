@@ -1,12 +1,13 @@
 """Subscriptions as data: validation, state rules and their Table entities. Pure, no I/O.
 
-A subscription (like Azure API Management's) has an owner principal, roles, a scope, a state
-and two keys, primary and secondary, either of which authenticates. Only SHA-256 hashes of key
-values are ever stored. Two kinds of entity, in one table:
+A subscription (like Azure API Management's) has an owner principal, roles, a scope, a state,
+the principal who created it (an admin may mint for someone else) and two keys, primary and
+secondary, either of which authenticates. Only SHA-256 hashes of key values are ever stored.
+Two kinds of entity, in one table:
 
 * subscription entity: PartitionKey "subscription", RowKey = subscription id; what people manage.
 * key entity: PartitionKey "key", RowKey = SHA-256 hex of the key value; a denormalised copy of
-  everything authentication needs (subscription id, slot, principal, roles, scope, state), so
+  everything authentication needs (subscription id, slot, principal, roles, scope, state, creator), so
   authenticating is one point read. Key entities written before subscriptions existed carry only
   name, principal, roles, createdAt and revoked; they still authenticate, with scope "all".
 """
@@ -51,6 +52,7 @@ KEY_FIELDS = [
     "state",
     "createdAt",
     "revoked",
+    "createdBy",
 ]
 
 
@@ -171,6 +173,7 @@ class Subscription:
     state_changed_at: datetime
     primary: SubscriptionKey | None
     secondary: SubscriptionKey | None  # None: never generated (a subscription adopted from a lone key)
+    created_by: str = ""  # the principal who minted it; empty: the operator CLI or from before this was recorded
 
     def key(self, slot: KeySlot) -> SubscriptionKey | None:
         return self.primary if slot == "primary" else self.secondary
@@ -227,13 +230,19 @@ class KeyRecord:
     subscription_id: str | None = None  # None: a key from before subscriptions
     slot: KeySlot | None = None
     scope: str = ALL_SCOPE
+    created_by: str = ""
 
     @property
     def revoked(self) -> bool:
         return self.state == "cancelled"
 
+    @property
+    def minted_by(self) -> str | None:
+        """Who minted this key for its principal, when that was someone else (an admin)."""
+        return self.created_by if self.created_by and self.created_by != self.principal_id else None
+
     def principal(self) -> Principal:
-        return Principal(id=self.principal_id, roles=self.roles, name=self.name, kind="key")
+        return Principal(id=self.principal_id, roles=self.roles, name=self.name, kind="key", minted_by=self.minted_by)
 
     def grant(self) -> SubscriptionGrant | None:
         return None if self.subscription_id is None else SubscriptionGrant(self.subscription_id, self.scope)
@@ -261,6 +270,7 @@ def subscription_entity(subscription: Subscription) -> dict[str, Any]:
         "state": subscription.state,
         "createdAt": subscription.created_at,
         "stateChangedAt": subscription.state_changed_at,
+        "createdBy": subscription.created_by,
     }
     for slot in SLOTS:
         key = subscription.key(slot)
@@ -288,6 +298,7 @@ def subscription_from_entity(entity: Mapping[str, Any]) -> Subscription:
         state_changed_at=entity.get("stateChangedAt") or entity["createdAt"],
         primary=keys["primary"],
         secondary=keys["secondary"],
+        created_by=entity.get("createdBy", ""),
     )
 
 
@@ -306,6 +317,7 @@ def key_entity(subscription: Subscription, slot: KeySlot) -> dict[str, Any]:
         "scope": subscription.scope,
         "state": subscription.state,
         "createdAt": key.created_at,
+        "createdBy": subscription.created_by,
         # For gateway instances from before subscriptions, which know only `revoked`: refuse unless active.
         "revoked": subscription.state != "active",
     }
@@ -328,6 +340,7 @@ def record_from_entity(entity: Mapping[str, Any]) -> KeyRecord:
         subscription_id=subscription_id,
         slot=parse_slot(slot) if subscription_id is not None else None,
         scope=entity.get("scope") or ALL_SCOPE,
+        created_by=entity.get("createdBy", ""),
     )
 
 
@@ -366,6 +379,7 @@ def subscription_view(subscription: Subscription) -> dict[str, Any]:
         "state": subscription.state,
         "createdAt": timestamp(subscription.created_at),
         "stateChangedAt": timestamp(subscription.state_changed_at),
+        "createdBy": subscription.created_by or None,
     }
     for slot in SLOTS:
         key = subscription.key(slot)

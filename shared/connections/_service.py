@@ -164,7 +164,7 @@ class ConnectionService:
         self._records.merge(connection_id, {"shares": access.shares_property(shares)}, etag=etag_of(entity))
         self._grants.put(share.grantee, connection_id)
         self.audit.record(
-            connection_id, "shared", principal.id, f"{share.grantee}: {', '.join(sorted(share.permissions))}"
+            connection_id, "shared", principal, f"{share.grantee}: {', '.join(sorted(share.permissions))}"
         )
         return share.to_json()
 
@@ -177,7 +177,7 @@ class ConnectionService:
         kept = [s for s in shares if s.id != share_id]
         self._records.merge(connection_id, {"shares": access.shares_property(kept)}, etag=etag_of(entity))
         self._grants.remove(doomed[0].grantee, connection_id)
-        self.audit.record(connection_id, "unshared", principal.id, doomed[0].grantee)
+        self.audit.record(connection_id, "unshared", principal, doomed[0].grantee)
 
     def audit_entries(self, principal: Principal, connection_id: str) -> list[dict[str, Any]]:
         self._read_permitted(principal, connection_id, access.MANAGE)
@@ -202,7 +202,7 @@ class ConnectionService:
     def credential(self, principal: Principal, target: ConnectionTarget) -> Credential:
         """The admitted call's credential: Key Vault only when this secret version isn't cached yet."""
         entity = target.entity
-        self.audit.used(target.id, principal.id)
+        self.audit.used(target.id, principal)
         snapshot = snapshot_of(entity)
         payload = self._payload(entity)
         if not snapshot.get("oauth"):
@@ -301,7 +301,7 @@ class ConnectionService:
             self._discard(entity)
             raise
         log.info("connection %s created for connector %s", connection_id, connector.id)
-        self.audit.record(connection_id, "created", principal.id, f"connector {connector.id}")
+        self.audit.record(connection_id, "created", principal, f"connector {connector.id}")
         return {**public_view(entity), **view_extra}
 
     def _client_credentials_token(self, config: Any, snapshot: dict[str, Any], secret_values: dict) -> TokenSet:
@@ -327,12 +327,12 @@ class ConnectionService:
         if post_login is not None and (not isinstance(post_login, str) or not self._redirect_allowed(post_login)):
             raise problems.bad_request("postLoginRedirectUrl is not on the operator's allowlist.")
         login_url = self._signin.begin_again(connection_id, principal, config, post_login)
-        self.audit.record(connection_id, "reauthorized", principal.id)
+        self.audit.record(connection_id, "reauthorized", principal)
         return {**self._view(entity, principal), "loginUrl": login_url}
 
     def delete(self, principal: Principal, connection_id: str) -> None:
         entity = self._read_permitted(principal, connection_id, access.MANAGE)
-        self.audit.record(connection_id, "deleted", principal.id)
+        self.audit.record(connection_id, "deleted", principal)
         self._finish_delete(entity)
 
     def delete_for_connector(self, connector_id: str) -> int:

@@ -19,8 +19,11 @@ from tests.support.azurite import azurite_tables
 from tests.support.key_tables import fresh_table
 
 MAKER_ROLE = "Connectors.Manage"
+ADMIN_ROLE = "Connectors.Admin"
 CALLERS = {
+    "admin": Authentication(Principal("admin", frozenset({MAKER_ROLE, ADMIN_ROLE}), "Admin", "user")),
     "maker": Authentication(Principal("maker", frozenset({MAKER_ROLE}), "Maker", "user")),
+    "other-maker": Authentication(Principal("other-maker", frozenset({MAKER_ROLE}), "Other", "user")),
     "user": Authentication(Principal("user", frozenset(), "User", "user")),
     "scoped-maker": Authentication(
         Principal("bot", frozenset({MAKER_ROLE}), "Bot", "key"), subscription=SubscriptionGrant("s1", "connector:x")
@@ -57,7 +60,7 @@ def store(azurite, monkeypatch) -> SubscriptionKeyStore:
 
 
 def call(
-    handler, method: str, body: Any = None, *, subscription_id: str = "", caller: str = "maker"
+    handler, method: str, body: Any = None, *, subscription_id: str = "", caller: str = "admin"
 ) -> func.HttpResponse:
     raw = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
     request = func.HttpRequest(
@@ -83,8 +86,9 @@ def problem(response: func.HttpResponse, status: int) -> dict:
     return body
 
 
-def created(body: dict | None = None) -> dict:
-    response = call(api.create, "POST", body or {"displayName": "CI", "principal": "svc|ci", "roles": [MAKER_ROLE]})
+def created(body: dict | None = None, caller: str = "admin") -> dict:
+    body = body or {"displayName": "CI", "principal": "svc|ci", "roles": [MAKER_ROLE]}
+    response = call(api.create, "POST", body, caller=caller)
     assert response.status_code == 201, response.get_body()
     return payload(response)
 
@@ -188,7 +192,7 @@ def test_only_unrestricted_makers_manage_subscriptions(store, caller):
 @pytest.mark.parametrize(
     ("body", "pointers"),
     [
-        ({}, ["/displayName", "/principal"]),
+        ({}, ["/displayName"]),
         ({"displayName": " ", "principal": "p"}, ["/displayName"]),
         ({"displayName": "n", "principal": 7}, ["/principal"]),
         ({"displayName": "n", "principal": "p", "roles": "admin"}, ["/roles"]),
@@ -240,3 +244,54 @@ def test_regenerate_validation(store, body):
     found = problem(call(api.regenerate, "POST", body, subscription_id=sub["id"]), 400)
     assert found["errors"] and all(error["pointer"] in ("/key", "/value") for error in found["errors"])
     assert store.find(sub["primaryKey"]) is not None
+
+
+# --- who may mint and manage which subscription ---
+
+
+def test_a_maker_mints_for_themself_without_naming_a_principal(store):
+    sub = created({"displayName": "laptop", "roles": [MAKER_ROLE]}, caller="maker")
+    assert (sub["principal"], sub["roles"], sub["createdBy"]) == ("maker", [MAKER_ROLE], "maker")
+    record = store.find(sub["primaryKey"])
+    assert (record.principal_id, record.created_by, record.principal().minted_by) == ("maker", "maker", None)
+
+
+def test_a_maker_cant_mint_for_another_principal_and_nothing_is_stored(store):
+    body = {"displayName": "x", "principal": "victim"}
+    found = problem(call(api.create, "POST", body, caller="maker"), 403)
+    assert found["type"] == "urn:connector-gateway:problem:forbidden" and ADMIN_ROLE in found["detail"]
+    assert store.list_subscriptions() == [] and store.list() == []
+
+
+def test_a_maker_cant_mint_roles_they_dont_hold(store):
+    body = {"displayName": "x", "roles": [MAKER_ROLE, ADMIN_ROLE]}
+    found = problem(call(api.create, "POST", body, caller="maker"), 403)
+    assert found["type"] == "urn:connector-gateway:problem:forbidden" and ADMIN_ROLE in found["detail"]
+    assert store.list_subscriptions() == []
+
+
+def test_an_admin_mints_for_anyone_and_the_key_remembers_the_admin(store):
+    sub = created({"displayName": "for maker", "principal": "maker", "roles": [ADMIN_ROLE]})
+    assert (sub["principal"], sub["createdBy"]) == ("maker", "admin")
+    principal = store.find(sub["secondaryKey"]).principal()
+    assert (principal.id, principal.roles, principal.minted_by) == ("maker", {ADMIN_ROLE}, "admin")
+
+
+def test_a_maker_sees_and_manages_only_their_own_subscriptions(store):
+    theirs = created({"displayName": "other", "roles": []}, caller="other-maker")
+    mine = created({"displayName": "mine", "roles": []}, caller="maker")
+    listed = payload(call(api.list_all, "GET", caller="maker"))["value"]
+    assert [item["id"] for item in listed] == [mine["id"]]
+    for handler, method, body in [
+        (api.get, "GET", None),
+        (api.update, "PATCH", {"state": "suspended"}),
+        (api.regenerate, "POST", {"key": "primary"}),
+        (api.delete, "DELETE", None),
+    ]:
+        found = problem(call(handler, method, body, subscription_id=theirs["id"], caller="maker"), 404)
+        assert found["type"].endswith("subscription-not-found")
+    assert store.find(theirs["primaryKey"]) is not None and store.find(theirs["secondaryKey"]) is not None
+    assert (
+        call(api.update, "PATCH", {"state": "suspended"}, subscription_id=mine["id"], caller="maker").status_code == 200
+    )
+    assert {item["id"] for item in payload(call(api.list_all, "GET"))["value"]} == {theirs["id"], mine["id"]}
