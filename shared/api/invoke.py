@@ -21,7 +21,7 @@ import azure.functions as func
 
 from shared import problems, proxy
 from shared.connections import ConnectionTarget
-from shared.limits import Decision, LimitPolicy, decision_headers, denial_problem
+from shared.limits import Admission, LimitPolicy, decision_headers
 from shared.policies import ConnectorPolicy, LimitKey, check_connector_ip, counter_key, policy_from_document
 from shared.web import Call, endpoint
 
@@ -46,38 +46,24 @@ def _counter_key(call: Call, connection: ConnectionTarget, key: LimitKey) -> str
     )
 
 
-class _Admission:
-    """The limit decisions of one call; a denial raises with the headers of every limit counted so far."""
-
-    def __init__(self) -> None:
-        self.decisions: list[Decision] = []
-
-    def count(self, decision: Decision, scope: str) -> None:
-        if not decision.allowed:
-            problem = denial_problem(decision, scope)
-            problem.headers = decision_headers(*self.decisions, decision)
-            raise problem
-        self.decisions.append(decision)
-
-
-def _admit(call: Call, connection: ConnectionTarget, policy: ConnectorPolicy | None, body_bytes: int) -> _Admission:
+def _admit(call: Call, connection: ConnectionTarget, policy: ConnectorPolicy | None, body_bytes: int) -> Admission:
+    """Counts the call against each limit in turn; one refusing gives back what the others counted."""
     gw = call.gateway
-    admission = _Admission()
+    admission = Admission(gw.rate_limiter, gw.quotas)
     per_minute = gw.settings.limit_connection_calls_per_minute
     if per_minute:
-        limit = LimitPolicy(per_minute, 60, "connection")
-        admission.count(gw.rate_limiter.check(f"connection:{connection.id}", limit), "connection")
+        admission.rate(f"connection:{connection.id}", LimitPolicy(per_minute, 60, "connection"), "connection")
     if policy is None:
         return admission
     connector = f"connector {connection.connector_id!r}"
     if policy.rate_limit is not None:
         rule = policy.rate_limit
         key = _counter_key(call, connection, rule.key)
-        admission.count(gw.rate_limiter.check(key, rule.limit), f"{connector} per-{rule.key}")
+        admission.rate(key, rule.limit, f"{connector} per-{rule.key}")
     if policy.quota is not None:
         quota = policy.quota
         key = _counter_key(call, connection, quota.key)
-        admission.count(gw.quotas.check(key, quota.quota, bytes=body_bytes), f"{connector} per-{quota.key}")
+        admission.quota(key, quota.quota, f"{connector} per-{quota.key}", bytes=body_bytes)
     return admission
 
 
@@ -92,7 +78,7 @@ def _count_response_bytes(call: Call, connection: ConnectionTarget, policy: Conn
         log.warning("invoke %s: response bytes not counted (%s)", connection.id, problem.detail)
 
 
-def _limit_headers(admission: _Admission) -> dict[str, str]:
+def _limit_headers(admission: Admission) -> dict[str, str]:
     """The gateway's limit headers; they replace any of the backend's of the same name (APIM's remaining-calls)."""
     return decision_headers(*admission.decisions) if admission.decisions else {}
 

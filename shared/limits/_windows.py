@@ -72,6 +72,9 @@ class Decision:
     reset_seconds: int | None = None  # until more becomes available (RateLimit's t); None: never
     bandwidth_limit: int | None = None
     bandwidth_remaining: int | None = None
+    # The start of the window (rate limit) or period (quota) the admitted call was counted in, so a call
+    # refused later (by another limit) can be given back; None when the call wasn't counted.
+    counted_in: int | None = None
 
 
 def policy_name(key: str, configured: str | None, suffix: str = "") -> str:
@@ -141,7 +144,7 @@ def rate_decision(
         remaining = math.floor((policy.calls * period - used - period) / period)
         reset = max(1, math.ceil(period - elapsed))
         admitted = replace(rolled, current=rolled.current + 1)
-        return replace(base, remaining=remaining, reset_seconds=reset), admitted
+        return replace(base, remaining=remaining, reset_seconds=reset, counted_in=rolled.window_start), admitted
     retry_after = _rate_retry_after(rolled, elapsed, policy)
     return replace(base, allowed=False, retry_after_seconds=retry_after, reset_seconds=retry_after), None
 
@@ -193,8 +196,28 @@ def quota_decision(
         reset_seconds=reset,
         bandwidth_limit=policy.bandwidth_bytes,
         bandwidth_remaining=None if policy.bandwidth_bytes is None else max(0, policy.bandwidth_bytes - after.bytes),
+        counted_in=current.period_start if allowed else None,
     )
     return decision, after if allowed else None
+
+
+def rate_released(counts: WindowCounts | None, counted_in: int, period_seconds: int) -> WindowCounts | None:
+    """The counts without one call counted in the window starting at `counted_in`: taken from that window,
+    wherever it now is (current, or previous once time moved on). None: nothing to give back any more."""
+    if counts is None:
+        return None
+    if counts.window_start == counted_in and counts.current > 0:
+        return replace(counts, current=counts.current - 1)
+    if counts.window_start == counted_in + period_seconds and counts.previous > 0:
+        return replace(counts, previous=counts.previous - 1)
+    return None
+
+
+def quota_released(usage: QuotaUsage | None, counted_in: int, request_bytes: int) -> QuotaUsage | None:
+    """The usage without one call and its request bytes, while its period lasts. None: nothing to give back."""
+    if usage is None or usage.period_start != counted_in or usage.calls <= 0:
+        return None
+    return replace(usage, calls=usage.calls - 1, bytes=max(0, usage.bytes - request_bytes))
 
 
 def with_added_bytes(usage: QuotaUsage | None, now: float, policy: QuotaPolicy, count: int) -> QuotaUsage:

@@ -11,6 +11,7 @@ from azure.data.tables import TableClient, TableServiceClient
 
 from devtools.stack import azurite_connection_string, free_port
 from shared.limits import (
+    Admission,
     Decision,
     LimitPolicy,
     QuotaCounter,
@@ -22,12 +23,14 @@ from shared.limits import (
     raise_if_denied,
     table_key,
 )
-from shared.limits._store import CounterTable
+from shared.limits._store import CounterTable, read_int
 from shared.limits._windows import (
     QuotaUsage,
     WindowCounts,
     quota_decision,
+    quota_released,
     rate_decision,
+    rate_released,
     window_start,
     with_added_bytes,
 )
@@ -506,3 +509,91 @@ def test_endless_contention_denies_instead_of_admitting() -> None:
     assert raised.value.headers["Retry-After"] == "1"
     assert fake.writes == 3
     assert isinstance(limiter.counters, CounterTable)
+
+
+# --- a refused call gives back what the earlier limits counted ---
+
+
+def test_pure_give_back_takes_the_call_from_the_window_it_was_counted_in() -> None:
+    start = window_start(T0, 60)
+    assert rate_released(WindowCounts(start, 3, 1), start, 60) == WindowCounts(start, 2, 1)
+    # The window moved on: the call now sits in the previous window's count.
+    assert rate_released(WindowCounts(start + 60, 4, 3), start, 60) == WindowCounts(start + 60, 4, 2)
+    assert rate_released(WindowCounts(start + 120, 4, 3), start, 60) is None  # slid out: nothing to give back
+    assert rate_released(WindowCounts(start, 0, 0), start, 60) is None
+    assert rate_released(None, start, 60) is None
+    usage = QuotaUsage(3600, 2, 500)
+    assert quota_released(usage, 3600, 200) == QuotaUsage(3600, 1, 300)
+    assert quota_released(usage, 0, 200) is None  # renewed since: this period owes nothing
+    assert quota_released(QuotaUsage(3600, 1, 10), 3600, 200) == QuotaUsage(3600, 0, 0)
+
+
+def test_a_call_the_quota_refuses_uses_none_of_the_rate_limits_budget(table: TableClient) -> None:
+    clock = FixedClock(window_start(T0, 3600) + 30)
+    limiter, quotas = RateLimiter(table, clock=clock), QuotaCounter(table, clock=clock)
+    rate, quota = LimitPolicy(3, 60), QuotaPolicy(calls=1, bandwidth_bytes=100, renewal_period_seconds=3600)
+
+    def call(bytes: int = 10) -> None:
+        admission = Admission(limiter, quotas)
+        admission.rate("connection:giveback", rate, "connection")
+        admission.rate("principal:giveback", rate, "principal")
+        admission.quota("principal:giveback", quota, "principal", bytes=bytes)
+
+    call()
+    for _ in range(5):  # refused by the quota: neither rate limit keeps counting them
+        with pytest.raises(Problem) as refused:
+            call()
+        assert refused.value.status == 403
+        assert refused.value.type.endswith("quota-exceeded")
+    for key in ("connection:giveback", "principal:giveback"):
+        entity = table.get_entity(table_key(key), "rate-60")
+        assert (read_int(entity, "Current"), read_int(entity, "Previous")) == (1, 0), key
+    assert limiter.check("connection:giveback", rate).remaining == 1  # 2 of 3 used: this call and the first
+
+
+def test_a_rate_limit_refusal_gives_back_the_earlier_quota(table: TableClient) -> None:
+    clock = FixedClock(window_start(T0, 3600) + 30)
+    limiter, quotas = RateLimiter(table, clock=clock), QuotaCounter(table, clock=clock)
+    quota = QuotaPolicy(calls=10, bandwidth_bytes=1000, renewal_period_seconds=3600)
+    admission = Admission(limiter, quotas)
+    admission.quota("subscription:first", quota, "subscription", bytes=300)
+    assert limiter.check("connection:full", LimitPolicy(1, 60)).allowed
+    with pytest.raises(Problem) as refused:
+        admission.rate("connection:full", LimitPolicy(1, 60), "connection")
+    assert refused.value.status == 429
+    entity = table.get_entity(table_key("subscription:first"), "quota-3600")
+    assert (read_int(entity, "Calls"), read_int(entity, "Bytes")) == (0, 0)
+
+
+def test_a_failing_later_limit_gives_back_too_and_a_failed_give_back_is_only_logged(table: TableClient) -> None:
+    clock = FixedClock(T0)
+    limiter = RateLimiter(table, clock=clock)
+    dead = TableClient.from_connection_string(azurite_connection_string(free_port()), "gwlimits", retry_total=0)
+    admission = Admission(limiter, QuotaCounter(dead, clock=clock))
+    admission.rate("connection:outage", LimitPolicy(5, 60), "connection")
+    with pytest.raises(Problem) as outage:
+        admission.quota("principal:outage", QuotaPolicy(5, None, 60), "principal")
+    assert outage.value.status == 503
+    assert read_int(table.get_entity(table_key("connection:outage"), "rate-60"), "Current") == 0
+
+
+class GiveBackFails:
+    """A limiter that admits, then can't give the call back (its store went down in between)."""
+
+    def check(self, key: str, policy: LimitPolicy) -> Decision:
+        return Decision(True, 0, None, policy.calls, counted_in=0)
+
+    def release(self, key: str, policy: LimitPolicy, decision: Decision) -> None:
+        raise Problem(503, "store-unavailable", "Unavailable", "Table Storage is unavailable.")
+
+
+def test_a_failed_give_back_is_logged_and_the_refusal_still_raised(table: TableClient, caplog) -> None:
+    clock = FixedClock(T0)
+    admission = Admission(GiveBackFails(), QuotaCounter(table, clock=clock))  # type: ignore[arg-type]
+    admission.rate("connection:flaky", LimitPolicy(5, 60), "connection")
+    quota = QuotaPolicy(1, None, 60)
+    QuotaCounter(table, clock=clock).check("principal:flaky", quota)
+    with pytest.raises(Problem) as refused:
+        admission.quota("principal:flaky", quota, "principal")
+    assert refused.value.status == 403
+    assert "not given back" in caplog.text
