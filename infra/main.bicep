@@ -154,7 +154,7 @@ param ipAllow string = ''
 @description('AUTH_IP_FORBID: comma-separated caller IPs, CIDRs or from-to ranges refused; wins over ipAllow.')
 param ipForbid string = ''
 
-@description('AUTH_TRUSTED_PROXY_HOPS: proxies in front of the gateway that append to X-Forwarded-For (App Service front end: 1; add one per proxy such as Front Door in front of it).')
+@description('AUTH_TRUSTED_PROXY_HOPS: proxies in front of the gateway that append to X-Forwarded-For (App Service front end: 1; add one per proxy such as Front Door in front of it). 0: the caller address is unknown (the app never sees the TCP peer); ipAllow/ipForbid then refuse to start.')
 @minValue(0)
 param trustedProxyHops int = 1
 

@@ -203,7 +203,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "AUTH_TRUSTED_PROXY_HOPS",
         "1",
-        "Proxies in front of the gateway that append to `X-Forwarded-For` (App Service: 1); 0 uses the TCP peer.",
+        "Proxies in front of the gateway that append to `X-Forwarded-For` (App Service's front end: 1, plus one per"
+        " proxy in front of it). The Functions worker never sees the TCP peer, so 0 means the caller's address is"
+        " unknown: `AUTH_IP_ALLOW`/`AUTH_IP_FORBID` are then refused, and connector IP allow lists refuse everyone.",
     ),
     Setting(
         "AUTH_CLIENT_CERT_MODE",
@@ -422,6 +424,17 @@ class Settings:
         client_cert_mode, client_cert_policy = _client_certificates(
             raw("AUTH_CLIENT_CERT_MODE"), raw("AUTH_CLIENT_CERT_CA"), raw("AUTH_CLIENT_CERT_IDENTITIES")
         )
+        ip_filter = IpFilter(
+            _ip_entries("AUTH_IP_ALLOW", raw("AUTH_IP_ALLOW")), _ip_entries("AUTH_IP_FORBID", raw("AUTH_IP_FORBID"))
+        )
+        trusted_proxy_hops = _number(int, 0)("AUTH_TRUSTED_PROXY_HOPS", raw("AUTH_TRUSTED_PROXY_HOPS"))
+        if trusted_proxy_hops == 0 and ip_filter.restricts:
+            # The Functions worker never sees the TCP peer: without a trusted proxy no address is known,
+            # so an allow list would refuse everyone and a forbid list would never match.
+            raise SettingsError(
+                "AUTH_IP_ALLOW and AUTH_IP_FORBID need AUTH_TRUSTED_PROXY_HOPS of 1 or more: with 0 the caller's"
+                " address is unknown"
+            )
         return cls(
             port=_number(int, 1)("GATEWAY_PORT", raw("GATEWAY_PORT")),
             public_url=raw("GATEWAY_PUBLIC_URL").rstrip("/"),
@@ -457,10 +470,8 @@ class Settings:
             ),
             store_deadline=_number(float, 0.1)("STORE_DEADLINE_SECONDS", raw("STORE_DEADLINE_SECONDS")),
             log_level=raw("LOG_LEVEL").upper(),
-            ip_filter=IpFilter(
-                _ip_entries("AUTH_IP_ALLOW", raw("AUTH_IP_ALLOW")), _ip_entries("AUTH_IP_FORBID", raw("AUTH_IP_FORBID"))
-            ),
-            trusted_proxy_hops=_number(int, 0)("AUTH_TRUSTED_PROXY_HOPS", raw("AUTH_TRUSTED_PROXY_HOPS")),
+            ip_filter=ip_filter,
+            trusted_proxy_hops=trusted_proxy_hops,
             client_cert_mode=client_cert_mode,
             client_cert_policy=client_cert_policy,
             limit_connection_calls_per_minute=_number(int, 0)(

@@ -10,6 +10,8 @@ The caller's address comes from the forwarding header the platform writes. App S
 appends the address it accepted the connection from as the rightmost `X-Forwarded-For` entry;
 anything to the left of the entries written by trusted proxies was sent by the caller and can be
 forged, so `client_address` counts `trusted_hops` entries from the right and ignores the rest.
+There is no other source: the Functions host doesn't hand the worker the TCP peer, so without a
+trusted proxy (0 hops) the caller's address is unknown.
 """
 
 from __future__ import annotations
@@ -204,16 +206,15 @@ def _forwarding_chain(headers: Mapping[str, str], header: ForwardingHeader) -> l
 def client_address(
     headers: Mapping[str, str],
     trusted_hops: int,
-    peer: str | None = None,
     header: ForwardingHeader = "x-forwarded-for",
 ) -> str | None:
     """The caller's IP address, or None when it can't be known.
 
     `trusted_hops` is the number of proxies in front of the gateway that each append one entry
     (App Service: 1, its front end). The caller is the entry `trusted_hops` from the right; entries
-    further left were written by the caller or untrusted proxies and are ignored. With 0 hops the
-    caller is the TCP `peer`. Fewer entries than hops, or an entry that isn't an IP address
-    (RFC 7239 `unknown` and obfuscated nodes), gives None.
+    further left were written by the caller or untrusted proxies and are ignored. With 0 hops no
+    proxy vouches for any entry, so the caller is unknown (None). Fewer entries than hops, or an
+    entry that isn't an IP address (RFC 7239 `unknown` and obfuscated nodes), gives None too.
 
     `header="forwarded"` reads RFC 7239 `Forwarded: for=...` instead. Read only the header the
     trusted proxies write: the other one passes through them untouched, so the caller controls it.
@@ -221,12 +222,11 @@ def client_address(
     if trusted_hops < 0:
         raise ValueError("trusted_hops must be 0 or more")
     if trusted_hops == 0:
-        candidate = peer
-    else:
-        chain = _forwarding_chain(headers, header)
-        if len(chain) < trusted_hops:
-            return None
-        candidate = chain[-trusted_hops]
+        return None
+    chain = _forwarding_chain(headers, header)
+    if len(chain) < trusted_hops:
+        return None
+    candidate = chain[-trusted_hops]
     if not candidate:
         return None
     address = _as_address(_strip_port(candidate))

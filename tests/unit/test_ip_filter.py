@@ -8,6 +8,7 @@ import pytest
 
 from shared.frontdoor import IpFilter, check, client_address, parse_entry
 from shared.problems import Problem
+from shared.settings import Settings, SettingsError
 
 # --- filter semantics ---
 
@@ -175,15 +176,19 @@ def test_repeated_header_lines_form_one_chain() -> None:
     assert client_address(Lines(), 2) == "10.0.0.1"
 
 
-def test_zero_hops_means_the_tcp_peer_and_ignores_the_header() -> None:
-    headers = {"X-Forwarded-For": "10.0.0.1"}
-    assert client_address(headers, 0, peer="203.0.113.7") == "203.0.113.7"
-    assert client_address(headers, 0, peer="::ffff:203.0.113.7") == "203.0.113.7"
-    assert client_address(headers, 0) is None
+def test_zero_hops_means_no_proxy_vouches_for_any_entry_so_the_caller_is_unknown() -> None:
+    # The Functions worker never sees the TCP peer; the header alone is whatever the caller wrote.
+    assert client_address({"X-Forwarded-For": "10.0.0.1"}, 0) is None
+    assert client_address({}, 0) is None
 
 
-def test_the_peer_is_not_the_caller_behind_a_proxy() -> None:
-    assert client_address({}, 1, peer="10.0.0.99") is None
+def test_an_ip_filter_without_a_trusted_proxy_is_a_settings_error() -> None:
+    base = {"KEY_VAULT_URL": "https://vault.example", "TABLES_CONNECTION_STRING": "UseDevelopmentStorage=true"}
+    for name in ("AUTH_IP_ALLOW", "AUTH_IP_FORBID"):
+        with pytest.raises(SettingsError, match="AUTH_TRUSTED_PROXY_HOPS"):
+            Settings.from_env({**base, name: "10.0.0.0/8", "AUTH_TRUSTED_PROXY_HOPS": "0"})
+    assert Settings.from_env({**base, "AUTH_TRUSTED_PROXY_HOPS": "0"}).trusted_proxy_hops == 0
+    assert Settings.from_env({**base, "AUTH_IP_ALLOW": "10.0.0.0/8"}).trusted_proxy_hops == 1
 
 
 def test_negative_hops_are_a_programming_error() -> None:
