@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import requests
 
+from shared.limits import table_key
+from shared.limits._store import read_int
 from tests.e2e.conftest import GatewayFactory, Stack, api_key_connector, host_of, problem
 
 
@@ -190,6 +192,32 @@ def test_a_used_up_quota_is_403_with_retry_after(stack: Stack) -> None:
     assert body["type"].endswith(":quota-exceeded")
     assert "quota of 2 calls per 86400 s is used up" in body["detail"]
     assert 1 <= int(refused.headers["Retry-After"]) <= 86400
+
+
+def test_a_call_the_quota_refuses_uses_none_of_the_rate_limits_budget(stack: Stack) -> None:
+    # Per principal: 2 calls an hour; per connection: 1 call a day. Order: connection limit, rate, quota.
+    policy = {
+        "rateLimit": {"calls": 2, "periodSeconds": 3600, "key": "principal"},
+        "quota": {"calls": 1, "renewalPeriodSeconds": 86400, "key": "connection"},
+    }
+    owner = "gia-" + uuid.uuid4().hex[:6]
+    client, first, connector_id = limited_connection(stack, policy, owner=owner)
+    second = stack.connect(client, connector_id, {"api_key": "k"})["id"]
+    assert client.get(invoke_url(stack.url, first)).status_code == 200
+    for _ in range(3):  # each refused by the quota; had they kept the rate limit's count, the third would be 429
+        refused = client.get(invoke_url(stack.url, first))
+        assert refused.status_code == 403
+        assert problem(refused)["type"].endswith(":quota-exceeded")
+    assert client.get(invoke_url(stack.url, second)).status_code == 200  # the principal's 2nd counted call
+
+    counters = {(row["PartitionKey"], row["RowKey"]): row for row in stack.entities("limits")}
+    principal_key = table_key(f"connector:{connector_id}/principal:{stack.principal_id(owner)}")
+    connection_key = table_key(f"connection:{first}")
+    counted = [
+        read_int(counters[(key, row)], "Current") + read_int(counters[(key, row)], "Previous")
+        for key, row in ((principal_key, "rate-3600"), (connection_key, "rate-60"))
+    ]
+    assert counted == [2, 1]  # only admitted calls count
 
 
 def test_a_bandwidth_quota_counts_request_and_response_bodies(stack: Stack) -> None:

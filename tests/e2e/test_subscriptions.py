@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import requests
 
-from tests.e2e.conftest import Stack, api_key_connector, host_of, problem
+from tests.e2e.conftest import MAKER_ROLE, Stack, api_key_connector, host_of, problem
+
+ADMIN_ROLE = "Connectors.Admin"  # AUTH_ADMIN_ROLE's default
 
 
 def keyed(value: str) -> requests.Session:
@@ -13,8 +15,13 @@ def keyed(value: str) -> requests.Session:
     return session
 
 
+def admin(stack: Stack) -> requests.Session:
+    """An admin: only admins mint keys for other principals and manage every subscription."""
+    return stack.client("subs-admin", (MAKER_ROLE, ADMIN_ROLE))
+
+
 def create_subscription(stack: Stack, principal: str, scope: str = "all") -> dict:
-    response = stack.maker().post(
+    response = admin(stack).post(
         f"{stack.url}/api/subscriptions",
         json={"displayName": f"{principal} app", "principal": principal, "scope": scope},
     )
@@ -29,26 +36,26 @@ def test_keys_rotate_one_at_a_time_and_state_gates_both(stack: Stack) -> None:
     listing = f"{stack.url}/api/connections"
     assert keyed(primary).get(listing).status_code == 200
     assert keyed(secondary).get(listing).status_code == 200
-    admin = f"{stack.url}/api/subscriptions/{subscription['id']}"
-    shown = stack.maker().get(admin).text
+    url = f"{stack.url}/api/subscriptions/{subscription['id']}"
+    shown = admin(stack).get(url).text
     assert primary not in shown and secondary not in shown  # values only at creation and regeneration
     assert primary not in repr(stack.entities("keys"))
 
-    regenerated = stack.maker().post(f"{admin}/regenerate", json={"key": "primary"}).json()
+    regenerated = admin(stack).post(f"{url}/regenerate", json={"key": "primary"}).json()
     assert keyed(primary).get(listing).status_code == 401
     assert keyed(secondary).get(listing).status_code == 200  # the other key kept working throughout
     assert keyed(regenerated["primaryKey"]).get(listing).status_code == 200
 
-    assert stack.maker().patch(admin, json={"state": "suspended"}).status_code == 200
+    assert admin(stack).patch(url, json={"state": "suspended"}).status_code == 200
     for value in (regenerated["primaryKey"], secondary):
         response = keyed(value).get(listing)
         assert response.status_code == 401
         assert "suspended" in problem(response)["detail"]
-    assert stack.maker().patch(admin, json={"state": "active"}).status_code == 200
+    assert admin(stack).patch(url, json={"state": "active"}).status_code == 200
     assert keyed(secondary).get(listing).status_code == 200
-    assert stack.maker().patch(admin, json={"state": "cancelled"}).status_code == 200
+    assert admin(stack).patch(url, json={"state": "cancelled"}).status_code == 200
     assert keyed(secondary).get(listing).status_code == 401
-    final = stack.maker().patch(admin, json={"state": "active"})
+    final = admin(stack).patch(url, json={"state": "active"})
     assert final.status_code == 409
     problem(final)
 
