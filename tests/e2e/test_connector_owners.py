@@ -170,15 +170,15 @@ def test_sharing_to_edit_and_use_with_principals_and_groups(stack: Stack) -> Non
     made = []
     for grant in (
         {"principal": stack.principal_id("own-editor"), "permissions": ["edit"]},
-        {"group": EDIT_GROUP, "permissions": ["edit"]},
+        {"group": stack.group_id(EDIT_GROUP), "permissions": ["edit"]},
         {"principal": stack.principal_id("own-viewer")},  # use, the default
-        {"group": USE_GROUP, "permissions": ["use"]},
+        {"group": stack.group_id(USE_GROUP), "permissions": ["use"]},
         {"principal": stack.principal_id("own-usemaker"), "permissions": ["use"]},
     ):
         response = owner.post(shares, json=grant)
         assert response.status_code == 201, response.text
         made.append(response.json())
-    assert made[0]["permissions"] == ["edit"] and made[1]["group"] == EDIT_GROUP
+    assert made[0]["permissions"] == ["edit"] and made[1]["group"] == stack.group_id(EDIT_GROUP)
     listed = owner.get(shares).json()["value"]
     assert sorted(s["id"] for s in listed) == sorted(s["id"] for s in made)
 
