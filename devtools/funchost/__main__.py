@@ -42,8 +42,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--http-timeout",
         type=float,
-        default=HTTP_TIMEOUT_SECONDS,
-        help="seconds an HTTP function may take before the front end answers 500 (Azure: 230)",
+        default=float(os.environ.get("FUNCHOST_HTTP_TIMEOUT_SECONDS", HTTP_TIMEOUT_SECONDS)),
+        help="seconds an HTTP function may take before the front end answers 500 (Azure: 230; "
+        "default: FUNCHOST_HTTP_TIMEOUT_SECONDS or 230)",
     )
     return parser.parse_args(argv)
 

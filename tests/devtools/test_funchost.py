@@ -277,6 +277,8 @@ def test_headers_and_forwarding(host):
     assert re.fullmatch(r"203\.0\.113\.9, 127\.0\.0\.1:\d+", headers["x-forwarded-for"])
     assert headers["x-forwarded-proto"] == "http"
     assert headers["x-original-url"] == headers["x-waws-unencoded-url"] == "/gw/default_route"
+    keyed = get_json(host, "/gw/default_route?subscription-key=k1&a=%2F")["headers"]
+    assert keyed["x-original-url"] == keyed["x-waws-unencoded-url"] == "/gw/default_route?subscription-key=k1&a=%2F"
     connection = http.client.HTTPConnection("127.0.0.1", host.port, timeout=5)
     connection.putrequest("GET", "/gw/default_route")
     connection.putheader("X-Repeated", "one")

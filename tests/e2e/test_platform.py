@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from tests.e2e.conftest import Stack, api_key_connector, host_of
+from tests.e2e.conftest import GatewayFactory, Stack, api_key_connector, host_of
 
 CONNECTION_KEY = "conn-" + uuid.uuid4().hex
 # Names App Service's front end adds (devtools/funchost/_front_end.py) and those Easy Auth / Front Door add.
@@ -173,3 +175,61 @@ def test_a_backend_header_the_functions_host_would_fail_on_is_dropped_not_a_500(
     assert response.msg.get_all("Set-Cookie") == ["good=1; max-age=60"]
     assert response.getheader("X-Latin1") is None
     assert response.getheader("X-Fine") == "yes"
+
+
+class HeldBackend:
+    """A backend that takes one request and answers only once released: slower than the front end's limit,
+    without a clock in the test."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.host = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.received = threading.Event()
+        self.release = threading.Event()
+        self.thread = threading.Thread(target=self._serve_one, name="held-backend", daemon=True)
+        self.thread.start()
+
+    def _serve_one(self) -> None:
+        try:
+            connection, _ = self.listener.accept()
+        except OSError:  # stopped before any request came
+            return
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = connection.recv(65536)
+                if not chunk:
+                    return
+                request += chunk
+            self.received.set()
+            self.release.wait(60)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nlate")
+
+    def stop(self) -> None:
+        self.release.set()
+        self.listener.close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def held_backend() -> Iterator[HeldBackend]:
+    backend = HeldBackend()
+    yield backend
+    backend.stop()
+
+
+def test_an_invoke_past_the_front_end_timeout_gets_the_front_ends_500_not_a_problem(
+    stack: Stack, start_gateway_process: GatewayFactory, held_backend: HeldBackend
+) -> None:
+    # On Azure the limit is 230 s; PROXY_READ_TIMEOUT_SECONDS above it means the caller never sees the 504 problem.
+    gateway = start_gateway_process({"FUNCHOST_HTTP_TIMEOUT_SECONDS": "1", "PROXY_READ_TIMEOUT_SECONDS": "60"})
+    stack.register("platform-held", *api_key_connector(held_backend.host, "header", "X-Api-Key"))
+    key = stack.key("svc-held")
+    owner = requests.Session()
+    owner.headers["Ocp-Apim-Subscription-Key"] = key
+    connection_id = stack.connect(owner, "platform-held", {"api_key": CONNECTION_KEY})["id"]
+    response = owner.get(f"{gateway}/api/connections/{connection_id}/invoke/slow", timeout=60)
+    assert response.status_code == 500
+    assert response.text.startswith("500 - The request timed out.")
+    assert not response.headers.get("Content-Type", "").startswith("application/problem+json")
+    assert held_backend.received.wait(60)  # the gateway had called the backend and was still waiting on it
