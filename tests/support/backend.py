@@ -3,6 +3,7 @@
     with RecordingBackend() as backend:
         backend.respond("/v1/slow", delay=1.0)
         backend.respond("/v1/moved", redirect="/v1/elsewhere")
+        backend.respond("/v1/held", hold=release, arrived=arrived)  # answers once the test sets `release`
         ... call backend.url + "/v1/items?x=1" ...
         assert backend.requests[0].target == "/v1/items?x=1"
 
@@ -22,6 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from devtools.http_server import NoDelayHTTPServer
+
+HOLD_LIMIT_SECONDS = 120  # a guard against a test that forgets to release a held answer, not a timing
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class Programmed:
     body: bytes = b""
     delay: float = 0.0
     gzip: bool = False
+    hold: threading.Event | None = None  # answer only once this is set
+    arrived: threading.Event | None = None  # set when a request for this answer has arrived
 
 
 def _body_bytes(body: bytes | str | Any) -> tuple[bytes, str]:
@@ -93,6 +98,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         )
         self.server.backend._record(recorded)
         answer = self.server.backend._answer_for(recorded)
+        if answer.arrived:
+            answer.arrived.set()
+        if answer.hold and not answer.hold.wait(HOLD_LIMIT_SECONDS):
+            self.close_connection = True  # the test never released it: fail that call rather than hang
+            return
         if answer.delay:
             time.sleep(answer.delay)
         body = gzip_module.compress(answer.body) if answer.gzip else answer.body
@@ -148,11 +158,14 @@ class RecordingBackend:
         delay: float = 0.0,
         redirect: str | None = None,
         gzip: bool = False,
+        hold: threading.Event | None = None,
+        arrived: threading.Event | None = None,
     ) -> None:
         """Program the answer for paths starting with `path_prefix` (longest prefix wins).
 
         `body` bytes pass as is, str is UTF-8 text, anything else JSON. `redirect` adds a Location
         header and defaults the status to 302. `gzip` compresses the body and sets Content-Encoding.
+        `hold` keeps each such request open until the event is set; `arrived` is set as one comes in.
         """
         header_list = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
         body_bytes, content_type = _body_bytes(body)
@@ -160,7 +173,9 @@ class RecordingBackend:
             header_list.append(("Content-Type", content_type))
         if redirect is not None:
             header_list.append(("Location", redirect))
-        programmed = Programmed(status or (302 if redirect else 200), header_list, body_bytes, delay, gzip)
+        programmed = Programmed(
+            status or (302 if redirect else 200), header_list, body_bytes, delay, gzip, hold, arrived
+        )
         with self._lock:
             self._programmed[path_prefix] = programmed
 
