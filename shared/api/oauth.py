@@ -112,7 +112,7 @@ def start_page(request: func.HttpRequest) -> func.HttpResponse:
     signin = gateway().signin
     ticket = request.route_params.get("ticket", "")
     consent = signin.open(ticket, _binding(request))
-    targets = f"'self' {consent.provider_origin}"  # the confirmed form is redirected on to the provider
+    targets = f"'self' {consent.provider_origin}".strip()  # the confirmed form is redirected on to the provider
     cookie = {"Set-Cookie": signin.cookie.header(consent.binding)}
     return _page(200, "Connect your account", _consent_html(consent), cookie, targets)
 

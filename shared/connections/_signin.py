@@ -155,9 +155,14 @@ def backend_url_with_host(backend_url: str, host_url: str) -> str:
     return f"https://{new.netloc}{old.path}"
 
 
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
 def _origin(url: str) -> str:
+    """The provider's origin for the page's CSP; "" when the URL's host isn't plain (it could smuggle directives)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return origin if _ORIGIN.fullmatch(origin) else ""
 
 
 class SignIn:

@@ -1,4 +1,5 @@
-"""The sign-in binding cookie: `__Host-` on https deployments, a path-limited non-Secure cookie on http dev hosts."""
+"""The sign-in pages' browser side: the binding cookie (`__Host-` on https deployments, a path-limited non-Secure
+cookie on http dev hosts) and the provider origin the page's CSP allows."""
 
 from __future__ import annotations
 
@@ -84,3 +85,13 @@ class _Fake:
     def get_all(self, name: str, default: list[str] | None = None) -> list[str]:
         value = self._headers.get(name)
         return [value] if value else (default or [])
+
+
+def test_only_a_plain_provider_origin_goes_into_the_pages_csp() -> None:
+    from shared.connections._signin import _origin
+
+    assert _origin("https://login.example.com/oauth/authorize?x=1") == "https://login.example.com"
+    assert _origin("http://127.0.0.1:4000/auth") == "http://127.0.0.1:4000"
+    assert _origin("https://[::1]:8443/auth") == "https://[::1]:8443"
+    assert _origin("https://evil.example; script-src *@x/auth") == ""
+    assert _origin("https://a'b.example/auth") == ""
