@@ -15,6 +15,11 @@ def health_check(req: func.HttpRequest) -> func.HttpResponse:
     return health.health(req)
 
 
+@app.route(route="health/ready", methods=["GET"])
+def health_ready(req: func.HttpRequest) -> func.HttpResponse:
+    return health.ready(req)
+
+
 @app.route(route="connectors", methods=["GET"])
 def connectors_list(req: func.HttpRequest) -> func.HttpResponse:
     return connectors.list_all(req)

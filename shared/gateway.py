@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from azure.data.tables import TableClient
 
+from shared import telemetry
 from shared.audit import AuditLog
 from shared.callers import CallerAuthenticator, SubscriptionKeyStore
 from shared.connections import ConnectionRecords, ConnectionService, GrantIndex, Leases, SignIn, TokenRefresher
@@ -20,7 +21,7 @@ from shared.limits import QuotaCounter, RateLimiter, limits_table
 from shared.oauth import OAuthClient
 from shared.proxy import BackendSession
 from shared.settings import Settings
-from shared.stores.clients import secret_client
+from shared.stores.clients import azure_credential, secret_client
 from shared.stores.secrets import SecretStore
 from shared.stores.tables import open_tables
 
@@ -42,6 +43,9 @@ class Gateway:
 
 
 def configure_logging(settings: Settings) -> None:
+    # JSON lines with correlation ids; OpenTelemetry export only with a connection string.
+    credential = azure_credential() if settings.applicationinsights_entra else None
+    telemetry.configure(settings.applicationinsights_connection_string, credential)
     logging.getLogger("shared").setLevel(settings.log_level)
     # The SDKs log request URLs and headers at DEBUG/INFO; keep them out of the gateway's logs.
     for noisy in ("azure", "urllib3", "msal", "authlib"):

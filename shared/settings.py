@@ -225,6 +225,19 @@ SETTINGS: tuple[Setting, ...] = (
         "500",
         "Calls per minute per connection, counted across instances (Power Platform's default); 0 turns it off.",
     ),
+    Setting(
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "",
+        "Application Insights connection string: spans of backend and store calls, metrics and logs are exported"
+        " there through OpenTelemetry (`azure-monitor-opentelemetry`). Empty: nothing is exported, and"
+        " OpenTelemetry isn't loaded.",
+    ),
+    Setting(
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        "",
+        "`Authorization=AAD` (with `ClientId=<managed identity client id>`): ingest telemetry with the managed"
+        " identity, as a component with local authentication off requires.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -334,6 +347,13 @@ def _client_certificates(
     return mode, policy  # type: ignore[return-value]  # checked against CLIENT_CERTIFICATE_MODES
 
 
+def _entra_ingestion(raw: str) -> bool:
+    """APPLICATIONINSIGHTS_AUTHENTICATION_STRING as the Functions host reads it: `Authorization=AAD;ClientId=...`."""
+    fields = dict(part.split("=", 1) for part in raw.split(";") if "=" in part)
+    lowered = {name.strip().lower(): value.strip() for name, value in fields.items()}
+    return lowered.get("authorization", "").upper() == "AAD"
+
+
 @dataclass(frozen=True)
 class Settings:
     port: int
@@ -382,6 +402,8 @@ class Settings:
     proxy_address_policy: AddressPolicy = field(default_factory=AddressPolicy)
     proxy_total_timeout: float = 100.0
     proxy_max_response_bytes: int = 104_857_600
+    applicationinsights_connection_string: str = ""  # empty: no telemetry export
+    applicationinsights_entra: bool = False  # ingest with the managed identity (Authorization=AAD)
 
     def redirect_allowed(self, url: str) -> bool:
         """A post-login redirect must start with an allowlisted prefix that ends at a path boundary."""
@@ -492,4 +514,6 @@ class Settings:
             ),
             proxy_total_timeout=_number(float, 0.001)("PROXY_TOTAL_TIMEOUT", raw("PROXY_TOTAL_TIMEOUT")),
             proxy_max_response_bytes=_number(int, 0)("PROXY_MAX_RESPONSE_BYTES", raw("PROXY_MAX_RESPONSE_BYTES")),
+            applicationinsights_connection_string=raw("APPLICATIONINSIGHTS_CONNECTION_STRING"),
+            applicationinsights_entra=_entra_ingestion(raw("APPLICATIONINSIGHTS_AUTHENTICATION_STRING")),
         )

@@ -16,6 +16,10 @@ token, no subscription key) authenticates as the certificate itself, principal `
 without roles, only when an AUTH_CLIENT_CERT_IDENTITIES entry pins that exact thumbprint; a certificate
 accepted by CA or name alone is a second factor, never an identity. `public_endpoint` (health) skips
 the front door; `anonymous_endpoint` (browser redirects) has the IP filter but no certificate check.
+
+Every response carries the request's correlation id (`X-Correlation-Id`; from the caller's
+`traceparent` trace id or `x-ms-client-request-id`, else minted), every problem has it as the
+`correlationId` member, and every log line of the request has it (shared/telemetry).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 from werkzeug.http import parse_options_header
 
-from shared import frontdoor, problems
+from shared import frontdoor, problems, telemetry
 from shared.callers import Authentication, Principal
 from shared.frontdoor import CLIENT_CERTIFICATE_HEADER, CertificateIdentityMatch
 from shared.gateway import Gateway, gateway
@@ -96,8 +100,12 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def problem_response(problem: problems.Problem) -> func.HttpResponse:
+    body = problem.to_dict()
+    correlation_id = telemetry.correlation.current_id()
+    if correlation_id:
+        body.setdefault("correlationId", correlation_id)
     return func.HttpResponse(
-        json.dumps(problem.to_dict()),
+        json.dumps(body),
         status_code=problem.status,
         headers=problem.headers,
         mimetype=problems.PROBLEM_CONTENT_TYPE,
@@ -164,23 +172,37 @@ def _unexpected(error: Exception) -> func.HttpResponse:
     )
 
 
+# Refusals counted by reason (the problem type): who was turned away, and why.
+_DENIAL_STATUSES = frozenset({401, 403, 429})
+
+
 def public_endpoint(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[..., func.HttpResponse]:
     def run(req: func.HttpRequest) -> func.HttpResponse:
-        try:
-            return handler(req)
-        except problems.Problem as problem:
-            return problem_response(problem)
-        except SettingsError as error:
-            log.error("gateway misconfigured: %s", error)
-            return problem_response(
-                problems.Problem(
-                    500, "misconfigured", "Gateway misconfigured", "The gateway is misconfigured; see its log."
-                )
-            )
-        except Exception as error:
-            return _unexpected(error)
+        correlation = telemetry.correlation.from_headers(req.headers)
+        with telemetry.correlation.bound(correlation):
+            response = _answer(handler, req)
+            response.headers[telemetry.correlation.CORRELATION_HEADER] = correlation.id
+            return response
 
     return run
+
+
+def _answer(handler: Callable[[func.HttpRequest], func.HttpResponse], req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        return handler(req)
+    except problems.Problem as problem:
+        if problem.status in _DENIAL_STATUSES:
+            telemetry.count(telemetry.DENIALS, reason=problem.slug, status=problem.status)
+        return problem_response(problem)
+    except SettingsError as error:
+        log.error("gateway misconfigured: %s", error)
+        return problem_response(
+            problems.Problem(
+                500, "misconfigured", "Gateway misconfigured", "The gateway is misconfigured; see its log."
+            )
+        )
+    except Exception as error:
+        return _unexpected(error)
 
 
 def _checked_address(settings: Settings, request: func.HttpRequest) -> str | None:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from shared import problems, proxy
+from shared import problems, proxy, telemetry
 from shared.connections import ConnectionTarget
 from shared.limits import Admission, LimitPolicy, decision_headers
 from shared.policies import ConnectorPolicy, LimitKey, check_connector_ip, counter_key, policy_from_document
@@ -120,6 +120,7 @@ def invoke(call: Call) -> func.HttpResponse:
         response.status,
         (time.perf_counter() - started) * 1000,
     )
+    telemetry.count(telemetry.INVOCATIONS, status=response.status, connector=connection.connector_id)
     _count_response_bytes(call, connection, policy, len(response.body))
     # Repeated backend headers are joined, except Set-Cookie: one header per cookie reaches the caller.
     response_headers = proxy.caller_response_headers(response.headers, _limit_headers(admission))

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from shared import problems
+from shared import problems, telemetry
 from shared.connections._lease import LEASE_FIELD, LEASE_SECONDS, POLL_SECONDS, Lease, LeaseLost, Leases, iso_at
 from shared.connections._records import CONNECTED, ERROR, ConnectionRecords, snapshot_of
 from shared.connections._snapshot import client_credential, snapshot_oauth
@@ -191,12 +191,14 @@ class TokenRefresher:
             )
             return tokens
         log.info("connection %s: token refreshed", connection_id)
+        telemetry.count(telemetry.REFRESHES, outcome="refreshed")
         return tokens
 
     def _after_failure(self, lease: Lease, old: TokenSet, error: OAuthError) -> TokenSet:
         connection_id = lease.connection_id
         if error.transient:
             log.warning("connection %s: refresh failed (%s); backing off", connection_id, error.error)
+            telemetry.count(telemetry.REFRESHES, outcome="failed")
             with contextlib.suppress(LeaseLost):  # someone else is refreshing now
                 lease.write({"refreshNotBefore": iso_at(self._clock() + self._backoff)})
             if not self.expiring(old, margin=0):
@@ -211,6 +213,7 @@ class TokenRefresher:
         except LeaseLost:
             raise problems.unavailable("Another writer updated this connection's token; try again.") from None
         log.warning("connection %s: refresh refused (%s); needs reauthorization", connection_id, error.error)
+        telemetry.count(telemetry.REFRESHES, outcome="refused")
         raise needs_reauthorization(connection_id, reason) from None
 
     def refresh_expiring(self, horizon_seconds: float) -> int:

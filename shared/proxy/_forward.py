@@ -17,6 +17,7 @@ import requests
 import urllib3.exceptions
 from requests.auth import AuthBase
 
+from shared import telemetry
 from shared.problems import Problem
 from shared.proxy._headers import forward_response_headers
 from shared.proxy._transport import BlockedAddressError
@@ -98,7 +99,31 @@ def forward(
     timeout: tuple[float, float],
 ) -> ProxiedResponse:
     """Send the request as built by `backend_url`/`forward_request_headers`; raise Problem on transport errors."""
-    host = urlsplit(url).hostname or "backend"
+    parts = urlsplit(url)
+    host = parts.hostname or "backend"
+    # The span names the backend by host and port only: its path and query may carry a key.
+    attributes = {
+        "gateway.call": "backend",
+        "http.request.method": method,
+        "server.address": host,
+        "server.port": parts.port or (443 if parts.scheme == "https" else 80),
+    }
+    with telemetry.span("backend " + method, "client", **attributes) as backend_span:
+        response = _send(session, method, url, headers, body, auth, timeout, host)
+        backend_span.set("http.response.status_code", response.status)
+        return response
+
+
+def _send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    auth: AuthBase | None,
+    timeout: tuple[float, float],
+    host: str,
+) -> ProxiedResponse:
     try:
         prepared = session.prepare_request(requests.Request(method, url, headers=headers, data=body))
         prepared.url = url  # requests re-quotes (%7E -> ~); the backend gets the path exactly as guarded

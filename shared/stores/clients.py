@@ -25,6 +25,7 @@ from azure.identity import DefaultAzureCredential
 from azure.keyvault.secrets import SecretClient
 
 from shared.settings import Settings
+from shared.telemetry import KEY_VAULT, TABLES, StoreSpanTransport
 
 EMULATOR_TOKEN = "key-vault-emulator-dev-token"  # noqa: S105 - a fixed placeholder only the emulator accepts
 
@@ -124,18 +125,17 @@ def secret_client(settings: Settings, policy: StorePolicy | None = None) -> Secr
     options = policy.client_options()
     options["retry_policy"] = BoundedRetryPolicy(**options)
     if settings.key_vault_emulator:
-        return SecretClient(
-            settings.key_vault_url,
-            StaticTokenCredential(),
-            verify_challenge_resource=False,
-            connection_verify=settings.key_vault_ca_bundle or True,
-            **options,
-        )
-    return SecretClient(settings.key_vault_url, azure_credential(), **options)
+        options["verify_challenge_resource"] = False
+        options["connection_verify"] = settings.key_vault_ca_bundle or True
+    # A span per request when traced; the transport takes the connection options (timeouts, verify).
+    options["transport"] = StoreSpanTransport.requests(KEY_VAULT, **options)
+    credential = StaticTokenCredential() if settings.key_vault_emulator else azure_credential()
+    return SecretClient(settings.key_vault_url, credential, **options)
 
 
 def table_service(settings: Settings, policy: StorePolicy | None = None) -> TableServiceClient:
     options = (policy or StorePolicy.from_settings(settings)).client_options()
+    options["transport"] = StoreSpanTransport.requests(TABLES, **options)  # a span per request, when traced
     if settings.tables_connection_string:
         return _BoundedTableService.from_connection_string(settings.tables_connection_string, **options)
     assert settings.tables_endpoint  # Settings.from_env guarantees one of the two

@@ -21,7 +21,8 @@ from tests.infra.bicep_model import REPO_ROOT
 # Settings the platform defines (Functions host, App Service, Azure SDK). Code may read them
 # without declaring them in SETTINGS, and Bicep may set them.
 PLATFORM_SETTINGS = frozenset({"AZURE_CLIENT_ID"})
-PLATFORM_PREFIXES = ("AzureWebJobs", "FUNCTIONS_", "APPLICATIONINSIGHTS_", "WEBSITE_")
+# OTEL_: OpenTelemetry SDK configuration, e.g. the resource detectors shared/telemetry defaults.
+PLATFORM_PREFIXES = ("AzureWebJobs", "FUNCTIONS_", "APPLICATIONINSIGHTS_", "WEBSITE_", "OTEL_")
 
 # Platform settings the deployment must write for the app to run with its managed identity.
 REQUIRED_PLATFORM_SETTINGS = frozenset(
