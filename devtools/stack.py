@@ -105,19 +105,26 @@ def start_azurite(port: int | None = None, location: Path | None = None, log: IO
     return service
 
 
-def start_keyvault(state_dir: Path, persist: bool = False, log: IO | None = None) -> Service:
-    """The repo's Key Vault emulator; reads its ready line for the URL and the CA bundle."""
-    command = [
-        sys.executable,
-        "-m",
-        "devtools.keyvault_emulator",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--state-dir",
-        str(state_dir),
-    ] + (["--persist"] if persist else [])
+def start_keyvault(
+    state_dir: Path, persist: bool = False, log: IO | None = None, purge_protection: bool = False
+) -> Service:
+    """The repo's Key Vault emulator; reads its ready line for the URL and the CA bundle. `purge_protection`
+    refuses purges as the deployed vault does (infra/modules/keyvault.bicep)."""
+    command = (
+        [
+            sys.executable,
+            "-m",
+            "devtools.keyvault_emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--state-dir",
+            str(state_dir),
+        ]
+        + (["--persist"] if persist else [])
+        + (["--purge-protection"] if purge_protection else [])
+    )
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=log or subprocess.DEVNULL, text=True)
     assert process.stdout is not None
     try:

@@ -2,8 +2,8 @@
 
 One row per event (PartitionKey = connection id, newest first), except use: calls are
 counted in memory per connection, actor and hour, and flushed as one row per hour
-(merged with ETags, so several instances add up). A crash loses at most the counts
-since the last flush. Rows hold ids and actions only, never a secret.
+(merged with ETags, so several instances add up). A failed flush keeps its counts for the next one;
+a crash loses at most the counts since the last successful flush. Rows hold ids and actions only, never a secret.
 
 The actor is the authenticated principal, never a name a caller chose. A call made with a
 subscription key that an admin minted for someone else is that someone's action, and its row
@@ -53,6 +53,7 @@ class AuditLog:
         self._uses: Counter[tuple[str, str, str, str]] = Counter()  # connection, principal, minted by, hour
         self._lock = threading.Lock()
         self._last_flush = clock()
+        self._flush_failed = False  # then only the time trigger flushes: a down table mustn't cost every call a try
 
     def record(self, connection_id: str, action: str, actor: Actor, detail: str = "") -> None:
         """One event. Best effort: a failing audit write is logged, never turned into a failed operation."""
@@ -77,24 +78,34 @@ class AuditLog:
         hour = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m-%dT%H:00Z")
         with self._lock:
             self._uses[(connection_id, principal_id, minted_by, hour)] += 1
-            due = (
-                sum(self._uses.values()) >= FLUSH_AFTER_CALLS or self._clock() - self._last_flush > FLUSH_AFTER_SECONDS
+            due = (sum(self._uses.values()) >= FLUSH_AFTER_CALLS and not self._flush_failed) or (
+                self._clock() - self._last_flush > FLUSH_AFTER_SECONDS
             )
         if due:
             self.flush()
 
     def flush(self) -> int:
+        """Write this instance's pending use counts; returns how many calls were written. Counts that can't be
+        written now (Table Storage down, too much contention) stay pending for the next flush, not dropped."""
         with self._lock:
             uses, self._uses = self._uses, Counter()
             self._last_flush = self._clock()
+        kept: Counter[tuple[str, str, str, str]] = Counter()
         for (connection_id, principal_id, minted_by, hour), count in uses.items():
             try:
-                self._add_use(connection_id, principal_id, minted_by, hour, count)
+                written = self._add_use(connection_id, principal_id, minted_by, hour, count)
             except AzureError as error:
-                log.warning("audit use counts for %s not written (%s)", connection_id, type(error).__name__)
-        return sum(uses.values())
+                log.warning("audit use counts for %s kept for the next flush (%s)", connection_id, type(error).__name__)
+                written = False
+            if not written:
+                kept[(connection_id, principal_id, minted_by, hour)] += count
+        with self._lock:
+            self._uses.update(kept)
+            self._flush_failed = bool(kept)
+        return sum(uses.values()) - sum(kept.values())
 
-    def _add_use(self, connection_id: str, principal_id: str, minted_by: str, hour: str, count: int) -> None:
+    def _add_use(self, connection_id: str, principal_id: str, minted_by: str, hour: str, count: int) -> bool:
+        """Add `count` to the hour's row; False when other instances kept winning the ETag race."""
         # One row per actor: the same principal through an admin-minted key counts apart from its own calls.
         actor = principal_id if not minted_by else f"{principal_id}\n{minted_by}"
         key = {
@@ -117,7 +128,7 @@ class AuditLog:
                             "detail": "",
                         }
                     )
-                    return
+                    return True
                 except ResourceExistsError:
                     continue  # another instance created it first: merge into theirs
             try:
@@ -125,10 +136,11 @@ class AuditLog:
                     {**key, "count": current["count"] + count}, mode=UpdateMode.MERGE,
                     etag=current.metadata["etag"], match_condition=MatchConditions.IfNotModified,
                 )  # fmt: skip
-                return
+                return True
             except ResourceModifiedError:
                 continue
-        log.warning("audit use counts for %s dropped after %d attempts", connection_id, MAX_MERGE_ATTEMPTS)
+        log.warning("audit use counts for %s kept after %d contended attempts", connection_id, MAX_MERGE_ATTEMPTS)
+        return False
 
     def entries(self, connection_id: str, limit: int = 500) -> list[dict[str, Any]]:
         with translate_errors("Table Storage"):

@@ -21,6 +21,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 lets the OS choose (default)")
     parser.add_argument("--state-dir", type=Path, required=True, help="where ca.pem (and secrets.json) live")
     parser.add_argument("--persist", action="store_true", help="keep secrets in STATE_DIR/secrets.json")
+    parser.add_argument(
+        "--purge-protection",
+        action="store_true",
+        help="refuse purges with Key Vault's 403, as a vault with purge protection (the Bicep's) does",
+    )
     return parser.parse_args(argv)
 
 
@@ -33,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    emulator = start_emulator(args.host, args.port, args.state_dir, args.persist)
+    emulator = start_emulator(args.host, args.port, args.state_dir, args.persist, args.purge_protection)
     print(ready_line(emulator), flush=True)
     try:
         stop_requested.wait()

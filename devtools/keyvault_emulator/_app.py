@@ -78,6 +78,8 @@ class EmulatorApp:
             return json_response(200, {"pending": self.faults.pending()})
         if action == ("GET", "faults"):
             return json_response(200, {"pending": self.faults.pending()})
+        if action == ("POST", "held/wait"):
+            return json_response(200, {"held": self.faults.wait_held(timeout=30)})
         if action == ("DELETE", "faults"):
             self.faults.clear()
             return Response(204)
@@ -92,13 +94,13 @@ class EmulatorApp:
         raise VaultError(404, "NotFound", f"No test hook {request.method} {HOOK_PREFIX}{hook}.")
 
 
-_FAULT_FIELDS = ("status", "count", "retry_after", "method", "path_regex")
+_FAULT_FIELDS = ("status", "count", "retry_after", "method", "path_regex", "hold")
 
 
 def _hook_arguments(body: bytes) -> dict[str, Any]:
     document = parse_json_object(body)
-    if not {"status", "count"} <= document.keys():
-        raise bad_parameter("Expected a JSON object with at least 'status' and 'count'.")
+    if "count" not in document or not ({"status", "hold"} & document.keys()):
+        raise bad_parameter("Expected a JSON object with at least 'status' (or 'hold') and 'count'.")
     unknown = sorted(set(document) - set(_FAULT_FIELDS))
     if unknown:
         raise bad_parameter(f"Unknown fields: {', '.join(unknown)}.")

@@ -14,9 +14,12 @@ from devtools.keyvault_emulator._store import VaultError, bad_parameter
 _FAULT_CODES = {429: "Throttled", 500: "InternalServerError", 503: "ServiceUnavailable"}
 
 
+HOLD_LIMIT_SECONDS = 300  # a held request never outlives a forgotten release by much
+
+
 @dataclass
 class Fault:
-    status: int
+    status: int  # 0: hold the request (unanswered) until released, then serve it as usual
     remaining: int
     retry_after: float | None = None
     method: str | None = None
@@ -42,12 +45,27 @@ class Fault:
             "retry_after": self.retry_after,
             "method": self.method,
             "path_regex": None if self.path_regex is None else self.path_regex.pattern,
+            "hold": self.status == 0,
         }
 
 
-def build_fault(status: Any, count: Any, retry_after: Any = None, method: Any = None, path_regex: Any = None) -> Fault:
-    """Validates hook input (it may come from JSON) and builds a Fault."""
-    if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
+def build_fault(
+    status: Any = None,
+    count: Any = 1,
+    retry_after: Any = None,
+    method: Any = None,
+    path_regex: Any = None,
+    hold: Any = False,
+) -> Fault:
+    """Validates hook input (it may come from JSON) and builds a Fault. `hold` instead of `status`: the request
+    waits unanswered until released (e.g. while a test kills the client), then is served as usual."""
+    if not isinstance(hold, bool):
+        raise bad_parameter("'hold' must be true or false.")
+    if hold:
+        if status is not None:
+            raise bad_parameter("Give either 'status' or 'hold', not both.")
+        status = 0
+    elif not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
         raise bad_parameter("'status' must be an HTTP error status (400-599).")
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise bad_parameter("'count' must be a positive integer.")
@@ -67,34 +85,64 @@ def build_fault(status: Any, count: Any, retry_after: Any = None, method: Any = 
 
 
 class FaultInjector:
-    """Pending faults, consumed first-added-first by the requests they match."""
+    """Pending faults, consumed first-added-first by the requests they match; and requests being held."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self._released = threading.Event()
+        self._holding = threading.Condition(self._lock)
+        self._held = 0
 
     def add(self, fault: Fault) -> None:
         with self._lock:
+            if fault.status == 0 and self._released.is_set():
+                self._released = threading.Event()
             self._faults.append(fault)
 
     def clear(self) -> None:
+        """Drop pending faults and let every held request go on."""
         with self._lock:
             self._faults.clear()
+            self._released.set()
+
+    def hold(self) -> None:
+        """Called for a request a hold fault took: wait until clear() (or the limit), then return to serve it."""
+        with self._lock:
+            released = self._released
+            self._held += 1
+            self._holding.notify_all()
+        try:
+            released.wait(HOLD_LIMIT_SECONDS)
+        finally:
+            with self._lock:
+                self._held -= 1
+
+    def wait_held(self, timeout: float) -> int:
+        """Block until at least one request is held (an event for tests to await); returns how many are."""
+        with self._lock:
+            self._holding.wait_for(lambda: self._held > 0, timeout)
+            return self._held
 
     def pending(self) -> list[dict[str, Any]]:
         with self._lock:
             return [f.describe() for f in self._faults]
 
     def take(self, method: str, path: str) -> Response | None:
-        """The fault response for this request, if a pending fault matches it (and uses one of its count)."""
+        """The fault response for this request, if a pending fault matches it (and uses one of its count).
+        A hold fault returns None after holding the request: it is then served as usual."""
         with self._lock:
-            for fault in self._faults:
-                if fault.matches(method, path):
-                    fault.remaining -= 1
-                    if fault.remaining == 0:
-                        self._faults.remove(fault)
-                    return fault.response()
-        return None
+            matched = next((fault for fault in self._faults if fault.matches(method, path)), None)
+            if matched is not None:
+                matched.remaining -= 1
+                if matched.remaining == 0:
+                    self._faults.remove(matched)
+        if matched is None:
+            return None
+        if matched.status == 0:
+            self.hold()
+            return None
+        return matched.response()
 
 
 class RequestCounter:

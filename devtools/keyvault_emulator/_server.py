@@ -160,7 +160,15 @@ class RunningEmulator:
         """The next `count` authenticated requests matching `method`/`path_regex` get `status`."""
         self.app.faults.add(build_fault(status, count, retry_after, method, path_regex))
 
+    def hold_requests(self, count: int = 1, method: str | None = None, path_regex: str | None = None) -> None:
+        """The next `count` matching requests wait unanswered until `clear_faults()`, then are served."""
+        self.app.faults.add(build_fault(None, count, None, method, path_regex, hold=True))
+
+    def wait_held(self, timeout: float = 30) -> int:
+        return self.app.faults.wait_held(timeout)
+
     def clear_faults(self) -> None:
+        """Drop pending faults and release held requests."""
         self.app.faults.clear()
 
     def request_counts(self) -> dict[str, Any]:
@@ -190,16 +198,21 @@ class RunningEmulator:
 
 
 def start_emulator(
-    host: str = "127.0.0.1", port: int = 0, state_dir: Path | str | None = None, persist: bool = False
+    host: str = "127.0.0.1",
+    port: int = 0,
+    state_dir: Path | str | None = None,
+    persist: bool = False,
+    purge_protection: bool = False,
 ) -> RunningEmulator:
-    """Serve the emulator on a background thread. Without `state_dir`, a temp dir removed by `stop()`."""
+    """Serve the emulator on a background thread. Without `state_dir`, a temp dir removed by `stop()`.
+    With `purge_protection`, purging a deleted secret is refused with Key Vault's 403, as in the Bicep's vault."""
     owns_state_dir = state_dir is None
     directory = Path(tempfile.mkdtemp(prefix="kv-emulator-") if state_dir is None else state_dir).absolute()
     url_host = _WILDCARD_HOSTS.get(host, host)
     certificates = ensure_certificates(directory, (url_host,))
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(certificates.server_cert, certificates.server_key)
-    store = SecretStore(directory / SECRETS_FILE if persist else None)
+    store = SecretStore(directory / SECRETS_FILE if persist else None, purge_protection=purge_protection)
     server = _EmulatorServer((host, port), EmulatorApp(store), tls, "")
     bracketed = f"[{url_host}]" if ":" in url_host else url_host
     server.public_url = f"https://{bracketed}:{server.server_port}/"

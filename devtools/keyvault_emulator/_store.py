@@ -100,6 +100,16 @@ def _not_found(what: str) -> VaultError:
     )
 
 
+def purge_protected() -> VaultError:
+    """What Key Vault answers a purge in a vault with purge protection on (the secret stays soft-deleted)."""
+    return VaultError(
+        403,
+        "Forbidden",
+        'Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault service '
+        "will automatically purge it after the retention period has passed.",
+    )
+
+
 def _deleted_not_found(name: str) -> VaultError:
     return VaultError(404, "SecretNotFound", f"Deleted Secret not found: {name}")
 
@@ -112,7 +122,10 @@ def _validate_properties(props: SecretProperties) -> None:
 class SecretStore:
     """Thread-safe. Returned views are immutable snapshots."""
 
-    def __init__(self, persist_path: Path | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, persist_path: Path | None = None, clock: Callable[[], float] = time.time, purge_protection: bool = False
+    ) -> None:
+        self.purge_protection = purge_protection  # as infra/modules/keyvault.bicep sets it: purge is refused
         self._lock = threading.Lock()
         self._records: dict[str, _SecretRecord] = {}
         self._persist_path = persist_path
@@ -204,6 +217,8 @@ class SecretStore:
     def purge(self, name: str) -> None:
         with self._lock:
             self._deleted(name)
+            if self.purge_protection:
+                raise purge_protected()
             del self._records[name.lower()]
             self._save()
 

@@ -377,16 +377,30 @@ class ConnectionService:
         return len(entities)
 
     def finish_interrupted(self) -> int:
-        """Finish creations and deletions a crash or an outage interrupted. Run by the cleanup timer."""
+        """Finish creations and deletions a crash or an outage interrupted. Run by the cleanup timer.
+
+        Each record on its own: one that can't be finished now (a store failing, a damaged record) is logged
+        and left for the next run, and the rest are still finished. Returns how many were finished."""
         cutoff = now_iso(datetime.fromtimestamp(self._clock() - PENDING_GRACE_SECONDS, UTC))
         stuck = list(
             self._records.query(
                 "status eq 'Deleting' or ( status eq 'Pending' and createdAt lt @cutoff )", cutoff=cutoff
             )
         )
+        finished = 0
         for entity in stuck:
-            self._finish_delete(entity)
-        return len(stuck)
+            try:
+                self._finish_delete(entity)
+            except Exception as error:  # any one record's failure must not stop the others
+                # The type only: a store's or parser's message could quote the record.
+                log.warning(
+                    "cleanup: connection %s left for the next run (%s)",
+                    entity.get("PartitionKey"),
+                    type(error).__name__,
+                )
+            else:
+                finished += 1
+        return finished
 
     def _finish_delete(self, entity: dict[str, Any]) -> None:
         connection_id = entity["PartitionKey"]
@@ -402,8 +416,13 @@ class ConnectionService:
 
     def _revoke_tokens(self, entity: dict[str, Any]) -> None:
         """RFC 7009, best effort: a provider that is down mustn't keep a user from deleting."""
-        snapshot = snapshot_of(entity)
-        config = snapshot_oauth(snapshot)
+        try:
+            snapshot = snapshot_of(entity)
+            config = snapshot_oauth(snapshot)
+        except (KeyError, TypeError, ValueError, ConnectorError):
+            # A damaged snapshot names no provider to revoke at; the secret and the record still go.
+            log.warning("connection %s: snapshot unreadable, tokens not revoked", entity["PartitionKey"])
+            return
         if config is None or not config.revocation_url:
             return
         _, payload = self._secrets.get_latest(entity["secretName"])
