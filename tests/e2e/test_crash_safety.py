@@ -1,0 +1,285 @@
+"""Crash safety: the gateway process is killed (SIGKILL) between the steps of creating and deleting a connection,
+then the cleanup timer, run by a fresh gateway, reaches a consistent state: no orphan secret, no stuck record, never
+a Connected record without its secret.
+
+A step is frozen with a hold: the Key Vault emulator holds a request until released (then serves it, so the vault
+applies a write whose answer the dead gateway never read), or the Table stand-in (a proxy in front of Azurite)
+holds one and drops it (the write never happened). The vault here has purge protection on, as the Bicep deploys it:
+deleted secrets stay soft-deleted until they expire, and the gateway still finishes every record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from azure.data.tables import TableServiceClient, UpdateMode
+
+from devtools.stack import Service, free_port, start_gateway, start_keyvault
+from tests.e2e.conftest import Stack, api_key_connector, host_of
+from tests.support.table_standin import TableStandin
+
+PREFIX = "crash"
+SECRET = "crash-test-secret-value"
+CONNECTOR = "crashy"
+
+
+@dataclass
+class CrashStack:
+    stack: Stack
+    standin: TableStandin
+    keyvault: Service
+    env: dict[str, str]
+    logs: Path
+    gateway: Service | None = None
+    url: str = ""
+
+    def start(self) -> None:
+        port = free_port()
+        env = {**self.env, "GATEWAY_PORT": str(port), "GATEWAY_PUBLIC_URL": f"http://localhost:{port}"}
+        with open(self.logs / f"gateway-{port}.log", "w") as log:
+            self.gateway = start_gateway(env, port, log=log)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def kill(self) -> None:
+        assert self.gateway is not None
+        self.gateway.process.kill()  # SIGKILL: no cleanup, no finally blocks
+        self.gateway.process.wait()
+
+    def logs_text(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in self.logs.glob("*.log"))
+
+    # -- the vault, through its test hooks --------------------------------------------------------------
+
+    def _hook(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        response = requests.request(
+            method, f"{self.keyvault.url}_emulator/{path}", verify=self.keyvault.details["ca_bundle"], **kwargs
+        )
+        response.raise_for_status()
+        return response
+
+    def hold_vault(self, method: str) -> None:
+        self._hook("POST", "faults", json={"hold": True, "count": 1, "method": method, "path_regex": "^/secrets/conn-"})
+
+    def wait_vault_held(self) -> None:
+        assert self._hook("POST", "held/wait", timeout=60).json()["held"] >= 1
+
+    def release_vault(self) -> None:
+        self._hook("DELETE", "faults")
+
+    def vault(self) -> dict[str, list[str]]:
+        return self._hook("GET", "state").json()
+
+    # -- the tables, read directly from Azurite ---------------------------------------------------------
+
+    def records(self) -> dict[str, dict[str, Any]]:
+        tables = TableServiceClient.from_connection_string(self.stack.env["TABLES_CONNECTION_STRING"])
+        client = tables.get_table_client(f"{PREFIX}connections")
+        return {e["PartitionKey"]: dict(e) for e in client.list_entities()}
+
+    def backdate(self, connection_id: str) -> None:
+        """As if the cleanup timer's grace for Pending records (10 minutes) had passed."""
+        tables = TableServiceClient.from_connection_string(self.stack.env["TABLES_CONNECTION_STRING"])
+        past = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds").replace("+00:00", "Z")
+        tables.get_table_client(f"{PREFIX}connections").update_entity(
+            {"PartitionKey": connection_id, "RowKey": "connection", "createdAt": past}, mode=UpdateMode.MERGE
+        )
+
+    def cleanup(self) -> None:
+        assert requests.post(f"{self.url}/admin/functions/cleanup", json={"input": ""}, timeout=120).status_code == 202
+
+
+@pytest.fixture(scope="module")
+def crash(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrashStack]:
+    state = tmp_path_factory.mktemp("crash")
+    keyvault = start_keyvault(state / "keyvault", purge_protection=True)
+    try:
+        with TableStandin(stack.env["TABLES_CONNECTION_STRING"]) as standin:
+            env = {
+                **stack.env,
+                "KEY_VAULT_URL": keyvault.url,
+                "KEY_VAULT_CA_BUNDLE": keyvault.details["ca_bundle"],
+                "TABLES_CONNECTION_STRING": standin.connection_string,
+                "TABLES_PREFIX": PREFIX,
+            }
+            crash = CrashStack(stack, standin, keyvault, env, state)
+            crash.start()
+            response = stack.maker().put(
+                f"{crash.url}/api/connectors/{CONNECTOR}",
+                json=dict(
+                    zip(("apiDefinition", "apiProperties"), api_key_connector(host_of(stack.backend.url)), strict=True)
+                ),
+            )
+            assert response.status_code in (200, 201), response.text
+            yield crash
+            if crash.gateway is not None:
+                crash.gateway.stop()
+    finally:
+        keyvault.stop()
+
+
+def _in_background(call: Callable[[], requests.Response]) -> threading.Thread:
+    def run() -> None:
+        with contextlib.suppress(requests.RequestException):  # the gateway died under it: a dropped connection
+            call()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _create(crash: CrashStack, owner: str) -> Callable[[], requests.Response]:
+    client = crash.stack.client(owner)
+    return lambda: client.post(
+        f"{crash.url}/api/connectors/{CONNECTOR}/connections",
+        json={"displayName": "crash", "parameters": {"api_key": SECRET}},
+        timeout=120,
+    )
+
+
+def _new_record(crash: CrashStack, before: set[str]) -> dict[str, Any]:
+    [record] = [r for cid, r in crash.records().items() if cid not in before]
+    return record
+
+
+def _assert_gone(crash: CrashStack, record: dict[str, Any], owner: str) -> None:
+    """Consistent: the record is gone, the secret is no longer active (soft-deleted: purge protection), no secret
+    value in any log, and the owner sees nothing."""
+    assert record["PartitionKey"] not in crash.records()
+    vault = crash.vault()
+    assert record["secretName"] not in vault["secrets"]
+    assert record["secretName"] in vault["deleted"]
+    assert SECRET not in crash.logs_text()
+    listing = crash.stack.client(owner).get(f"{crash.url}/api/connections").json()["value"]
+    assert record["PartitionKey"] not in [c["id"] for c in listing]
+
+
+@pytest.mark.parametrize("frozen", ["vault-write-applied-unanswered", "table-connected-merge-lost"])
+def test_killed_during_create_the_cleanup_timer_leaves_no_orphan_secret(crash: CrashStack, frozen: str) -> None:
+    owner = f"creator-{uuid.uuid4().hex[:8]}"
+    before = set(crash.records())
+    if frozen == "vault-write-applied-unanswered":
+        crash.hold_vault("PUT")
+    else:
+        crash.standin.hold(count=1, path_regex=rf"{PREFIX}connections\(PartitionKey=")
+    caller = _in_background(_create(crash, owner))
+    if frozen == "vault-write-applied-unanswered":
+        crash.wait_vault_held()
+    else:
+        crash.standin.wait_held()
+    crash.kill()
+    crash.release_vault()
+    crash.standin.release()
+    caller.join(timeout=60)
+
+    record = _new_record(crash, before)
+    assert record["status"] == "Pending"  # never Connected: the record would name a version it doesn't have
+    assert record["secretVersion"] == ""
+    assert record["secretName"] in crash.vault()["secrets"]  # the write landed after the gateway died
+
+    crash.start()
+    view = crash.stack.client(owner).get(f"{crash.url}/api/connections/{record['PartitionKey']}")
+    assert view.status_code == 200 and view.json()["status"] == "Pending"
+    invoke = crash.stack.client(owner).get(f"{crash.url}/api/connections/{record['PartitionKey']}/invoke/x")
+    assert invoke.status_code == 409  # not usable, no backend call with a half-made credential
+    crash.cleanup()
+    assert crash.records()[record["PartitionKey"]]["status"] == "Pending"  # within the grace: maybe still running
+    crash.backdate(record["PartitionKey"])
+    crash.cleanup()
+    _assert_gone(crash, record, owner)
+
+
+@pytest.mark.parametrize("frozen", ["vault-delete-applied-unanswered", "table-record-delete-lost"])
+def test_killed_during_delete_the_cleanup_timer_finishes_it(crash: CrashStack, frozen: str) -> None:
+    owner = f"deleter-{uuid.uuid4().hex[:8]}"
+    client = crash.stack.client(owner)
+    created = client.post(
+        f"{crash.url}/api/connectors/{CONNECTOR}/connections",
+        json={"displayName": "crash", "parameters": {"api_key": SECRET}},
+    )
+    assert created.status_code == 201, created.text
+    connection_id = created.json()["id"]
+    record = crash.records()[connection_id]
+    assert record["status"] == "Connected"
+    if frozen == "vault-delete-applied-unanswered":
+        crash.hold_vault("DELETE")
+    else:
+        crash.standin.hold(count=1, method="DELETE", path_regex=rf"{PREFIX}connections\(PartitionKey='{connection_id}'")
+    caller = _in_background(lambda: client.delete(f"{crash.url}/api/connections/{connection_id}", timeout=120))
+    if frozen == "vault-delete-applied-unanswered":
+        crash.wait_vault_held()
+    else:
+        crash.standin.wait_held()
+    crash.kill()
+    crash.release_vault()
+    crash.standin.release()
+    caller.join(timeout=60)
+
+    assert crash.records()[connection_id]["status"] == "Deleting"  # unusable from the first step on
+    crash.start()
+    invoke = client.get(f"{crash.url}/api/connections/{connection_id}/invoke/x")
+    assert invoke.status_code == 409
+    crash.cleanup()  # Deleting records need no grace
+    _assert_gone(crash, record, owner)
+
+
+def test_a_bad_record_does_not_stop_the_cleanup_of_the_others(crash: CrashStack) -> None:
+    """One stuck record whose secret can't be deleted, one with a damaged snapshot, one plain; and an expired
+    sign-in state. The run finishes the two it can and purges the state; the next run finishes the last."""
+    if crash.gateway is None or crash.gateway.process.poll() is not None:
+        crash.start()
+    owner = f"cleaner-{uuid.uuid4().hex[:8]}"
+    client = crash.stack.client(owner)
+    ids = []
+    for _ in range(3):
+        created = client.post(
+            f"{crash.url}/api/connectors/{CONNECTOR}/connections",
+            json={"displayName": "stuck", "parameters": {"api_key": SECRET}},
+        )
+        assert created.status_code == 201, created.text
+        ids.append(created.json()["id"])
+    stuck, damaged, plain = ids
+    records = crash.records()
+    tables = TableServiceClient.from_connection_string(crash.stack.env["TABLES_CONNECTION_STRING"])
+    connections = tables.get_table_client(f"{PREFIX}connections")
+    for connection_id in ids:
+        connections.update_entity(
+            {"PartitionKey": connection_id, "RowKey": "connection", "status": "Deleting"}, mode=UpdateMode.MERGE
+        )
+    connections.update_entity(
+        {"PartitionKey": damaged, "RowKey": "connection", "connector0": "{not json"}, mode=UpdateMode.MERGE
+    )
+    states = tables.create_table_if_not_exists(f"{PREFIX}states")
+    expired = {"PartitionKey": "state", "RowKey": uuid.uuid4().hex, "expiresAt": "2000-01-01T00:00:00Z"}
+    states.create_entity(expired)
+    crash._hook(
+        "POST",
+        "faults",
+        json={
+            "status": 500,
+            "count": 1000,
+            "method": "DELETE",
+            "path_regex": f"^/secrets/{records[stuck]['secretName']}$",
+        },
+    )
+    try:
+        crash.cleanup()
+        left = crash.records()
+        assert left[stuck]["status"] == "Deleting"
+        assert records[stuck]["secretName"] in crash.vault()["secrets"]
+        for finished in (damaged, plain):
+            assert finished not in left
+            assert records[finished]["secretName"] in crash.vault()["deleted"]
+        assert expired["RowKey"] not in [e["RowKey"] for e in states.list_entities()]
+    finally:
+        crash.release_vault()
+    crash.cleanup()
+    _assert_gone(crash, records[stuck], owner)
