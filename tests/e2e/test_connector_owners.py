@@ -14,6 +14,10 @@ import pytest
 import requests
 from azure.data.tables import UpdateMode
 
+from shared.callers import Principal
+from shared.gateway import build_gateway
+from shared.problems import Problem
+from shared.settings import Settings
 from tests.e2e.conftest import MAKER_ROLE, Stack, api_key_connector, host_of, problem
 from tests.support import connector_files
 from tests.support.backend import RecordingBackend
@@ -296,3 +300,41 @@ def test_client_secrets_inside_the_files_go_to_key_vault_only(stack: Stack, prov
         assert CLIENT_SECRET not in repr(entities), table.name
     assert CLIENT_SECRET not in stack.gateway_log()
     assert CLIENT_SECRET not in stack.maker().get(f"{stack.url}/api/connectors/own-in-file").text
+
+
+@pytest.mark.parametrize("replaced", ["before-insert", "after-check"])
+def test_a_connection_created_while_its_connector_is_replaced_is_refused(
+    stack: Stack, attacker: RecordingBackend, replaced: str
+) -> None:
+    """Both interleavings, made deterministic: a gateway built in this process creates the connection from the
+    connector as it read it, and the forced replace goes through the dev host. Replaced before the record is
+    inserted (the replace saw no connection to disconnect): the connector check after the insert refuses.
+    Replaced after that check: the replace disconnected the Pending record, so the final write (conditional on
+    the record's ETag) refuses. Either way nothing is left: no record, no secret, no call to the new host."""
+    connector_id = f"own-race-{replaced}"
+    owner = maker(stack, "own-racer-owner")
+    assert put(owner, stack, connector_id, upload(host_of(stack.backend.url))).status_code == 201
+    gateway = build_gateway(Settings.from_env(stack.env))
+    stale = gateway.connectors.get(connector_id)
+    principal = Principal(id=stack.principal_id("own-racer"), roles=frozenset(), name="racer", kind="user")
+
+    def force_replace() -> None:
+        forced = put(owner, stack, connector_id, upload(host_of(attacker.url)), "?force=true")
+        assert forced.status_code == 200, forced.text
+
+    def connector_unchanged() -> bool:  # what shared/api/connections.py asks
+        if replaced == "after-check":
+            force_replace()
+            return True  # the check ran just before the replace
+        return gateway.connectors.get(connector_id).etag == stale.etag
+
+    if replaced == "before-insert":
+        force_replace()
+    body = {"displayName": "racing", "parameters": {"api_key": API_KEY}}
+    secrets_before = set(stack.keyvault_state()["secrets"])
+    with pytest.raises(Problem) as refused:
+        gateway.connections.create(principal, stale, body, connector_unchanged)
+    assert (refused.value.status, refused.value.slug) == (409, "connector-changed")
+    assert [e for e in stack.entities("connections") if e["connectorId"] == connector_id] == []
+    assert set(stack.keyvault_state()["secrets"]) <= secrets_before  # its secret was written, then deleted
+    assert attacker.requests == []
