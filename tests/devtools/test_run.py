@@ -79,7 +79,7 @@ class Run:
 
 
 @pytest.fixture
-def runs(tmp_path: Path) -> Iterator[list[Run]]:
+def runs() -> Iterator[list[Run]]:
     started: list[Run] = []
     yield started
     for run in started:  # only after a failed test: each test stops its own runs

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from tests.e2e.conftest import GatewayFactory, Stack, api_key_connector, host_of
+from tests.e2e.conftest import MAKER_ROLE, GatewayFactory, Stack, api_key_connector, host_of
 
 CLIENTS = 50
 CALLS_PER_CLIENT = 20  # 1,000 in all
 SUBSCRIPTIONS = 5
 CONNECTIONS_PER_SUBSCRIPTION = 2
 SLOTS = ("primary", "secondary")
+ADMIN_ROLE = "Connectors.Admin"  # AUTH_ADMIN_ROLE's default: only admins mint keys for other principals
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,12 @@ def gateway(start_gateway_process: GatewayFactory) -> str:
     )
 
 
+def admin(stack: Stack) -> requests.Session:
+    return stack.client("load-admin", (MAKER_ROLE, ADMIN_ROLE))
+
+
 def subscribe(stack: Stack, gateway: str, connector_id: str, index: int) -> Subscriber:
-    response = stack.maker().post(
+    response = admin(stack).post(
         f"{gateway}/api/subscriptions", json={"displayName": f"load {index}", "principal": f"load-{index}"}
     )
     assert response.status_code == 201, response.text
@@ -124,9 +129,8 @@ def test_a_thousand_calls_from_fifty_clients_lose_nothing_and_wait_for_no_slow_c
 
     # Counts are buffered per instance; the cleanup timer flushes them. Then they add up exactly.
     assert requests.post(f"{gateway}/admin/functions/cleanup", json={"input": ""}, timeout=60).status_code == 202
-    maker = stack.maker()
     for subscriber in subscribers:
-        usage = maker.get(f"{gateway}/api/subscriptions/{subscriber.subscription_id}").json()["usage"]
+        usage = admin(stack).get(f"{gateway}/api/subscriptions/{subscriber.subscription_id}").json()["usage"]
         for slot in SLOTS:
             assert sum(day[slot] for day in usage) == usage_expected[(subscriber.subscription_id, slot)], slot
     used: Counter[str] = Counter()
