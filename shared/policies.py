@@ -1,9 +1,11 @@
 """A connector's gateway policy: caller IP filter, rate limit and quota (APIM's ip-filter, rate-limit-by-key
-and quota-by-key, set per connector). Pure: parse and validate, describe, decide whom a counter counts.
+and quota-by-key, set per connector), who sees it, and whether its responses are sandboxed on the
+gateway's origin. Pure: parse and validate, describe, decide whom a counter counts.
 
     {"ipFilter": {"allow": ["10.0.0.0/8"], "forbid": ["10.0.0.7"]},
      "rateLimit": {"calls": 100, "periodSeconds": 60, "key": "connection"},
-     "quota": {"calls": 10000, "bandwidthBytes": null, "renewalPeriodSeconds": 86400, "key": "principal"}}
+     "quota": {"calls": 10000, "bandwidthBytes": null, "renewalPeriodSeconds": 86400, "key": "principal"},
+     "responses": {"sandbox": false}}
 
 Every section is optional. `key` says whom a limit counts: each `connection` (the default), each calling
 `principal`, or each `subscription` (a caller without a subscription key counts as its principal).
@@ -34,7 +36,8 @@ MAX_RATE_PERIOD_SECONDS = 86_400  # longer windows are quotas
 MAX_RENEWAL_PERIOD_SECONDS = 366 * 86_400
 MAX_BANDWIDTH_BYTES = 2**62
 
-_SECTIONS = ("ipFilter", "rateLimit", "quota", "visibility")
+_SECTIONS = ("ipFilter", "rateLimit", "quota", "visibility", "responses")
+_RESPONSE_FIELDS = ("sandbox",)
 _VISIBILITY_FIELDS = ("audience", "principals", "groups")
 AUDIENCES = ("everyone", "makers", "listed")  # who sees the connector (and may connect to it); makers always do
 MAX_LISTED = 100
@@ -69,6 +72,8 @@ class ConnectorPolicy:
     rate_limit: RateLimitRule | None
     quota: QuotaRule | None
     document: dict[str, Any]  # canonical JSON: stored, shown, and copied into connection snapshots
+    # False: backend responses go to callers without the CSP sandbox and nosniff (shared/proxy/_origin.py).
+    sandbox_responses: bool = True
 
     def visible_to(self, principal_id: str, groups: frozenset[str], is_maker: bool) -> bool:
         """Whether a principal sees the connector and may create connections to it."""
@@ -202,6 +207,17 @@ def _visibility(value: Any, pointer: str, errors: _Errors) -> dict[str, Any] | N
     return lists
 
 
+def _responses(value: Any, pointer: str, errors: _Errors) -> dict[str, Any] | None:
+    section = _object(value, pointer, _RESPONSE_FIELDS, errors)
+    if section is None:
+        return None
+    sandbox = section.get("sandbox", True)
+    if not isinstance(sandbox, bool):
+        errors.add(f"{pointer}/sandbox", "must be true or false")
+        return None
+    return {"sandbox": sandbox}
+
+
 def parse_policy(value: Any, pointer: str = "/policy") -> ConnectorPolicy | None:
     """The policy in `value` (None for null or {}: no policy). PolicyError lists every problem by JSON pointer."""
     if value is None:
@@ -223,6 +239,10 @@ def parse_policy(value: Any, pointer: str = "/policy") -> ConnectorPolicy | None
         visibility = _visibility(section["visibility"], f"{pointer}/visibility", errors)
         if visibility is not None and visibility["audience"] != "everyone":
             document["visibility"] = visibility
+    if section.get("responses") is not None:
+        responses = _responses(section["responses"], f"{pointer}/responses", errors)
+        if responses is not None and not responses["sandbox"]:
+            document["responses"] = responses  # the default (sandboxed) needs no entry
     if errors.items:
         raise PolicyError(errors.items)
     return policy_from_document(document) if document else None
@@ -252,6 +272,7 @@ def policy_from_document(document: Mapping[str, Any] | None) -> ConnectorPolicy 
             quota["key"],
         ),
         document=dict(document),
+        sandbox_responses=(document.get("responses") or {}).get("sandbox", True),
     )
 
 

@@ -83,6 +83,20 @@ def _limit_headers(admission: Admission) -> dict[str, str]:
     return decision_headers(*admission.decisions) if admission.decisions else {}
 
 
+def _gateway_credential_query(call: Call) -> set[str]:
+    """Query parameters that carry gateway credentials, whichever one this caller used (and however the
+    backend_url filter cases them): a second key or token alongside never reaches a backend."""
+    settings = call.gateway.settings
+    return {*call.auth.consumed_query, settings.subscription_key_query, settings.token_query} - {""}
+
+
+def _gateway_credential_headers(call: Call) -> set[str]:
+    """Headers that carry gateway credentials. Authorization is the backend's when it wasn't the caller's token."""
+    settings = call.gateway.settings
+    named = {settings.subscription_key_header, settings.token_header}
+    return {*call.auth.consumed_headers, *(name for name in named if name.lower() != "authorization")}
+
+
 @endpoint
 def invoke(call: Call) -> func.HttpResponse:
     settings = call.gateway.settings
@@ -96,23 +110,26 @@ def invoke(call: Call) -> func.HttpResponse:
         )
     connection = call.gateway.connections.target(call.principal, call.route("connectionId"))
     raw_path, raw_query = _raw_path_and_query(call.request.url)
-    url = proxy.backend_url(connection.backend_url, raw_path, raw_query, drop_query=call.auth.consumed_query)
+    url = proxy.backend_url(connection.backend_url, raw_path, raw_query, drop_query=_gateway_credential_query(call))
     policy = policy_from_document(connection.policy)
     check_connector_ip(policy, connection.connector_id, call.client_ip)
     admission = _admit(call, connection, policy, len(body))
     credential = call.gateway.connections.credential(call.principal, connection)  # only for admitted calls
     incoming = dict(call.request.headers)
     proto = incoming.get("x-forwarded-proto") or urlsplit(call.request.url).scheme or "https"
-    headers = proxy.forward_request_headers(incoming, call.auth.consumed_headers, client_ip=None, proto=proto)
+    headers = proxy.forward_request_headers(incoming, _gateway_credential_headers(call), client_ip=None, proto=proto)
     started = time.perf_counter()
     timeout = (settings.proxy_connect_timeout, settings.proxy_read_timeout)
+    limits = {"total_timeout": settings.proxy_total_timeout, "max_response_bytes": settings.proxy_max_response_bytes}
     response = proxy.forward(
-        call.gateway.backend, call.request.method, url, headers, body or None, credential.auth, timeout
+        call.gateway.backend, call.request.method, url, headers, body or None, credential.auth, timeout, **limits
     )
     if response.status == 401 and credential.reauthenticate is not None:
         # The token may have been revoked or rotated early: refresh once, retry once.
         auth = credential.reauthenticate()
-        response = proxy.forward(call.gateway.backend, call.request.method, url, headers, body or None, auth, timeout)
+        response = proxy.forward(
+            call.gateway.backend, call.request.method, url, headers, body or None, auth, timeout, **limits
+        )
     log.info(
         "invoke %s %s -> %s in %.0f ms",
         connection.id,
@@ -123,5 +140,8 @@ def invoke(call: Call) -> func.HttpResponse:
     telemetry.count(telemetry.INVOCATIONS, status=response.status, connector=connection.connector_id)
     _count_response_bytes(call, connection, policy, len(response.body))
     # Repeated backend headers are joined, except Set-Cookie: one header per cookie reaches the caller.
-    response_headers = proxy.caller_response_headers(response.headers, _limit_headers(admission))
+    sandbox = policy is None or policy.sandbox_responses
+    response_headers = proxy.caller_response_headers(
+        proxy.sandboxed(response.headers, sandbox), _limit_headers(admission)
+    )
     return func.HttpResponse(response.body, status_code=response.status, headers=response_headers)

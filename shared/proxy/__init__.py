@@ -11,12 +11,14 @@ from shared.proxy._headers import (
     forward_response_headers,
     is_platform_header,
 )
+from shared.proxy._origin import GATEWAY_COOKIE_PREFIX, sandboxed, strip_gateway_cookies
 from shared.proxy._transport import BackendSession, BlockedAddressError, quiet_transport_logging
 from shared.proxy._url_values import HOST_DECIDING, Position, UnsafeValue, check_value, positions
 from shared.proxy._url_values import render as render_url_template
 from shared.proxy._urls import backend_url
 
 __all__ = [
+    "GATEWAY_COOKIE_PREFIX",
     "HOP_BY_HOP",
     "HOST_DECIDING",
     "PLATFORM_REQUEST_HEADERS",
@@ -40,4 +42,6 @@ __all__ = [
     "positions",
     "quiet_transport_logging",
     "render_url_template",
+    "sandboxed",
+    "strip_gateway_cookies",
 ]

@@ -20,9 +20,14 @@ from requests.auth import AuthBase
 from shared import telemetry
 from shared.problems import Problem
 from shared.proxy._headers import forward_response_headers
-from shared.proxy._transport import BlockedAddressError
+from shared.proxy._transport import BlockedAddressError, CallDeadline, call_deadline
 
 logger = logging.getLogger(__name__)
+_CHUNK = 64 * 1024
+
+
+class ResponseTooLarge(Exception):
+    """The backend's body passed the cap; the read stopped there."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,41 @@ def _problem_for(error: BaseException, host: str, timeout: tuple[float, float]) 
     return Problem(502, "backend-unreachable", "Bad gateway", detail)
 
 
+def _read_body(response: requests.Response, max_bytes: int | None) -> bytes:
+    """The raw body, read in chunks and stopped past `max_bytes` (a declared Content-Length is checked first)."""
+    declared = response.headers.get("Content-Length", "")
+    if max_bytes is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise ResponseTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := response.raw.read(_CHUNK, decode_content=False):
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            raise ResponseTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(host: str, max_bytes: int | None) -> Problem:
+    logger.warning("backend host %s answered with more than %s bytes; cut off", host, max_bytes)
+    return Problem(
+        502,
+        "backend-response-too-large",
+        "Bad gateway",
+        f"The response from backend host {host!r} is larger than the {max_bytes} bytes this gateway passes on.",
+    )
+
+
+def _past_deadline(host: str, deadline: CallDeadline) -> Problem:
+    logger.warning("backend host %s did not finish within the total timeout of %g s", host, deadline.seconds)
+    return Problem(
+        504,
+        "backend-timeout",
+        "Gateway timeout",
+        f"Backend host {host!r} did not finish its response within {deadline.seconds:g} s.",
+    )
+
+
 def forward(
     session: requests.Session,
     method: str,
@@ -97,8 +137,14 @@ def forward(
     body: bytes | None,
     auth: AuthBase | None,
     timeout: tuple[float, float],
+    *,
+    total_timeout: float | None = None,
+    max_response_bytes: int | None = None,
 ) -> ProxiedResponse:
-    """Send the request as built by `backend_url`/`forward_request_headers`; raise Problem on transport errors."""
+    """Send the request as built by `backend_url`/`forward_request_headers`; raise Problem on transport errors.
+
+    `total_timeout` bounds the whole call (PROXY_TOTAL_TIMEOUT), `timeout` each connect and read;
+    `max_response_bytes` caps the body read (PROXY_MAX_RESPONSE_BYTES): past it, 502 and the connection goes."""
     parts = urlsplit(url)
     host = parts.hostname or "backend"
     # The span names the backend by host and port only: its path and query may carry a key.
@@ -108,8 +154,11 @@ def forward(
         "server.address": host,
         "server.port": parts.port or (443 if parts.scheme == "https" else 80),
     }
+    if total_timeout is not None:
+        timeout = (min(timeout[0], total_timeout), min(timeout[1], total_timeout))
     with telemetry.span("backend " + method, "client", **attributes) as backend_span:
-        response = _send(session, method, url, headers, body, auth, timeout, host)
+        with call_deadline(total_timeout) as deadline:
+            response = _send(session, method, url, headers, body, auth, timeout, host, deadline, max_response_bytes)
         backend_span.set("http.response.status_code", response.status)
         return response
 
@@ -123,6 +172,8 @@ def _send(
     auth: AuthBase | None,
     timeout: tuple[float, float],
     host: str,
+    deadline: CallDeadline | None,
+    max_response_bytes: int | None,
 ) -> ProxiedResponse:
     try:
         prepared = session.prepare_request(requests.Request(method, url, headers=headers, data=body))
@@ -131,11 +182,20 @@ def _send(
             prepared.prepare_auth(auth)
         response = session.send(prepared, stream=True, timeout=timeout, allow_redirects=False)
         try:
-            content = response.raw.read(decode_content=False)
+            content = _read_body(response, max_response_bytes)
         except BaseException:
             response.close()  # half-read connection: discard it, don't pool it
             raise
+        if deadline is not None and deadline.expired.is_set():
+            response.close()  # its socket was shut down: what was read may be cut short
+            raise _past_deadline(host, deadline)
         response.raw.release_conn()
         return ProxiedResponse(response.status_code, forward_response_headers(response.raw.headers), content)
-    except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+    except ResponseTooLarge:
+        raise _too_large(host, max_response_bytes) from None
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+        if deadline is not None and deadline.expired.is_set():
+            raise _past_deadline(host, deadline) from None
+        if not isinstance(error, (requests.RequestException, urllib3.exceptions.HTTPError)):
+            raise
         raise _problem_for(error, host, timeout) from None

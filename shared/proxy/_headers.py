@@ -31,6 +31,8 @@ from http.cookies import CookieError, SimpleCookie
 
 from werkzeug.datastructures import Headers
 
+from shared.proxy._origin import strip_gateway_cookies
+
 logger = logging.getLogger(__name__)
 
 HOP_BY_HOP = frozenset(
@@ -116,6 +118,7 @@ def forward_request_headers(
     pairs = _pairs(incoming)
     dropped = HOP_BY_HOP | _NEVER_FORWARDED_REQUEST | _connection_listed(pairs) | {n.lower() for n in consumed}
     outgoing = {name: value for name, value in pairs if name.lower() not in dropped and not is_platform_header(name)}
+    outgoing = strip_gateway_cookies(outgoing)  # the gateway's own __Host-cg* cookies (_origin.py)
     forwarded_for = _forwarded_for(pairs, client_ip)
     if forwarded_for:
         outgoing["X-Forwarded-For"] = forwarded_for

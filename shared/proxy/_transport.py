@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any, ClassVar
 
@@ -35,6 +37,67 @@ def quiet_transport_logging() -> None:
     """Keep urllib3 from logging request URLs: its DEBUG lines and its header-parsing warning carry the query."""
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("urllib3.connection").setLevel(logging.ERROR)
+
+
+class CallDeadline:
+    """A total time limit for one backend call: connect, send, wait, read the last byte.
+
+    Socket timeouts limit each read, so a backend dripping a byte at a time would never hit them. A
+    timer instead shuts down the call's sockets when the time is up, which wakes any blocked read
+    (no polling); the caller then sees `expired` and answers 504 whatever the transport raised.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def attach(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired.is_set():
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired.set()
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_current = threading.local()  # the CallDeadline of the call this thread is making, if any
+
+
+@contextmanager
+def call_deadline(seconds: float | None) -> Iterator[CallDeadline | None]:
+    """Run one backend call on this thread under a CallDeadline (None: no total limit)."""
+    if seconds is None:
+        yield None
+        return
+    deadline = CallDeadline(seconds)
+    _current.deadline = deadline
+    deadline._timer.start()
+    try:
+        yield deadline
+    finally:
+        deadline._timer.cancel()
+        _current.deadline = None
+
+
+def _attach_to_deadline(sock: socket.socket | None) -> None:
+    deadline: CallDeadline | None = getattr(_current, "deadline", None)
+    if deadline is not None:
+        deadline.attach(sock)
 
 
 class BlockedAddressError(NewConnectionError):
@@ -77,7 +140,12 @@ class _PeerCheckedConnection(HTTPConnection):
         if refusal is not None:
             sock.close()
             raise BlockedAddressError(self, peer, refusal)
+        _attach_to_deadline(sock)
         return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        _attach_to_deadline(self.sock)  # a pooled connection, reused: its socket serves this call now
+        super().request(*args, **kwargs)
 
 
 def _guarded_pool_classes(address_policy: AddressPolicy) -> dict[str, type[HTTPConnectionPool]]:

@@ -157,3 +157,14 @@ def test_the_connector_ip_filter_refuses_without_echoing_its_lists() -> None:
     with pytest.raises(Problem) as caught:
         check_connector_ip(policy, "echo", None)
     assert "couldn't determine" in caught.value.detail
+
+
+def test_responses_are_sandboxed_unless_the_policy_opts_out() -> None:
+    assert policy_from_document({"rateLimit": {"calls": 1, "periodSeconds": 1, "key": "connection"}}).sandbox_responses
+    opted_out = parse_policy({"responses": {"sandbox": False}})
+    assert opted_out is not None and opted_out.sandbox_responses is False
+    assert opted_out.document == {"responses": {"sandbox": False}}
+    assert parse_policy({"responses": {"sandbox": True}}) is None  # the default needs no document
+    with pytest.raises(PolicyError) as caught:
+        parse_policy({"responses": {"sandbox": "no", "other": 1}})
+    assert [e["pointer"] for e in caught.value.errors] == ["/policy/responses/other", "/policy/responses/sandbox"]

@@ -17,6 +17,7 @@ from requests.auth import AuthBase, HTTPBasicAuth
 from shared.problems import Problem
 from shared.proxy import AddressClass, AddressPolicy, BackendSession, ProxiedResponse, classify, forward
 from tests.support.backend import RecordingBackend
+from tests.support.stream_backend import StreamingBackend
 
 TIMEOUT = (2.0, 5.0)
 LOCAL = AddressPolicy(allow_loopback=True)  # the recording backend lives on loopback
@@ -351,3 +352,40 @@ def test_concurrent_calls_share_the_pool(backend) -> None:
         statuses = list(workers.map(lambda i: _get(pooled, f"{backend.url}/v1/n/{i}").status, range(40)))
     assert statuses == [200] * 40
     assert sorted(r.path for r in backend.requests) == sorted(f"/v1/n/{i}" for i in range(40))
+
+
+# --- total deadline and response cap ------------------------------------------------------------
+
+MIB = 1 << 20
+
+
+@pytest.fixture
+def streaming() -> Iterator[StreamingBackend]:
+    with StreamingBackend() as server:
+        yield server
+
+
+def test_a_dripping_backend_is_cut_off_at_the_total_timeout(session, streaming) -> None:
+    # Each read gets a byte well within the 5 s read timeout; only the total deadline can end this call.
+    problem = _problem(forward, session, "GET", streaming.url + "/v1/drip", {}, None, None, (2, 5), total_timeout=0.5)
+    assert (problem.status, problem.slug) == (504, "backend-timeout")
+    assert "did not finish its response within 0.5 s" in problem.detail
+    assert streaming.disconnected.wait(10)  # the gateway hung up on it
+
+
+@pytest.mark.parametrize("kind", ["big", "declared"])
+def test_a_response_past_the_cap_is_cut_off_with_502(session, streaming, kind) -> None:
+    url = f"{streaming.url}/v1/{kind}/{16 * MIB}"
+    problem = _problem(forward, session, "GET", url, {}, None, None, TIMEOUT, max_response_bytes=MIB)
+    assert (problem.status, problem.slug) == (502, "backend-response-too-large")
+    assert f"larger than the {MIB} bytes" in problem.detail
+    assert streaming.disconnected.wait(10)
+    assert streaming.finished == 0
+
+
+def test_a_response_within_the_cap_and_deadline_passes_whole(session, streaming) -> None:
+    url = f"{streaming.url}/v1/big/{MIB}"
+    response = forward(session, "GET", url, {}, None, None, TIMEOUT, total_timeout=30, max_response_bytes=MIB)
+    assert (response.status, len(response.body)) == (200, MIB)
+    ok = forward(session, "GET", streaming.url + "/v1/ok", {}, None, None, TIMEOUT, total_timeout=30)
+    assert ok.body == b"ok"
