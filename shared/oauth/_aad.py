@@ -21,6 +21,7 @@ import requests
 from shared.oauth._config import AAD_RESERVED_SCOPES, OAuthConfig
 from shared.oauth._messages import ClientCredential
 from shared.oauth._tokens import OAuthError, TokenSet, provider_error, safe_text, token_set_from_payload
+from shared.proxy._transport import refused_address
 
 # oauth2cli logs a non-JSON token response's body at ERROR level.
 logging.getLogger("msal.oauth2cli").setLevel(logging.CRITICAL)
@@ -143,6 +144,10 @@ class AadTokens:
             app = self._app(config, credential, http)
             result = acquire(app)
         except requests.RequestException as error:
+            if refused_address(error) is not None:  # the address guard: retrying won't change that
+                raise OAuthError(
+                    "invalid_request", "the identity provider's address is not allowed", transient=False
+                ) from None
             raise OAuthError(
                 "temporarily_unavailable", f"Entra ID could not be reached ({type(error).__name__})", transient=True
             ) from None

@@ -2,7 +2,7 @@
 
 Entra ID v2 configs (identityProvider aad, aadcertificate, microsoftaccount) go through msal
 (_aad.py); everything else is a PreparedRequest from _messages.py sent as it is. The session is the
-caller's (a BackendSession: no redirects followed, metadata addresses refused). Network failures and
+caller's (a BackendSession: no redirects followed, the address guard applies). Network failures and
 timeouts become OAuthError("temporarily_unavailable", transient=True).
 """
 
@@ -25,12 +25,7 @@ from shared.oauth._messages import (
     token_request_for_refresh,
 )
 from shared.oauth._tokens import OAuthError, TokenSet, parse_revocation_response, parse_token_response
-from shared.proxy._transport import BlockedAddressError
-
-
-def _blocked(error: requests.RequestException) -> bool:
-    reason = getattr(error.args[0], "reason", None) if error.args else None
-    return isinstance(reason, BlockedAddressError)
+from shared.proxy._transport import refused_address
 
 
 class OAuthClient:
@@ -58,7 +53,7 @@ class OAuthClient:
                 allow_redirects=False,
             )
         except requests.RequestException as error:
-            if _blocked(error):
+            if refused_address(error) is not None:
                 raise OAuthError(
                     "invalid_request", "the identity provider's address is not allowed", transient=False
                 ) from None

@@ -109,6 +109,21 @@ class BlockedAddressError(NewConnectionError):
         super().__init__(conn, f"connection to {reason} ({address}) refused")
 
 
+def refused_address(error: BaseException) -> BlockedAddressError | None:
+    """The BlockedAddressError behind a requests/urllib3 error (requests wraps urllib3's MaxRetryError)."""
+    pending: list[object] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        if isinstance(current, BlockedAddressError):
+            return current
+        seen.add(id(current))
+        pending.extend([getattr(current, "reason", None), current.__cause__, current.__context__, *current.args])
+    return None
+
+
 class _PeerCheckedConnection(HTTPConnection):
     """Mixin: checks the peer address of each new socket before anything is sent on it."""
 

@@ -223,6 +223,15 @@ def test_entra_unreachable_is_transient(entra_session):
     assert (caught.value.error, caught.value.transient) == ("temporarily_unavailable", True)
 
 
+def test_entra_behind_a_refused_address_is_not_transient(entra):
+    with BackendSession(AddressPolicy(allow_loopback=False)) as guarded:  # the stand-in is on loopback
+        guarded.verify = entra.ca_file
+        with pytest.raises(OAuthError) as caught:
+            OAuthClient(guarded).refresh(entra_config(entra), entra.client_secret, "rt")
+    assert (caught.value.error, caught.value.transient) == ("invalid_request", False)
+    assert "address is not allowed" in caught.value.description
+
+
 def test_entra_error_texts_carry_no_code_or_secret(entra, entra_session):
     code = entra.issue_code(CALLBACK)
     echo = {"error": "invalid_grant", "error_description": f"AADSTS1: {code} with {entra.client_secret} refused"}
