@@ -1,11 +1,13 @@
-"""Crash safety: the gateway process is killed (SIGKILL) between the steps of creating and deleting a connection,
+"""Crash safety: the gateway process is killed (SIGKILL) between the steps of creating, refreshing and deleting a
+connection,
 then the cleanup timer, run by a fresh gateway, reaches a consistent state: no orphan secret, no stuck record, never
 a Connected record without its secret.
 
 A step is frozen with a hold: the Key Vault emulator holds a request until released (then serves it, so the vault
 applies a write whose answer the dead gateway never read), or the Table stand-in (a proxy in front of Azurite)
-holds one and drops it (the write never happened). The vault here has purge protection on, as the Bicep deploys it:
-deleted secrets stay soft-deleted until they expire, and the gateway still finishes every record.
+holds one and drops it (the write never happened). A token refresh killed after its vault write is finished
+by the next refresh once the dead holder's lease has run out. The vault here has purge protection on, as the
+Bicep deploys it: deleted secrets stay soft-deleted until they expire, and the gateway still finishes every record.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from azure.data.tables import TableServiceClient, UpdateMode
 
 from devtools.stack import Service, free_port, start_gateway, start_keyvault
 from tests.e2e.conftest import Stack, api_key_connector, host_of
+from tests.support import connector_files
+from tests.support.oidc_provider import OidcProvider
 from tests.support.table_standin import TableStandin
 
 PREFIX = "crash"
@@ -283,3 +287,99 @@ def test_a_bad_record_does_not_stop_the_cleanup_of_the_others(crash: CrashStack)
         crash.release_vault()
     crash.cleanup()
     _assert_gone(crash, records[stuck], owner)
+
+
+# -- refresh ------------------------------------------------------------------------------------------------------
+
+MACHINE_SECRET = "crash-machine-secret-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def machine_connector(crash: CrashStack) -> Iterator[OidcProvider]:
+    clients = [
+        {
+            "client_id": "crash-machine",
+            "client_secret": MACHINE_SECRET,
+            "redirect_uris": ["https://unused.example/callback"],
+            "grant_types": ["client_credentials"],
+            "response_types": [],
+            "token_endpoint_auth_method": "client_secret_post",
+        }
+    ]
+    # Tokens live 500 s: under the refresh timer's 600 s horizon, so every timer run refreshes them.
+    with OidcProvider().start(clients, access_token_ttl=500) as provider:
+        definition, properties = connector_files.oauth_connector(
+            host_of(crash.stack.backend.url),
+            provider.authorization_endpoint,
+            provider.token_endpoint,
+            provider.revocation_endpoint,
+            "crash-machine",
+            grantType="client_credentials",
+        )
+        if crash.gateway is None or crash.gateway.process.poll() is not None:
+            crash.start()
+        response = crash.stack.maker().put(
+            f"{crash.url}/api/connectors/crash-machine",
+            json={"apiDefinition": definition, "apiProperties": properties, "clientSecret": MACHINE_SECRET},
+        )
+        assert response.status_code in (200, 201), response.text
+        yield provider
+
+
+def test_killed_during_refresh_the_next_refresh_run_reaches_a_consistent_state(
+    crash: CrashStack, machine_connector: OidcProvider
+) -> None:
+    if crash.gateway is None or crash.gateway.process.poll() is not None:
+        crash.start()
+    owner = f"robot-{uuid.uuid4().hex[:8]}"
+    client = crash.stack.client(owner)
+    created = client.post(f"{crash.url}/api/connectors/crash-machine/connections", json={"displayName": "m"})
+    assert created.status_code == 201, created.text
+    connection_id = created.json()["id"]
+    before = crash.records()[connection_id]
+    assert before["status"] == "Connected"
+
+    # The refresh's token write reaches the vault and is applied, but the gateway dies before reading the answer
+    # (and before naming the new version in the record).
+    crash._hook(
+        "POST",
+        "faults",
+        json={"hold": True, "count": 1, "method": "PUT", "path_regex": f"^/secrets/{before['secretName']}$"},
+    )
+    timer = _in_background(
+        lambda: requests.post(f"{crash.url}/admin/functions/refresh_tokens", json={"input": ""}, timeout=120)
+    )
+    crash.wait_vault_held()
+    crash.kill()
+    crash.release_vault()
+    timer.join(timeout=60)
+
+    interrupted = crash.records()[connection_id]
+    assert interrupted["status"] == "Connected"
+    assert interrupted["secretVersion"] == before["secretVersion"]  # the record still names a complete version
+    assert interrupted.get("refreshLeaseUntil")  # and the dead holder's lease is still on it
+
+    crash.start()
+    # The record stays usable meanwhile: it names a version whose token is still valid.
+    assert client.get(f"{crash.url}/api/connections/{connection_id}/invoke/still").status_code == 200
+    # As if the dead holder's 30 s lease had run out.
+    tables = TableServiceClient.from_connection_string(crash.stack.env["TABLES_CONNECTION_STRING"])
+    tables.get_table_client(f"{PREFIX}connections").update_entity(
+        {"PartitionKey": connection_id, "RowKey": "connection", "refreshLeaseUntil": "2000-01-01T00:00:00Z"},
+        mode=UpdateMode.MERGE,
+    )
+    assert requests.post(f"{crash.url}/admin/functions/refresh_tokens", json={"input": ""}, timeout=120).ok
+    after = crash.records()[connection_id]
+    assert after["status"] == "Connected"
+    assert after["secretVersion"] != before["secretVersion"]
+    assert not after.get("refreshLeaseUntil")  # released: no stuck lease
+    assert client.get(f"{crash.url}/api/connections/{connection_id}/invoke/after").status_code == 200
+    seen = [r for r in crash.stack.backend.requests if r.path.endswith("/after")][-1]
+    token = (seen.header("Authorization") or "").removeprefix("Bearer ")
+    assert machine_connector.introspect(token, {"client_id": "crash-machine", "client_secret": MACHINE_SECRET})[
+        "active"
+    ]
+    assert MACHINE_SECRET not in crash.logs_text()
+    # Deleting it afterwards leaves nothing either.
+    assert client.delete(f"{crash.url}/api/connections/{connection_id}").status_code == 204
+    _assert_gone(crash, after, owner)
