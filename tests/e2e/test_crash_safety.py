@@ -26,7 +26,7 @@ import requests
 from azure.data.tables import TableServiceClient, UpdateMode
 
 from devtools.stack import Service, free_port, start_gateway, start_keyvault
-from tests.e2e.conftest import Stack, api_key_connector, host_of
+from tests.e2e.conftest import Stack, api_key_connector, host_of, problem
 from tests.support import connector_files
 from tests.support.oidc_provider import OidcProvider
 from tests.support.table_standin import TableStandin
@@ -383,3 +383,99 @@ def test_killed_during_refresh_the_next_refresh_run_reaches_a_consistent_state(
     # Deleting it afterwards leaves nothing either.
     assert client.delete(f"{crash.url}/api/connections/{connection_id}").status_code == 204
     _assert_gone(crash, after, owner)
+
+
+# -- store faults through the gateway: bounded attempts, the problem a caller gets, what is left ------------------
+
+STORE_ATTEMPTS = 4  # 1 + STORE_RETRIES (default 3)
+
+
+def _alive(crash: CrashStack) -> None:
+    if crash.gateway is None or crash.gateway.process.poll() is not None:
+        crash.start()
+
+
+def _connect(crash: CrashStack, client: requests.Session) -> requests.Response:
+    return client.post(
+        f"{crash.url}/api/connectors/{CONNECTOR}/connections",
+        json={"displayName": "faulty", "parameters": {"api_key": SECRET}},
+    )
+
+
+def test_table_503_is_a_503_problem_after_bounded_attempts(crash: CrashStack) -> None:
+    _alive(crash)
+    client = crash.stack.client(f"reader-{uuid.uuid4().hex[:8]}")
+    created = _connect(crash, client)
+    assert created.status_code == 201, created.text
+    connection_id = created.json()["id"]
+    row = rf"{PREFIX}connections\(PartitionKey='{connection_id}'"
+    crash.standin.reset_counts()
+    crash.standin.fail(503, count=1000, method="GET", path_regex=row)
+    try:
+        response = client.get(f"{crash.url}/api/connections/{connection_id}")
+    finally:
+        crash.standin.clear()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    body = problem(response)
+    assert body["type"].endswith(":dependency-unavailable")
+    assert crash.standin.attempts("GET", row) == STORE_ATTEMPTS
+    assert client.get(f"{crash.url}/api/connections/{connection_id}").status_code == 200  # and it recovers
+
+
+def test_table_412_on_the_last_create_step_leaves_nothing_behind(crash: CrashStack) -> None:
+    _alive(crash)
+    owner = f"raced-{uuid.uuid4().hex[:8]}"
+    client = crash.stack.client(owner)
+    before = set(crash.records())
+    vault_before = crash.vault()
+    # The conditional merge that marks the record Connected finds it changed (as when the connector is replaced).
+    crash.standin.fail(412, count=1, path_regex=rf"{PREFIX}connections\(PartitionKey=")
+    response = _connect(crash, client)
+    assert response.status_code == 409, response.text
+    assert problem(response)["type"].endswith("connector-changed")
+    assert set(crash.records()) == before  # the half-made record was undone at once
+    vault = crash.vault()
+    assert set(vault["secrets"]) == set(vault_before["secrets"])  # no orphan secret: its secret went too
+    assert client.get(f"{crash.url}/api/connections").json()["value"] == []
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_key_vault_throttling_is_ridden_out_within_bounds(crash: CrashStack, status: int) -> None:
+    _alive(crash)
+    client = crash.stack.client(f"throttled-{uuid.uuid4().hex[:8]}")
+    crash._hook("DELETE", "requests")
+    crash._hook(
+        "POST",
+        "faults",
+        json={"status": status, "count": 2, "retry_after": 0.1, "method": "PUT", "path_regex": "^/secrets/conn-"},
+    )
+    try:
+        response = _connect(crash, client)
+    finally:
+        crash.release_vault()
+    assert response.status_code == 201, response.text
+    assert crash._hook("GET", "requests").json()["by_route"]["PUT /secrets/{name}"] == 3
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_key_vault_that_stays_throttled_is_a_503_problem_and_nothing_is_left(crash: CrashStack, status: int) -> None:
+    _alive(crash)
+    client = crash.stack.client(f"refused-{uuid.uuid4().hex[:8]}")
+    before = set(crash.records())
+    crash._hook("DELETE", "requests")
+    crash._hook(
+        "POST",
+        "faults",
+        json={"status": status, "count": 1000, "retry_after": 0.1, "method": "PUT", "path_regex": "^/secrets/conn-"},
+    )
+    try:
+        response = _connect(crash, client)
+    finally:
+        crash.release_vault()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    problem(response)
+    assert crash._hook("GET", "requests").json()["by_route"]["PUT /secrets/{name}"] == STORE_ATTEMPTS
+    assert set(crash.records()) == before
+    assert SECRET not in crash.logs_text()
