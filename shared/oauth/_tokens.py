@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
+from shared.json_limits import nested_deeper_than
 from shared.oauth._config import OAuthConfig
 
 TOKEN_FIELDS = frozenset({"access_token", "refresh_token", "id_token"})
@@ -125,9 +126,9 @@ def decode_payload(headers: Mapping[str, str], body: bytes) -> dict[str, Any] | 
     if "json" in content_type or text.startswith("{"):
         try:
             payload = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # a hostile provider's nesting is an unreadable answer, not a crash
             return None
-        return payload if isinstance(payload, dict) else None
+        return payload if isinstance(payload, dict) and not nested_deeper_than(payload) else None
     if ("form-urlencoded" in content_type or "text/plain" in content_type) and "=" in text and "<" not in text:
         return dict(parse_qsl(text, keep_blank_values=True))
     return None

@@ -487,3 +487,11 @@ def test_configs_are_frozen():
     with pytest.raises(AttributeError):
         config_for().client_id = "other"  # type: ignore[misc]
     assert isinstance(config_for(), OAuthConfig)
+
+
+@pytest.mark.parametrize("depth", [200, 100_000])
+def test_a_hostile_providers_deep_nesting_is_an_invalid_response_not_a_crash(depth):
+    body = b'{"access_token": "at", "x": ' + b"[" * depth + b"]" * depth + b"}"
+    with pytest.raises(OAuthError) as caught:
+        parse(body)
+    assert caught.value.error == "invalid_response"
