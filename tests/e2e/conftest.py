@@ -31,6 +31,7 @@ from devtools.stack import (
 from tests.support.backend import RecordingBackend
 from tests.support.connector_files import api_key_connector  # noqa: F401 - the e2e tests import it from here
 from tests.support.oidc_issuer import OidcIssuer
+from tests.support.secret_scan import SECRETS, harvest_http
 
 AUDIENCE = "api://connector-gateway-tests"
 MAKER_ROLE = "Connectors.Manage"
@@ -142,10 +143,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     services: list[Service] = []
     issuer = OidcIssuer(audience=AUDIENCE).start()
     backend = RecordingBackend()
+    standin_log = open(state / "standins.log", "w")  # noqa: SIM115 - Azurite's and the emulator's, for the secret scan
     try:
-        azurite = start_azurite()
+        azurite = start_azurite(log=standin_log)
         services.append(azurite)
-        keyvault = start_keyvault(state / "keyvault")
+        keyvault = start_keyvault(state / "keyvault", log=standin_log)
         services.append(keyvault)
         port = free_port()
         env = gateway_environment(
@@ -183,6 +185,31 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             service.stop()
         backend.stop()
         issuer.stop()
+        standin_log.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collect_secrets() -> Iterator[None]:
+    """What the tests send and receive over `requests` feeds the secret scan that runs last (test_secret_scan.py)."""
+    send = requests.Session.send
+
+    def harvesting_send(session: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> Any:
+        harvest_http(SECRETS, request.url or "", request.headers, request.body, "sent by a test")  # type: ignore[arg-type]
+        response = send(session, request, **kwargs)
+        if not kwargs.get("stream"):
+            harvest_http(SECRETS, "", {}, response.content, "received by a test")
+        return response
+
+    requests.Session.send = harvesting_send  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        requests.Session.send = send  # type: ignore[method-assign]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The secret scan reads the logs of everything else, so it runs after everything else.
+    items.sort(key=lambda item: item.path.name == "test_secret_scan.py")
 
 
 GatewayFactory = Callable[[Mapping[str, str]], str]

@@ -23,6 +23,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from tests.support.secret_scan import SECRETS
 from tests.support.standin_server import (
     Received,
     Reply,
@@ -82,6 +83,7 @@ class ProviderStandin(StandinServer):
         super().__init__(tls=flavour == "entra")
         self.flavour = flavour
         self.client_id, self.client_secret = client_id, client_secret
+        SECRETS.add(client_secret, "OAuth stand-in client secret")
         self.expires_in, self.rotate, self.expiring, self.certificate = expires_in, rotate, expiring, certificate
         self.grants: dict[str, Grant] = {}
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> scope
@@ -179,6 +181,8 @@ class ProviderStandin(StandinServer):
         access = f"at-{secrets.token_urlsafe(12)}"
         self.access_tokens.add(access)
         refresh = f"rt-{secrets.token_urlsafe(12)}" if self._issues_refresh(first, offline) else None
+        SECRETS.add(access, f"{self.flavour} stand-in access token")
+        SECRETS.add(refresh, f"{self.flavour} stand-in refresh token")
         if refresh:
             self.refresh_tokens[refresh] = scope
         tokens: dict[str, Any] = {"access_token": access}

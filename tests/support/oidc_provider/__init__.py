@@ -35,6 +35,8 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
+from tests.support.secret_scan import LOGS, SECRETS, harvest_secret_document
+
 REPO = Path(__file__).resolve().parents[3]
 SERVER_SCRIPT = Path(__file__).resolve().parent / "server.mjs"
 AUTHORIZATION_PATH = "/auth"
@@ -179,6 +181,8 @@ class OidcProvider:
         }
         if scopes is not None:
             config["scopes"] = scopes
+        for client in clients:
+            harvest_secret_document(SECRETS, client, "oidc-provider client")
         self._log = tempfile.NamedTemporaryFile("w+", prefix="oidc-provider-", suffix=".log")  # noqa: SIM115
         # Config (with client secrets) goes by environment, not argv, to stay out of process listings.
         self.process = subprocess.Popen(
@@ -219,6 +223,7 @@ class OidcProvider:
             self.process.stdout.close()
         self.http.close()
         if self._log is not None:
+            LOGS.keep("oidc-provider", self.log_text())  # for the e2e secret scan; the file goes on close
             self._log.close()
             self._log = None
 
