@@ -47,6 +47,7 @@ from shared.frontdoor import CLIENT_CERTIFICATE_HEADER, CertificateIdentityMatch
 from shared.gateway import Gateway, gateway
 from shared.json_limits import MAX_DEPTH, nested_deeper_than
 from shared.settings import Settings, SettingsError
+from shared.stores.clients import request_budget
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ _DENIAL_STATUSES = frozenset({401, 403, 429})
 def public_endpoint(handler: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[..., func.HttpResponse]:
     def run(req: func.HttpRequest) -> func.HttpResponse:
         correlation = telemetry.correlation.from_headers(req.headers)
-        with telemetry.correlation.bound(correlation):
+        with telemetry.correlation.bound(correlation), request_budget():
             response = _answer(handler, req)
             response.headers[telemetry.correlation.CORRELATION_HEADER] = correlation.id
             return response

@@ -14,6 +14,9 @@ store therefore costs the caller a 503 problem within about STORE_DEADLINE_SECON
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,14 +67,37 @@ class StorePolicy:
         }
 
 
+# Azure's front end answers an HTTP request 500 after 230 s, whatever the function is doing; however many store
+# calls one request makes, none starts or retries past this many seconds into it.
+REQUEST_STORE_BUDGET_SECONDS = 180.0
+_request_deadline: ContextVar[float | None] = ContextVar("store_request_deadline", default=None)
+
+
+@contextmanager
+def request_budget(seconds: float = REQUEST_STORE_BUDGET_SECONDS) -> Iterator[None]:
+    """Within this block (one HTTP request), store calls share one deadline `seconds` from now."""
+    token = _request_deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _request_deadline.reset(token)
+
+
 class _Bounded:
-    """Over azure-core's retry loop: Retry-After is capped, and no retry starts that would end past the deadline."""
+    """Over azure-core's retry loop: Retry-After is capped, and no retry starts that would end past the deadline
+    (the call's own, or the HTTP request's budget when that comes first)."""
 
     retry_after_max: float = StorePolicy.retry_after_max
 
     def configure_retries(self, options: dict[str, Any]) -> dict[str, Any]:
         settings = super().configure_retries(options)  # type: ignore[misc]
-        settings["deadline_at"] = time.monotonic() + settings["timeout"]
+        now = time.monotonic()
+        request_deadline = _request_deadline.get()
+        settings["deadline_at"] = now + settings["timeout"]
+        if request_deadline is not None and request_deadline < settings["deadline_at"]:
+            settings["deadline_at"] = request_deadline
+            # azure-core's own timeout too: a spent budget sends nothing (ServiceRequestTimeoutError, a 503 problem).
+            settings["timeout"] = max(request_deadline - now, 0.0)
         return settings
 
     def get_retry_after(self, response: Any) -> float | None:

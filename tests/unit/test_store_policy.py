@@ -14,7 +14,7 @@ from devtools.keyvault_emulator import RunningEmulator, start_emulator
 from shared import problems
 from shared.connections import ConnectionRecords
 from shared.settings import Settings
-from shared.stores.clients import StorePolicy, secret_client, table_service
+from shared.stores.clients import StorePolicy, request_budget, secret_client, table_service
 from shared.stores.secrets import SecretStore
 from tests.support.azurite import azurite_tables
 from tests.support.table_standin import TableStandin
@@ -217,3 +217,29 @@ def test_store_retries_setting_bounds_table_and_key_vault_attempts(
     with pytest.raises(problems.Problem):
         store.put(f"conn-{new_id()}", {"values": {}})
     assert _kv_attempts(emulator, "PUT /secrets/{name}") == 2
+
+
+def test_a_spent_request_budget_sends_nothing_more(standin: TableStandin, emulator: RunningEmulator) -> None:
+    table = records(standin, emulator)
+    store = secrets(standin, emulator)
+    connection_id = new_id()
+    with request_budget(0):
+        with pytest.raises(problems.Problem) as table_failure:
+            table.read(connection_id)
+        with pytest.raises(problems.Problem) as vault_failure:
+            store.put(f"conn-{new_id()}", {"values": {}})
+    assert (table_failure.value.status, vault_failure.value.status) == (503, 503)
+    assert standin.attempts(path_regex=connection_id) == 0
+    assert emulator.request_counts()["by_route"].get("PUT /secrets/{name}", 0) == 0
+    assert table.read(connection_id) is None  # outside the request's budget: the call's own deadline only
+
+
+def test_the_request_budget_cuts_retries_the_call_deadline_would_allow(
+    standin: TableStandin, emulator: RunningEmulator
+) -> None:
+    table = records(standin, emulator)  # its own deadline (20 s) would allow every retry after a 1 s Retry-After
+    connection_id = new_id()
+    standin.fail(503, count=100, method="GET", path_regex=connection_id, retry_after=1)
+    with request_budget(0.5), pytest.raises(problems.Problem):
+        table.read(connection_id)
+    assert standin.attempts("GET", connection_id) == 1
