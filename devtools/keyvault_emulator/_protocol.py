@@ -22,7 +22,6 @@ from devtools.keyvault_emulator._store import (
     bad_parameter,
 )
 
-RECOVERY_LEVEL = "Recoverable+Purgeable"
 DEFAULT_PAGE_SIZE = 25
 _SECONDS_PER_DAY = 86400
 _API_VERSION = re.compile(r"7\.\d+(-preview(\.\d+)?)?|\d{4}-\d{2}-\d{2}(-preview)?")
@@ -65,7 +64,7 @@ def _attributes(view: SecretView) -> dict[str, Any]:
         "enabled": version.enabled,
         "created": version.created,
         "updated": version.updated,
-        "recoveryLevel": RECOVERY_LEVEL,
+        "recoveryLevel": view.recovery_level,
         "recoverableDays": RECOVERABLE_DAYS,
     }
     if version.not_before is not None:

@@ -19,6 +19,8 @@ from pathlib import Path
 from devtools.keyvault_emulator._files import write_atomically
 
 RECOVERABLE_DAYS = 90
+PURGEABLE = "Recoverable+Purgeable"
+PURGE_PROTECTED = "Recoverable"  # Key Vault's recoveryLevel with purge protection on
 _NAME_PATTERN = re.compile(r"[0-9a-zA-Z-]{1,127}")
 _MAX_VALUE_CHARS = 25 * 1024
 _MAX_TAGS = 15
@@ -71,6 +73,7 @@ class SecretView:
     name: str
     version: SecretVersion
     deleted_date: int | None = None
+    recovery_level: str = PURGEABLE
 
 
 @dataclass
@@ -78,12 +81,13 @@ class _SecretRecord:
     name: str
     versions: list[SecretVersion] = field(default_factory=list)  # oldest first
     deleted_date: int | None = None
+    recovery_level: str = PURGEABLE  # the vault's, not persisted
 
     def latest(self) -> SecretVersion:
         return self.versions[-1]
 
     def view(self, version: SecretVersion | None = None) -> SecretView:
-        return SecretView(self.name, version or self.latest(), self.deleted_date)
+        return SecretView(self.name, version or self.latest(), self.deleted_date, self.recovery_level)
 
 
 def validate_name(name: str) -> None:
@@ -132,6 +136,9 @@ class SecretStore:
         self._clock = clock
         if persist_path is not None and persist_path.exists():
             self._records = _load(persist_path)
+        self._recovery_level = PURGE_PROTECTED if purge_protection else PURGEABLE
+        for record in self._records.values():
+            record.recovery_level = self._recovery_level
 
     # -- active secrets ---------------------------------------------------------------------------------------
 
@@ -153,7 +160,7 @@ class SecretStore:
             updated=now,
         )
         with self._lock:
-            record = self._records.setdefault(name.lower(), _SecretRecord(name))
+            record = self._records.setdefault(name.lower(), _SecretRecord(name, recovery_level=self._recovery_level))
             if record.deleted_date is not None:
                 raise VaultError(
                     409,

@@ -43,6 +43,7 @@ def test_purge_is_refused_with_key_vaults_403_and_the_secret_stays_soft_deleted(
     assert caught.value.error is not None and caught.value.error.code == "Forbidden"
     assert "purge protection is enabled" in str(caught.value.message)
     assert protected.state() == {"secrets": [], "deleted": ["kept"]}
+    assert protected_client.get_deleted_secret("kept").properties.recovery_level == "Recoverable"
     # Recovery still works, as in a protected vault.
     protected_client.begin_recover_deleted_secret("kept").wait()
     assert protected_client.get_secret("kept").value == "v"
@@ -120,3 +121,16 @@ def test_hold_over_http_hooks(protected: RunningEmulator, protected_client: Secr
     assert requests.delete(hook + "faults", verify=verify).status_code == 204
     reader.join(timeout=30)
     assert not reader.is_alive()
+
+
+def test_without_purge_protection_secrets_are_purgeable(tmp_path: Path) -> None:
+    emulator = start_emulator(state_dir=tmp_path / "kv")
+    try:
+        client = make_client(emulator.url, emulator.ca_bundle)
+        client.set_secret("gone", "v")
+        client.begin_delete_secret("gone").wait()
+        assert client.get_deleted_secret("gone").properties.recovery_level == "Recoverable+Purgeable"
+        client.purge_deleted_secret("gone")
+        assert emulator.state() == {"secrets": [], "deleted": []}
+    finally:
+        emulator.stop()
