@@ -21,7 +21,10 @@ import requests
 from shared.oauth._config import AAD_RESERVED_SCOPES, OAuthConfig
 from shared.oauth._messages import ClientCredential
 from shared.oauth._tokens import OAuthError, TokenSet, provider_error, safe_text, token_set_from_payload
+from shared.proxy._forward import ResponseTooLarge, bounded_request
 from shared.proxy._transport import refused_address
+
+MAX_RESPONSE_BYTES = 1 << 20  # discovery documents and token responses are a few KB
 
 # oauth2cli logs a non-JSON token response's body at ERROR level.
 logging.getLogger("msal.oauth2cli").setLevel(logging.CRITICAL)
@@ -81,7 +84,9 @@ class _TimedHttp:
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self._timeout)
-        response = self._session.request(method, url, allow_redirects=False, **kwargs)
+        response = bounded_request(
+            self._session, method, url, max_bytes=MAX_RESPONSE_BYTES, allow_redirects=False, **kwargs
+        )
         self.last_status, self.last_headers = response.status_code, response.headers
         return response
 
@@ -143,6 +148,8 @@ class AadTokens:
         try:
             app = self._app(config, credential, http)
             result = acquire(app)
+        except ResponseTooLarge:
+            raise OAuthError("invalid_response", f"Entra ID answered with over {MAX_RESPONSE_BYTES} bytes") from None
         except requests.RequestException as error:
             if refused_address(error) is not None:  # the address guard: retrying won't change that
                 raise OAuthError(

@@ -2,8 +2,9 @@
 
 Entra ID v2 configs (identityProvider aad, aadcertificate, microsoftaccount) go through msal
 (_aad.py); everything else is a PreparedRequest from _messages.py sent as it is. The session is the
-caller's (a BackendSession: no redirects followed, the address guard applies). Network failures and
-timeouts become OAuthError("temporarily_unavailable", transient=True).
+caller's (a BackendSession: no redirects followed, the address guard applies); each call has its
+connect + read timeout in all and at most MAX_RESPONSE_BYTES of answer. Network failures and timeouts
+become OAuthError("temporarily_unavailable", transient=True).
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ from shared.oauth._messages import (
     token_request_for_refresh,
 )
 from shared.oauth._tokens import OAuthError, TokenSet, parse_revocation_response, parse_token_response
+from shared.proxy._forward import ResponseTooLarge, bounded_request
 from shared.proxy._transport import refused_address
+
+# A token response is a few KB; an identity provider answering more is broken or hostile.
+MAX_RESPONSE_BYTES = 1 << 20
 
 
 class OAuthClient:
@@ -44,14 +49,20 @@ class OAuthClient:
 
     def _send(self, request: PreparedRequest) -> requests.Response:
         try:
-            return self._session.request(
+            return bounded_request(
+                self._session,
                 request.method,
                 request.url,
                 headers=request.headers,
                 data=request.body,
                 timeout=self._timeout,
+                max_bytes=MAX_RESPONSE_BYTES,
                 allow_redirects=False,
             )
+        except ResponseTooLarge:
+            raise OAuthError(
+                "invalid_response", f"the identity provider answered with over {MAX_RESPONSE_BYTES} bytes"
+            ) from None
         except requests.RequestException as error:
             if refused_address(error) is not None:
                 raise OAuthError(

@@ -1,7 +1,7 @@
 """Proxy core: guarded backend URLs, header filtering both ways, and a pooled address-checked transport."""
 
 from shared.proxy._addresses import AddressClass, AddressPolicy, check_private_networks, classify
-from shared.proxy._forward import ProxiedResponse, forward
+from shared.proxy._forward import ProxiedResponse, ResponseTooLarge, bounded_request, forward
 from shared.proxy._headers import (
     HOP_BY_HOP,
     PLATFORM_REQUEST_HEADERS,
@@ -29,8 +29,10 @@ __all__ = [
     "BlockedAddressError",
     "Position",
     "ProxiedResponse",
+    "ResponseTooLarge",
     "UnsafeValue",
     "backend_url",
+    "bounded_request",
     "caller_response_headers",
     "check_private_networks",
     "check_value",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -26,8 +27,12 @@ logger = logging.getLogger(__name__)
 _CHUNK = 64 * 1024
 
 
-class ResponseTooLarge(Exception):
-    """The backend's body passed the cap; the read stopped there."""
+class ResponseTooLarge(requests.RequestException):
+    """The body passed the cap; the read stopped there."""
+
+
+class PastDeadline(requests.Timeout):
+    """The call's total deadline passed (its sockets were shut down)."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,45 @@ def _past_deadline(host: str, deadline: CallDeadline) -> Problem:
         "Gateway timeout",
         f"Backend host {host!r} did not finish its response within {deadline.seconds:g} s.",
     )
+
+
+def _total(timeout: float | tuple[float, float]) -> float:
+    return sum(timeout) if isinstance(timeout, tuple) else 2 * timeout
+
+
+def bounded_request(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    timeout: float | tuple[float, float],
+    max_bytes: int,
+    **kwargs: Any,
+) -> requests.Response:
+    """`session.request` for the gateway's own small calls (OAuth): the whole call within connect + read timeout,
+    the body read up to `max_bytes`. Raises requests exceptions (ResponseTooLarge, PastDeadline among them)."""
+    with call_deadline(_total(timeout)) as deadline:
+        response = session.request(method, url, stream=True, timeout=timeout, **kwargs)
+        try:
+            body = _read_body(response, max_bytes)
+        except ResponseTooLarge:
+            response.close()
+            raise
+        except (urllib3.exceptions.HTTPError, OSError) as error:  # raw reads raise urllib3's own errors
+            response.close()
+            if deadline is not None and deadline.expired.is_set():
+                raise PastDeadline("the call did not finish in time") from None
+            raise requests.ConnectionError(f"the answer could not be read ({type(error).__name__})") from None
+        except BaseException:
+            response.close()
+            raise
+        if deadline is not None and deadline.expired.is_set():
+            response.close()
+            raise PastDeadline("the call did not finish in time")
+        response._content = body  # what .content/.text/.json() read: the body is consumed
+        response._content_consumed = True
+        response.raw.release_conn()
+        return response
 
 
 def forward(

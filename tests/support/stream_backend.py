@@ -29,6 +29,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         backend = self.server.backend
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))  # a POST's body (token requests)
         parts = self.path.split("?", 1)[0].strip("/").split("/")
         try:
             if parts[-1] == "drip":
@@ -53,6 +54,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except OSError:  # the gateway hung up: what the tests are waiting for
             backend.disconnected.set()
             self.close_connection = True
+
+    do_POST = do_GET
 
     def _head(self, headers: dict[str, str]) -> None:
         self.send_response(200)

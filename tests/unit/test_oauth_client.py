@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from shared.oauth import OAuthClient, OAuthError, TokenSet, authorization_url, new_pkce, oauth_config_for
 from shared.proxy import AddressPolicy, BackendSession
 from tests.support.oauth_standins import ProviderStandin, Reply, self_signed
+from tests.support.stream_backend import StreamingBackend
 from tests.unit.test_oauth_config import oauth_connector
 from tests.unit.test_oauth_messages import query
 from tests.unit.test_oauth_providers import CALLBACK, config_at
@@ -126,6 +127,29 @@ def entra_session(entra):
 def pem(key):
     encryption = serialization.NoEncryption()
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption).decode()
+
+
+def _token_endpoint_at(url):
+    settings = {"identityProvider": "github", "clientId": "client-1", "scopes": ["repo"]}
+    return oauth_config_for(oauth_connector(_maker(settings, tokenUrl=url)))
+
+
+def test_a_dripping_token_endpoint_is_cut_off_and_transient(session):
+    # Each byte comes well within the 2 s read timeout; only the call's total (connect + read) ends it.
+    with StreamingBackend() as dripping:
+        with pytest.raises(OAuthError) as caught:
+            OAuthClient(session, timeout=(0.5, 2)).refresh(_token_endpoint_at(dripping.url + "/drip"), "s", "rt")
+        assert dripping.disconnected.wait(10)
+    assert (caught.value.error, caught.value.transient) == ("temporarily_unavailable", True)
+
+
+def test_an_oversized_token_response_is_refused_unread(session):
+    with StreamingBackend() as flooding:
+        with pytest.raises(OAuthError) as caught:
+            OAuthClient(session).refresh(_token_endpoint_at(f"{flooding.url}/big/{16 << 20}"), "s", "rt")
+        assert flooding.disconnected.wait(10)
+        assert flooding.finished == 0
+    assert caught.value.error == "invalid_response"
 
 
 def _maker(settings, **custom):
