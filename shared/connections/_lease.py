@@ -5,8 +5,10 @@ the lease: an ETag-conditional merge that sets `refreshLeaseUntil` and a fresh `
 While the holder works (a token call can take as long as the OAuth client's timeouts allow), a
 background thread renews the lease, each renewal conditional on the lease still being this holder's.
 The holder's final write is conditional too: it goes through only while the record's
-`refreshLeaseId` is still its own. A holder that stalled past its lease and lost it to someone
-else therefore can't overwrite the newer, rotated token the new holder wrote; it gets LeaseLost.
+`refreshLeaseId` is still its own and nobody changed the connection's status or connector snapshot
+meanwhile (a forced connector replace that disconnected it, a deletion). A holder that stalled past
+its lease and lost it to someone else therefore can't overwrite the newer, rotated token the new
+holder wrote, nor mark a disconnected connection Connected again; it gets LeaseLost.
 
 Writers put their lease id into the Key Vault secret they write (`lease`). A secret version the
 record doesn't name yet is trusted only when it was written under the record's latest lease (a
@@ -25,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import problems
-from shared.connections._records import ConnectionRecords, RecordChanged, etag_of
+from shared.connections._records import ConnectionRecords, RecordChanged, etag_of, snapshot_of
 from shared.stores.secrets import SecretStore
 from shared.stores.tables import now_iso
 
@@ -81,11 +83,20 @@ class Lease:
                 return
             except RecordChanged:
                 current = records.read(self.connection_id)
-                if current is None or current.get("refreshLeaseId") != self.id:
+                if current is None or not self._still_ours(current):
                     self._lost = True
                     break
-                self._etag = etag_of(current)  # someone merged something else (a share, a snapshot): retry
+                self._etag = etag_of(current)  # someone merged something unrelated (a share, a rename): retry
         raise LeaseLost(self.connection_id)
+
+    def _still_ours(self, current: dict[str, Any]) -> bool:
+        """Still this lease, on the connection it was taken on: a status or connector snapshot someone else changed
+        meanwhile (a forced connector replace disconnecting it, a deletion) wins over this holder's write."""
+        return (
+            current.get("refreshLeaseId") == self.id
+            and current.get("status") == self.entity.get("status")
+            and snapshot_of(current) == snapshot_of(self.entity)
+        )
 
     def renew(self) -> None:
         """Extend the lease by its full length from now. LeaseLost if someone else took it."""

@@ -12,7 +12,8 @@ cookie, and a callback in it stores nothing. Tickets and states are kept only as
 the connection, the principal they were issued to and the browser's cookie hash; the PKCE verifier
 goes into the connection's Key Vault secret, never into a table. A callback is refused with nothing
 stored when its state is unknown, replayed, expired, from another browser, foreign (the connection
-isn't the issuing principal's) or superseded by a newer loginUrl. Token writes hold the connection's
+isn't the issuing principal's), superseded by a newer loginUrl, or started before the connector's
+settings changed (a forced replace). Token writes hold the connection's
 token lease (_lease.py), so a refresh in flight can't overwrite what the sign-in stored, nor the reverse.
 
 The cookie is `__Host-cg-signin` (Secure, HttpOnly, SameSite=Lax, Path=/) when GATEWAY_PUBLIC_URL is
@@ -59,6 +60,11 @@ _RANDOM = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
 def secret_hash(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def snapshot_hash(record: Mapping[str, Any]) -> str:
+    """A fingerprint of the connection's connector snapshot (backend, auth, OAuth settings, policy)."""
+    return secret_hash(json.dumps(snapshot_of(dict(record)), sort_keys=True, separators=(",", ":")))
 
 
 def _same(value: str | None, stored_hash: str | None) -> bool:
@@ -193,6 +199,9 @@ class SignIn:
     ) -> LoginStart:
         ticket = secrets.token_urlsafe(32)
         verifier, challenge = new_pkce() if config.pkce else ("", None)
+        record = self._records.read(connection_id)
+        if record is None:
+            raise problems.not_found("connection", connection_id)
         with translate_errors("Table Storage"):
             self._states.create_entity(
                 {
@@ -204,6 +213,7 @@ class SignIn:
                     "expiresAt": iso_at(self._clock() + SIGNIN_TTL_SECONDS),
                     "postLoginRedirect": post_login or "",
                     "challenge": challenge or "",  # public by nature: it goes into the provider URL
+                    "snapshotHash": snapshot_hash(record),  # the connector settings the person is shown
                     "browserHash": "",
                     "csrfHash": "",
                 }
@@ -251,14 +261,23 @@ class SignIn:
             except (ResourceNotFoundError, ResourceModifiedError):
                 raise bad_state("This sign-in link is unknown or was already used.") from None
 
-    def _manageable_record(self, issued: Mapping[str, Any]) -> dict[str, Any]:
-        """The connection, while the principal who started the sign-in may still manage it."""
-        record = self._records.read(str(issued["connectionId"]))
+    def _manageable_record(self, issued: Mapping[str, Any], record: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The connection, while the principal who started the sign-in may still manage it and its connector's
+        settings are those the sign-in started with. `record`: the connection as already read."""
+        record = record if record is not None else self._records.read(str(issued["connectionId"]))
         starter = Principal(
             issued["principal"], frozenset(), "", "user", groups=frozenset(json.loads(issued["groups"]))
         )
         if record is None or access.MANAGE not in access.permissions_of(record, starter):
             raise bad_state("This sign-in link doesn't belong to a connection its starter may manage.")
+        if not hmac.compare_digest(snapshot_hash(record), str(issued.get("snapshotHash") or "")):
+            raise problems.Problem(
+                409,
+                "connector-changed",
+                "Connector changed",
+                "The connector's settings changed after this sign-in started, so it can't complete; nothing was "
+                f"stored. Start again: POST /api/connections/{record['PartitionKey']}/reauthorize.",
+            )
         return dict(record)
 
     # -- 2. the start page -----------------------------------------------------------------------
@@ -329,6 +348,7 @@ class SignIn:
                     "postLoginRedirect": entity["postLoginRedirect"],
                     "browserHash": entity["browserHash"],
                     "ticketHash": entity["RowKey"],
+                    "snapshotHash": entity["snapshotHash"],
                 }
             )
         return authorization_url(config, self.redirect_url, state, entity["challenge"] or None)
@@ -345,15 +365,16 @@ class SignIn:
         self._delete(issued)
         self._unexpired(issued)
         connection_id = str(issued["connectionId"])
-        record = self._manageable_record(issued)
+        self._manageable_record(issued)  # refused before waiting for the lease
         redirect_to = issued.get("postLoginRedirect") or None
         with self._leases.hold(connection_id) as lease:
+            self._manageable_record(issued, lease.entity)  # as the lease saw it: from here on the lease keeps it so
             payload = self._leases.current_payload(lease)
             login = payload.get("login") or {}
             if login.get("ticketHash") != issued["ticketHash"]:
                 raise bad_state("A newer sign-in was started for this connection; use its link.")
             try:
-                result = self._store(lease, record, payload, params, redirect_to)
+                result = self._store(lease, lease.entity, payload, params, redirect_to)
             except LeaseLost:
                 raise problems.unavailable("The connection was updated meanwhile; sign in again.") from None
         return result

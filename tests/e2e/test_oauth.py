@@ -598,3 +598,32 @@ def test_a_token_issued_without_refresh_token_is_used_until_it_really_expires(
     assert expired.status_code == 409
     assert problem(expired)["type"] == "urn:connector-gateway:problem:connection-needs-reauthorization"
     assert stack.connection_record(connection_id)["status"] == "Error"
+
+
+def test_a_sign_in_under_way_when_its_connector_is_replaced_stores_nothing(
+    stack: Stack, provider: OidcProvider
+) -> None:
+    definition, properties = oauth_connector(stack, provider)
+    register(stack, "oauth-replaced", definition, properties)
+    rita = stack.client("rita")
+    connection = create(stack, rita, "oauth-replaced")
+    browser = requests.Session()
+    callback = sign_in(to_provider(browser, connection["loginUrl"]), session=browser, username="rita")
+
+    moved = {**definition, "host": "elsewhere.example.com"}  # the backend changes: its connections disconnect
+    body = {"apiDefinition": moved, "apiProperties": properties, "clientSecret": CLIENT_SECRET}
+    forced = stack.maker().put(f"{stack.url}/api/connectors/oauth-replaced?force=true", json=body)
+    assert forced.status_code == 200, forced.text
+    before = stack.connection_record(connection["id"])
+    assert before["status"] == "Error"
+
+    provider.reset()
+    late = callback_in(browser, callback, html=False)
+    assert late.status_code == 409
+    assert problem(late)["type"] == "urn:connector-gateway:problem:connector-changed"
+    assert provider.stats()["token_calls"] == 0
+    assert_nothing_stored(stack, connection["id"], before)
+
+    again = rita.post(f"{stack.url}/api/connections/{connection['id']}/reauthorize").json()  # consent to the new one
+    assert complete_sign_in(stack, again["loginUrl"], username="rita").status_code == 200
+    assert stack.connection_record(connection["id"])["status"] == "Connected"

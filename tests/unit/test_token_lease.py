@@ -233,11 +233,32 @@ def test_a_holder_renews_its_lease_in_the_background_while_its_token_call_runs(t
     assert entity is not None
     with leases.try_take(entity) as lease:  # type: ignore[union-attr]
         clock.now += LEASE_SECONDS - 1  # a slow token call: the lease would run out in a second...
-        signalling.renewed.clear()
-        assert signalling.renewed.wait(30)  # ...but the holder renewed it from now
+        for _ in range(2):  # the second renewal surely started after the clock moved (one renewer, in sequence)
+            signalling.renewed.clear()
+            assert signalling.renewed.wait(30)  # ...but the holder renewed it from now
         clock.now += 2
         current = signalling.read(connection_id)
         assert current is not None and leases.held_by_someone(current)
         lease.write({"secretVersion": "v1"})
     final = signalling.read(connection_id)
     assert final is not None and final["refreshLeaseUntil"] == "" and final["refreshLeaseId"] == lease.id
+
+
+def test_a_disconnect_or_a_new_connector_snapshot_meanwhile_wins_over_the_holder(records: ConnectionRecords) -> None:
+    clock, vault = Clock(), Vault()
+    leases = Leases(records, vault, clock, renew_every=None)  # type: ignore[arg-type]
+    for change in (
+        {"status": "Error", "errorReason": "connector changed", "backendUrl": ""},  # a forced replace
+        json_properties("connector", {"backendUrl": "https://elsewhere.example.com", "oauth": None}),
+        {"status": "Deleting"},
+    ):
+        connection_id = connect(records, vault, TokenSet("at-0", "rt-0", expires_at=START + 10))
+        entity = records.read(connection_id)
+        assert entity is not None
+        lease = leases.try_take(entity)
+        assert lease is not None
+        records.merge(connection_id, change)  # unconditional, as the connector replace writes
+        with pytest.raises(LeaseLost):
+            lease.write({"status": "Connected", "secretVersion": "v9"})
+        after = records.read(connection_id)
+        assert after is not None and after["secretVersion"] != "v9", change
