@@ -30,7 +30,8 @@ MIN_LENGTH = 8  # shorter values ("k", "ann") would be found by chance in any lo
 # A field holds a secret when its name's last word says so: api_key, primaryKey, clientSecret,
 # refresh_token, token:ClientSecret, code_verifier; not keyId, tokenExpiresAt, secretName.
 _SECRET_WORDS = frozenset({"key", "secret", "password", "token", "credential", "assertion", "verifier"})
-_NOT_SECRETS = frozenset({"partitionkey", "rowkey"})  # Table entity keys
+# Table entity keys, and a limit policy's counter key ("key": "connection").
+_NOT_SECRETS = frozenset({"partitionkey", "rowkey", "key"})
 _WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _CREDENTIAL_HEADERS = ("ocp-apim-subscription-key", "x-api-key", "api-key", "x-arr-clientcert")
 
@@ -75,15 +76,17 @@ SECRETS = SecretRegistry()
 LOGS = LogRegistry()
 
 
-def _leaves(document: Any, name: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(document, Mapping):
-        for key, value in document.items():
-            yield from _leaves(value, str(key))
-    elif isinstance(document, list):
-        for item in document:
-            yield from _leaves(item, name)
-    else:
-        yield name, document
+def _leaves(document: Any) -> Iterator[tuple[str, Any]]:
+    """(field name, value) of every scalar in a JSON document; iterative, so any depth json.loads took is fine."""
+    pending: list[tuple[str, Any]] = [("", document)]
+    while pending:
+        name, value = pending.pop()
+        if isinstance(value, Mapping):
+            pending.extend((str(key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend((name, item) for item in value)
+        else:
+            yield name, value
 
 
 def harvest_secret_document(registry: SecretRegistry, document: Any, source: str) -> None:
@@ -120,10 +123,14 @@ def harvest_http(
         return
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
-        harvest_secret_document(registry, json.loads(text), source)
+        document = json.loads(text)
+    except RecursionError:  # a hostile-input test's deeply nested body: nothing to collect
+        return
     except ValueError:
         if "=" in text and "\n" not in text:
             harvest_secret_document(registry, dict(parse_qsl(text, keep_blank_values=True)), source)
+        return
+    harvest_secret_document(registry, document, source)
 
 
 @dataclass(frozen=True)
