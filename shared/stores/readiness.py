@@ -4,6 +4,10 @@ store that isn't ready.
 
 A check passes when the store answers as the gateway's identity: a lookup of something that doesn't
 exist (404) proves the network path, the credential and the permission, and costs nothing.
+
+The probe is anonymous, so its answer is reused for CACHE_SECONDS and concurrent callers share one
+round of checks: however often anyone calls it, an instance asks each store at most once per
+CACHE_SECONDS, and a flood of probes can't push Key Vault into throttling the gateway's real calls.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -23,6 +28,7 @@ from shared.settings import Settings
 from shared.stores.clients import StorePolicy, secret_client, table_service
 
 TIMEOUT_SECONDS = 3.0
+CACHE_SECONDS = 5.0
 _PROBE_NAME = "gateway-readiness-probe"  # looked up, never written
 _POLICY = StorePolicy(retries=0, attempt_timeout=TIMEOUT_SECONDS, deadline=TIMEOUT_SECONDS)
 
@@ -53,32 +59,49 @@ def _reason(error: AzureError) -> str:
 
 
 class ReadinessProbe:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         service = table_service(settings, _POLICY)
         self._table: TableClient = service.get_table_client(f"{settings.tables_prefix}connectors")
         self._vault: SecretClient = secret_client(settings, _POLICY)
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readiness")
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="readiness")
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last: tuple[float, list[Check]] | None = None
+        self._probes: tuple[tuple[str, Callable[[], object]], ...] = (
+            ("tables", self._tables),
+            ("keyVault", self._key_vault),
+        )
 
-    def _tables(self) -> None:
-        next(iter(self._table.query_entities(f"PartitionKey eq '{_PROBE_NAME}'", results_per_page=1)), None)
+    def _tables(self) -> object:
+        return next(iter(self._table.query_entities(f"PartitionKey eq '{_PROBE_NAME}'", results_per_page=1)), None)
 
-    def _key_vault(self) -> None:
-        self._vault.get_secret(_PROBE_NAME)
+    def _key_vault(self) -> object:
+        return self._vault.get_secret(_PROBE_NAME)
 
-    def _timed(self, name: str, probe: str) -> Check:
+    @staticmethod
+    def _timed(name: str, probe: Callable[[], object]) -> Check:
         started = time.perf_counter()
         try:
-            getattr(self, probe)()
+            probe()
             ready, reason = True, ""
         except AzureError as error:
             ready, reason = _answered(error), "" if _answered(error) else _reason(error)
         return Check(name, ready, round((time.perf_counter() - started) * 1000), reason)
 
     def check(self) -> list[Check]:
+        """Each store's state, at most CACHE_SECONDS old."""
+        with self._lock:  # callers meanwhile wait for this round instead of starting their own
+            if self._last is not None and self._clock() - self._last[0] < CACHE_SECONDS:
+                return self._last[1]
+            checks = self._run()
+            self._last = (self._clock(), checks)
+            return checks
+
+    def _run(self) -> list[Check]:
         # Each check runs in a copy of this context, so its spans and log lines keep the correlation id.
         futures = {
             name: self._pool.submit(contextvars.copy_context().run, self._timed, name, probe)
-            for name, probe in (("tables", "_tables"), ("keyVault", "_key_vault"))
+            for name, probe in self._probes
         }
         checks = []
         for name, future in futures.items():

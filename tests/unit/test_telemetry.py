@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import azure.functions as func
 import pytest
 import requests
 from opentelemetry.sdk.metrics import MeterProvider
@@ -21,8 +22,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from devtools.http_server import NoDelayHTTPServer
-from shared import telemetry
+from devtools.stack import azurite_connection_string
+from shared import problems, telemetry, web
 from shared.proxy import forward
+from shared.settings import Settings
+from shared.stores.readiness import CACHE_SECONDS, Check, ReadinessProbe
 from shared.telemetry import correlation
 from shared.telemetry._logs import CorrelationFilter, JsonFormatter, RedactExceptionText
 from shared.telemetry._otel import OpenTelemetryRecorder
@@ -238,3 +242,65 @@ print(sorted(m for m in sys.modules if m.startswith(("opentelemetry", "azure.mon
         [sys.executable, "-c", program], cwd=REPO, env=env, capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]", result.stdout
+
+
+# -- the HTTP edge ---------------------------------------------------------------------------------
+
+
+def _request(**headers: str) -> func.HttpRequest:
+    return func.HttpRequest("GET", "http://127.0.0.1/api/x", headers=headers, body=b"")
+
+
+def test_an_unexpected_error_is_a_500_problem_with_the_correlation_id_and_frames_only_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = "sk-in-" + "exception-text"  # frames quote source lines, never values
+
+    def broken(request: func.HttpRequest) -> func.HttpResponse:
+        raise RuntimeError(f"GET https://backend.example/?api_key={key} failed")
+
+    caplog.handler.addFilter(CorrelationFilter())  # as install_json_logs does for the root handlers
+    with caplog.at_level(logging.ERROR, logger="shared.web"):
+        response = web.public_endpoint(broken)(_request(traceparent=f"00-{TRACE_ID}-00f067aa0ba902b7-01"))
+
+    body = json.loads(response.get_body())
+    assert response.status_code == 500 and response.headers["X-Correlation-Id"] == TRACE_ID
+    assert body["correlationId"] == TRACE_ID and body["type"].endswith(":internal-error")
+    logged = "\n".join(JsonFormatter().format(record) for record in caplog.records)
+    assert "RuntimeError" in logged and "broken" in logged  # the type and the frames
+    assert "sk-in-exception-text" not in logged and "sk-in-exception-text" not in response.get_body().decode()
+    assert [json.loads(line)["correlationId"] for line in logged.splitlines()] == [TRACE_ID]
+
+
+def test_refusals_are_counted_by_reason_and_other_problems_are_not(pipeline: _Pipeline) -> None:
+    def refuse(request: func.HttpRequest) -> func.HttpResponse:
+        raise problems.forbidden("no")
+
+    def missing(request: func.HttpRequest) -> func.HttpResponse:
+        raise problems.not_found("connection", "c1")
+
+    assert web.public_endpoint(refuse)(_request()).status_code == 403
+    assert web.public_endpoint(missing)(_request()).status_code == 404
+    assert pipeline.counters()["gateway.denials"] == [{"reason": "forbidden", "status": 403, "value": 1}]
+
+
+# -- readiness ------------------------------------------------------------------------------------
+
+
+def test_readiness_answers_are_reused_for_a_few_seconds_and_callers_share_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [100.0]
+    settings = Settings.from_env(
+        {"KEY_VAULT_URL": "https://vault.example/", "TABLES_CONNECTION_STRING": azurite_connection_string(9)}
+    )
+    probe = ReadinessProbe(settings, clock=lambda: now[0])
+    rounds = []
+    monkeypatch.setattr(probe, "_run", lambda: rounds.append(now[0]) or [Check("tables", True, 1)])
+
+    first = probe.check()
+    now[0] += CACHE_SECONDS - 0.1
+    assert probe.check() is first and rounds == [100.0]
+    now[0] += 0.2
+    probe.check()
+    assert len(rounds) == 2
