@@ -12,10 +12,16 @@ which is how a test knows the gateway cut the call off (awaited, never slept on)
 from __future__ import annotations
 
 import http.server
+import ssl
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+
 from devtools.http_server import NoDelayHTTPServer
+from tests.support.oauth_standins import self_signed
 
 _BLOCK = b"x" * 65536
 
@@ -51,7 +57,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             else:
                 self._head({"Content-Length": "2"})
                 self.wfile.write(b"ok")
-        except OSError:  # the gateway hung up: what the tests are waiting for
+        except (OSError, ssl.SSLError):  # the gateway hung up: what the tests are waiting for
             backend.disconnected.set()
             self.close_connection = True
 
@@ -71,7 +77,7 @@ class _Server(NoDelayHTTPServer):
 
 
 class StreamingBackend:
-    def __init__(self, drip_interval: float = 0.05) -> None:
+    def __init__(self, drip_interval: float = 0.05, tls: bool = False) -> None:
         self.drip_interval = drip_interval
         self.stopping = threading.Event()
         self.disconnected = threading.Event()
@@ -80,9 +86,25 @@ class StreamingBackend:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.backend = self
         self.port: int = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.ca_file: str | None = self._wrap_tls() if tls else None
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="streaming-backend", daemon=True)
         self._thread.start()
+
+    def _wrap_tls(self) -> str:
+        """A self-signed certificate for 127.0.0.1; returns the file to trust."""
+        key, certificate = self_signed()
+        directory = Path(tempfile.mkdtemp(prefix="streaming-backend-"))
+        (directory / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        (directory / "key.pem").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        return str(directory / "cert.pem")
 
     def stop(self) -> None:
         self.stopping.set()

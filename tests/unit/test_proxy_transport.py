@@ -373,6 +373,26 @@ def test_a_dripping_backend_is_cut_off_at_the_total_timeout(session, streaming) 
     assert streaming.disconnected.wait(10)  # the gateway hung up on it
 
 
+@pytest.mark.parametrize("tls", [False, True])
+def test_the_deadline_cuts_a_pooled_connection_too_over_http_and_https(tls) -> None:
+    # The first call leaves its connection in the pool; the dripping call reuses it (and over TLS the
+    # socket to shut down is the TLS one, not the one the connect made).
+    with StreamingBackend(tls=tls) as server, BackendSession(LOCAL) as pooled:
+        pooled.verify = server.ca_file or True
+        assert forward(pooled, "GET", server.url + "/v1/ok", {}, None, None, TIMEOUT, total_timeout=30).body == b"ok"
+        problem = _problem(forward, pooled, "GET", server.url + "/v1/drip", {}, None, None, (2, 5), total_timeout=0.5)
+        assert (problem.status, problem.slug) == (504, "backend-timeout")
+        assert server.disconnected.wait(10)
+
+
+def test_the_deadline_cuts_a_new_tls_connection() -> None:
+    with StreamingBackend(tls=True) as server, BackendSession(LOCAL) as fresh:
+        fresh.verify = server.ca_file
+        problem = _problem(forward, fresh, "GET", server.url + "/v1/drip", {}, None, None, (2, 5), total_timeout=0.5)
+        assert (problem.status, problem.slug) == (504, "backend-timeout")
+        assert server.disconnected.wait(10)
+
+
 @pytest.mark.parametrize("kind", ["big", "declared"])
 def test_a_response_past_the_cap_is_cut_off_with_502(session, streaming, kind) -> None:
     url = f"{streaming.url}/v1/{kind}/{16 * MIB}"
