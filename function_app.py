@@ -2,10 +2,12 @@
 
 import azure.functions as func
 
-from shared.api import connections, connectors, health, invoke, maintenance, oauth, subscriptions
+from shared.api import connections, connectors, health, invoke, maintenance, oauth, openapi, subscriptions
+from shared.api.routing import GatewayApp
 
 # The gateway authenticates every caller itself (JWT or subscription key), so the host's keys are off.
-app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+# GatewayApp is a FunctionApp that also records each route, for /api/openapi.json.
+app = GatewayApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -18,6 +20,11 @@ def health_check(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="health/ready", methods=["GET"])
 def health_ready(req: func.HttpRequest) -> func.HttpResponse:
     return health.ready(req)
+
+
+@app.route(route="openapi.json", methods=["GET"])
+def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
+    return openapi.serve(req, app)
 
 
 @app.route(route="connectors", methods=["GET"])
