@@ -94,6 +94,8 @@ class Operation:
     description: str = ""
     # True for the invoke passthrough: any status and media type may come back from the backend.
     passthrough: bool = False
+    # True for the sign-in pages: a browser (Accept: text/html) gets its refusals as error pages.
+    html_errors: bool = False
 
 
 NO_CONTENT = {204: Reply("Done; no body.")}
@@ -281,6 +283,7 @@ OPERATIONS: Mapping[str, Operation] = MappingProxyType(
             {200: Reply("The page.", "Html", HTML)},
             {**SIGNIN_STATE, 404: ("signin-not-found",)},
             description="Browsers (`Accept: text/html`) get error pages; other clients get problems.",
+            html_errors=True,
         ),
         "oauth_confirm": Operation(
             "Confirm the sign-in (CSRF token + cookie): 303 to the identity provider",
@@ -292,6 +295,7 @@ OPERATIONS: Mapping[str, Operation] = MappingProxyType(
                 413: ("body-too-large",),
             },
             Body({FORM: "SigninConfirmation"}, required=False),
+            html_errors=True,
         ),
         "oauth_callback": Operation(
             "The identity provider's redirect: completes a sign-in",
@@ -299,6 +303,7 @@ OPERATIONS: Mapping[str, Operation] = MappingProxyType(
             {200: Reply("Connected.", "Html", HTML), 302: Reply("On to the connection's postLoginRedirectUrl.")},
             {**SIGNIN_STATE, 502: ("token-request-failed",)},
             query=(Query("state", "The sign-in's state."), Query("code", "The authorization code.")),
+            html_errors=True,
         ),
         "connection_invoke": Operation(
             "Call the connector's backend with the connection's credential injected",

@@ -14,7 +14,7 @@ from typing import Any
 import azure.functions as func
 
 from shared.api._openapi_schemas import SCHEMAS
-from shared.api.catalog import CALLER, OPERATIONS, PATH_PARAMETERS, Operation
+from shared.api.catalog import CALLER, HTML, OPERATIONS, PATH_PARAMETERS, Operation
 from shared.api.routing import GatewayApp, RegisteredRoute
 from shared.gateway import gateway
 from shared.problems import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_PREFIX
@@ -63,11 +63,27 @@ def _path_parameters(route: str) -> list[dict[str, Any]]:
     return parameters
 
 
-def _problem_response(status: int, slugs: Iterable[str]) -> dict[str, Any]:
+# Every answer, the backend's through invoke included, carries the request's correlation id (shared/web.py).
+_HEADERS = {"X-Correlation-Id": {"$ref": "#/components/headers/CorrelationId"}}
+_COMPONENT_HEADERS = {
+    "CorrelationId": {
+        "required": True,
+        "description": "The request's correlation id: the caller's traceparent trace id or x-ms-client-request-id, "
+        "else minted. Problems carry it as `correlationId`; the gateway's log lines too.",
+        "schema": {"type": "string", "minLength": 1},
+    }
+}
+
+
+def _problem_response(status: int, slugs: Iterable[str], html: bool) -> dict[str, Any]:
     types = sorted({PROBLEM_TYPE_PREFIX + slug for slug in slugs})
+    content: dict[str, Any] = {PROBLEM_CONTENT_TYPE: {"schema": _ref("Problem")}}
+    if html:
+        content[HTML] = {"schema": _ref("Html")}
     return {
         "description": f"{_STATUS_TEXT.get(status, 'Problem')}: " + ", ".join(f"`{t}`" for t in types),
-        "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        "headers": _HEADERS,
+        "content": content,
     }
 
 
@@ -110,13 +126,16 @@ def _operation(route: RegisteredRoute, method: str, operation: Operation) -> dic
         }
     responses: dict[str, Any] = {}
     for status, reply in operation.replies.items():
-        responses[str(status)] = {"description": reply.description}
+        responses[str(status)] = {"description": reply.description, "headers": _HEADERS}
         if reply.schema:
             responses[str(status)]["content"] = {reply.media: {"schema": _ref(reply.schema)}}
     for status, slugs in sorted(_merged_problems(operation).items()):
-        responses[str(status)] = _problem_response(status, slugs)
+        responses[str(status)] = _problem_response(status, slugs, operation.html_errors)
     if operation.passthrough:
-        responses["default"] = {"description": "The backend's response, as it answered (any status and media type)."}
+        responses["default"] = {
+            "description": "The backend's response, as it answered (any status and media type).",
+            "headers": _HEADERS,
+        }
     document["responses"] = responses
     return document
 
@@ -157,7 +176,11 @@ def build_document(routes: Iterable[RegisteredRoute], settings: Settings) -> dic
         },
         "servers": [{"url": settings.public_url.rstrip("/")}],
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": SCHEMAS, "securitySchemes": _security_schemes(settings)},
+        "components": {
+            "schemas": SCHEMAS,
+            "headers": _COMPONENT_HEADERS,
+            "securitySchemes": _security_schemes(settings),
+        },
     }
 
 
