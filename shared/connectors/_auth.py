@@ -1,10 +1,11 @@
 """Which authentication a connector uses, decided the way the Power Platform does.
 
-apiProperties wins over the swagger: connection parameter sets mean multi-auth, an oauthSetting
-parameter means OAuth 2.0 (whatever securityDefinitions says), a gateway setting or a "windows"
-authType means on-premises Windows auth. Only then do securityDefinitions decide between apiKey,
-basic and oauth2. A connector with neither has no authentication, even if it declares parameters
-(policy templates may still use them later).
+apiProperties wins over the swagger: connection parameter sets mean multi-auth (each set is decided
+on its own, by these same rules, with its own parameters), an oauthSetting parameter means OAuth 2.0
+(whatever securityDefinitions says), a gateway setting or a "windows" authType means on-premises
+Windows auth. Only then do securityDefinitions decide between apiKey, basic and oauth2. A connector
+with neither has no authentication, even if it declares parameters (policy templates may use them).
+A securityDefinitions type other than apiKey, basic and oauth2 is an error, never "none".
 """
 
 from __future__ import annotations
@@ -12,15 +13,37 @@ from __future__ import annotations
 from typing import Any
 
 from shared.connectors._errors import ErrorList, json_pointer
-from shared.connectors._model import STRING_TYPES, AuthScheme, ConnectionParameter
+from shared.connectors._model import STRING_TYPES, AuthScheme, ConnectionParameter, ParameterSet
 
 SUPPORTED_KINDS = frozenset({"none", "basic", "apiKey", "oauth2"})
 _SWAGGER_KINDS = frozenset({"apiKey", "basic", "oauth2"})
 _PARAMETERS_POINTER = "/apiProperties/properties/connectionParameters"
+UNSUPPORTED_REASONS = {
+    "windows": "On-premises Windows authentication needs Microsoft's on-premises data gateway, which this gateway "
+    "doesn't run.",
+    "parameterSets": "None of its connection parameter sets uses a scheme this gateway supports (none, basic, "
+    "apiKey, oauth2).",
+}
 
 
 def _scheme(kind: str, **fields: str | None) -> AuthScheme:
-    return AuthScheme(kind=kind, supported=kind in SUPPORTED_KINDS, **fields)
+    supported = kind in SUPPORTED_KINDS
+    return AuthScheme(kind=kind, supported=supported, reason=None if supported else UNSUPPORTED_REASONS[kind], **fields)
+
+
+def check_security_definitions(api_definition: dict[str, Any], errors: ErrorList) -> None:
+    """Every securityDefinitions entry is an object of a type the gateway knows: an unknown type is an error,
+    never read as "no authentication" (its backend expects a credential the gateway would not send)."""
+    definitions = api_definition.get("securityDefinitions")
+    if not isinstance(definitions, dict):
+        return  # None: no definitions; another type is reported by _chosen_security_definition
+    for name, definition in definitions.items():
+        pointer = json_pointer("apiDefinition", "securityDefinitions", name)
+        kind = definition.get("type") if isinstance(definition, dict) else None
+        if kind not in _SWAGGER_KINDS:
+            shown = repr(kind)[:40] if isinstance(kind, str) else "missing"
+            detail = f"Security type {shown} is not one this gateway knows (apiKey, basic, oauth2)."
+            errors.append({"pointer": f"{pointer}/type", "detail": detail})
 
 
 def _is_windows(parameters: tuple[ConnectionParameter, ...]) -> bool:
@@ -55,7 +78,11 @@ def _chosen_security_definition(api_definition: dict[str, Any], errors: ErrorLis
 
 
 def _api_key_scheme(
-    name: str, definition: dict[str, Any], parameters: tuple[ConnectionParameter, ...], errors: ErrorList
+    name: str,
+    definition: dict[str, Any],
+    parameters: tuple[ConnectionParameter, ...],
+    parameters_pointer: str,
+    errors: ErrorList,
 ) -> AuthScheme:
     pointer = json_pointer("apiDefinition", "securityDefinitions", name)
     location = definition.get("in")
@@ -70,7 +97,7 @@ def _api_key_scheme(
         value_parameter = secure[0] if len(secure) == 1 else None
     if value_parameter is None:
         detail = 'apiKey authentication needs the key\'s connection parameter: "api_key", or a single securestring.'
-        errors.append({"pointer": _PARAMETERS_POINTER, "detail": detail})
+        errors.append({"pointer": parameters_pointer, "detail": detail})
     return _scheme(
         "apiKey",
         location=location if isinstance(location, str) else None,
@@ -79,7 +106,9 @@ def _api_key_scheme(
     )
 
 
-def _basic_scheme(parameters: tuple[ConnectionParameter, ...], errors: ErrorList) -> AuthScheme:
+def _basic_scheme(
+    parameters: tuple[ConnectionParameter, ...], parameters_pointer: str, errors: ErrorList
+) -> AuthScheme:
     """Username and password by name (any case; some makers declare the username securestring),
     else the first securestring as password and the first other string parameter as username."""
     strings = [p for p in parameters if p.type in STRING_TYPES]
@@ -91,7 +120,7 @@ def _basic_scheme(parameters: tuple[ConnectionParameter, ...], errors: ErrorList
         username = next((p for p in strings if p is not password), None)
     if username is None or password is None:
         detail = "Basic authentication needs username and password connection parameters."
-        errors.append({"pointer": _PARAMETERS_POINTER, "detail": detail})
+        errors.append({"pointer": parameters_pointer, "detail": detail})
     return _scheme(
         "basic",
         username_parameter=username.name if username else None,
@@ -99,15 +128,14 @@ def _basic_scheme(parameters: tuple[ConnectionParameter, ...], errors: ErrorList
     )
 
 
-def detect_auth_scheme(
+def scheme_for_parameters(
     api_definition: dict[str, Any],
-    properties: dict[str, Any],
     parameters: tuple[ConnectionParameter, ...],
     oauth_settings: dict[str, Any] | None,
     errors: ErrorList,
+    parameters_pointer: str = _PARAMETERS_POINTER,
 ) -> AuthScheme:
-    if properties.get("connectionParameterSets") is not None:
-        return _scheme("parameterSets")
+    """The scheme of one list of connection parameters: the connector's, or one parameter set's."""
     if any(p.type == "oauthsetting" for p in parameters):
         provider = (oauth_settings or {}).get("identityProvider")
         return _scheme("oauth2", identity_provider=provider if isinstance(provider, str) else None)
@@ -118,7 +146,24 @@ def detect_auth_scheme(
         return _scheme("none")
     name, definition = chosen
     if definition["type"] == "apiKey":
-        return _api_key_scheme(name, definition, parameters, errors)
+        return _api_key_scheme(name, definition, parameters, parameters_pointer, errors)
     if definition["type"] == "basic":
-        return _basic_scheme(parameters, errors)
+        return _basic_scheme(parameters, parameters_pointer, errors)
     return _scheme("oauth2")
+
+
+def detect_auth_scheme(
+    api_definition: dict[str, Any],
+    parameters: tuple[ConnectionParameter, ...],
+    oauth_settings: dict[str, Any] | None,
+    parameter_sets: tuple[ParameterSet, ...] | None,
+    errors: ErrorList,
+) -> AuthScheme:
+    """The connector's scheme. With parameter sets (None: apiProperties declares none) it is "parameterSets",
+    supported when at least one set is: a connection names its set and authenticates with that set's scheme."""
+    check_security_definitions(api_definition, errors)
+    if parameter_sets is not None:
+        if any(s.auth.supported for s in parameter_sets):
+            return AuthScheme(kind="parameterSets", supported=True)
+        return _scheme("parameterSets")
+    return scheme_for_parameters(api_definition, parameters, oauth_settings, errors)

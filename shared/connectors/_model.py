@@ -45,6 +45,7 @@ class AuthScheme:
     username_parameter: str | None = None  # basic
     password_parameter: str | None = None  # basic
     identity_provider: str | None = None  # oauth2: oAuthSettings.identityProvider
+    reason: str | None = None  # why it is not supported; set whenever supported is False
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,27 @@ class ConnectionParameter:
 
 
 @dataclass(frozen=True)
+class ParameterSet:
+    """One entry of apiProperties' connectionParameterSets (multi-auth): its own parameters and scheme."""
+
+    name: str
+    title: str
+    parameters: tuple[ConnectionParameter, ...]
+    auth: AuthScheme
+    oauth_settings: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """x-ms-capabilities.testConnection: the operation a new connection is tried with, resolved in the paths."""
+
+    operation_id: str
+    method: str  # upper case
+    path: str  # the path template relative to basePath, starting with "/"
+    parameters: dict[str, Any]  # testConnection.parameters as given: {"name": {"value": ...}} or {"name": value}
+
+
+@dataclass(frozen=True)
 class Connector:
     id: str
     title: str
@@ -80,9 +102,26 @@ class Connector:
     parameters: tuple[ConnectionParameter, ...]
     oauth_settings: dict[str, Any] | None
     policy_template_instances: tuple[dict[str, Any], ...]
+    parameter_sets: tuple[ParameterSet, ...] = ()
+    test_connection: ConnectionCheck | None = None
+    # Findings that don't refuse the upload but that a maker must see: {"pointer", "detail"}, like errors.
+    warnings: tuple[dict[str, str], ...] = ()
 
     def parameter(self, name: str) -> ConnectionParameter | None:
         return next((p for p in self.parameters if p.name == name), None)
+
+    def parameter_set(self, name: str) -> ParameterSet | None:
+        return next((s for s in self.parameter_sets if s.name == name), None)
+
+    def for_parameter_set(self, name: str) -> Connector:
+        """The connector as one of its parameter sets sees it: that set's parameters, scheme and OAuth settings.
+        Everything that works on a single-auth connector (validation, OAuth config, snapshots) works on it."""
+        chosen = self.parameter_set(name)
+        if chosen is None:
+            raise KeyError(name)
+        return dataclasses.replace(
+            self, auth=chosen.auth, parameters=chosen.parameters, oauth_settings=chosen.oauth_settings
+        )
 
 
 def validate_connector_id(connector_id: str) -> None:
@@ -103,23 +142,38 @@ def connector_to_record(connector: Connector) -> dict[str, Any]:
     return {"recordVersion": RECORD_VERSION, **dataclasses.asdict(connector)}
 
 
+def _parameters_from_record(records: list[dict[str, Any]]) -> tuple[ConnectionParameter, ...]:
+    return tuple(ConnectionParameter(**{**p, "allowed_values": tuple(p["allowed_values"])}) for p in records)
+
+
 def connector_from_record(record: dict[str, Any]) -> Connector:
     """The inverse of connector_to_record. A malformed record is a server fault: ValueError."""
     try:
         if record["recordVersion"] != RECORD_VERSION:
             raise ValueError(f"unknown connector record version {record['recordVersion']!r}")
-        parameters = tuple(
-            ConnectionParameter(**{**p, "allowed_values": tuple(p["allowed_values"])}) for p in record["parameters"]
+        parameter_sets = tuple(
+            ParameterSet(
+                name=s["name"],
+                title=s["title"],
+                parameters=_parameters_from_record(s["parameters"]),
+                auth=AuthScheme(**s["auth"]),
+                oauth_settings=s["oauth_settings"],
+            )
+            for s in record.get("parameter_sets", ())
         )
+        test_connection = record.get("test_connection")
         return Connector(
             id=record["id"],
             title=record["title"],
             description=record["description"],
             backend=Backend(**record["backend"]),
             auth=AuthScheme(**record["auth"]),
-            parameters=parameters,
+            parameters=_parameters_from_record(record["parameters"]),
             oauth_settings=record["oauth_settings"],
             policy_template_instances=tuple(record["policy_template_instances"]),
+            parameter_sets=parameter_sets,
+            test_connection=ConnectionCheck(**test_connection) if test_connection else None,
+            warnings=tuple(record.get("warnings", ())),
         )
     except (KeyError, TypeError) as error:
         raise ValueError(f"malformed connector record: {error!r}") from error
@@ -133,25 +187,48 @@ def _authentication_summary(auth: AuthScheme) -> dict[str, Any]:
     return {"type": auth.kind}
 
 
+def _parameters_summary(parameters: tuple[ConnectionParameter, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": p.name,
+            "type": p.type,
+            "required": p.required,
+            "secret": p.secret,
+            "hidden": p.hidden,
+            "allowedValues": list(p.allowed_values),
+            "uiDefinition": p.ui_definition,
+        }
+        for p in parameters
+    ]
+
+
+def _support(auth: AuthScheme) -> dict[str, Any]:
+    return {"supported": True} if auth.supported else {"supported": False, "reason": auth.reason}
+
+
 def connector_summary(connector: Connector) -> dict[str, Any]:
     """What GET shows of a connector. oauth_settings stay out: makers sometimes put client secrets there."""
-    return {
+    summary = {
         "id": connector.id,
         "title": connector.title,
         "description": connector.description,
         "backendUrl": connector.backend.url,
         "authentication": _authentication_summary(connector.auth),
-        "supported": connector.auth.supported,
-        "parameters": [
-            {
-                "name": p.name,
-                "type": p.type,
-                "required": p.required,
-                "secret": p.secret,
-                "hidden": p.hidden,
-                "allowedValues": list(p.allowed_values),
-                "uiDefinition": p.ui_definition,
-            }
-            for p in connector.parameters
-        ],
+        **_support(connector.auth),
+        "parameters": _parameters_summary(connector.parameters),
+        "warnings": [dict(warning) for warning in connector.warnings],
     }
+    if connector.parameter_sets:
+        summary["parameterSets"] = [
+            {
+                "name": s.name,
+                "displayName": s.title,
+                "authentication": _authentication_summary(s.auth),
+                **_support(s.auth),
+                "parameters": _parameters_summary(s.parameters),
+            }
+            for s in connector.parameter_sets
+        ]
+    if connector.test_connection is not None:
+        summary["testConnection"] = {"operationId": connector.test_connection.operation_id}
+    return summary

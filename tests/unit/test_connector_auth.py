@@ -141,12 +141,82 @@ def test_oauth2_security_definition_alone():
     assert (auth.kind, auth.supported, auth.identity_provider) == ("oauth2", True, None)
 
 
-def test_connection_parameter_sets_win():
-    sets = {"uiDefinition": {"displayName": "Authentication Type"}, "values": [{"name": "basic", "parameters": {}}]}
+def _with_sets(*values: dict) -> dict:
     properties = make_api_properties({"token": {"type": "oauthSetting", "oAuthSettings": {"identityProvider": "aad"}}})
-    properties["properties"]["connectionParameterSets"] = sets
-    auth = build_example(make_api_definition(securityDefinitions={"b": {"type": "basic"}}), properties).auth
-    assert auth == AuthScheme(kind="parameterSets", supported=False)
+    properties["properties"]["connectionParameterSets"] = {
+        "uiDefinition": {"displayName": "Auth"},
+        "values": list(values),
+    }
+    return properties
+
+
+BASIC_SET = {
+    "name": "basic",
+    "uiDefinition": {"displayName": "Username and password"},
+    "parameters": {"username": make_parameter("securestring"), "password": make_parameter("securestring")},
+}
+OAUTH_SET = {
+    "name": "oauth",
+    "parameters": {"token": {"type": "oauthSetting", "oAuthSettings": {"identityProvider": "github", "clientId": "c"}}},
+}
+
+
+def test_each_parameter_set_gets_its_own_scheme_and_parameters():
+    definition = make_api_definition(securityDefinitions={"b": {"type": "basic"}})
+    connector = build_example(definition, _with_sets(BASIC_SET, OAUTH_SET))
+    assert connector.auth == AuthScheme(kind="parameterSets", supported=True)
+    basic, oauth = connector.parameter_sets
+    assert (basic.name, basic.title, [p.name for p in basic.parameters]) == (
+        "basic",
+        "Username and password",
+        ["username", "password"],
+    )
+    assert basic.auth == AuthScheme(
+        kind="basic", supported=True, username_parameter="username", password_parameter="password"
+    )
+    assert (oauth.auth.kind, oauth.auth.identity_provider, oauth.oauth_settings) == (
+        "oauth2",
+        "github",
+        {"identityProvider": "github", "clientId": "c"},
+    )
+    as_basic = connector.for_parameter_set("basic")
+    assert (as_basic.auth, as_basic.parameters, as_basic.oauth_settings) == (basic.auth, basic.parameters, None)
+
+
+def test_parameter_sets_none_of_which_is_supported_say_why():
+    windows = {"name": "onprem", "parameters": {"gateway": {"type": "gatewaySetting"}}}
+    connector = build_example(properties=_with_sets(windows))
+    assert (connector.auth.kind, connector.auth.supported) == ("parameterSets", False)
+    assert "parameter sets" in connector.auth.reason
+    assert "on-premises data gateway" in connector.parameter_sets[0].auth.reason
+
+
+@pytest.mark.parametrize(
+    ("values", "pointer"),
+    [
+        ([], "/apiProperties/properties/connectionParameterSets"),
+        ([{"parameters": {}}], "/apiProperties/properties/connectionParameterSets/values/0/name"),
+        ([BASIC_SET, BASIC_SET], "/apiProperties/properties/connectionParameterSets/values/1/name"),
+        (
+            [{**BASIC_SET, "parameters": {}}],
+            "/apiProperties/properties/connectionParameterSets/values/0/parameters",
+        ),
+    ],
+)
+def test_malformed_parameter_sets_are_refused(values, pointer):
+    definition = make_api_definition(securityDefinitions={"b": {"type": "basic"}})
+    with pytest.raises(ConnectorInvalid) as caught:
+        build_example(definition, _with_sets(*values))
+    assert error_pointers(caught) == [pointer]
+
+
+@pytest.mark.parametrize("kind", ["openIdConnect", "http", None])
+def test_an_unknown_security_type_is_refused_not_read_as_none(kind):
+    definitions = {"odd": {"type": kind} if kind else {"description": "no type"}}
+    with pytest.raises(ConnectorInvalid) as caught:
+        build_example(make_api_definition(securityDefinitions=definitions))
+    assert error_pointers(caught) == ["/apiDefinition/securityDefinitions/odd/type"]
+    assert "apiKey, basic, oauth2" in caught.value.errors[0]["detail"]
 
 
 @pytest.mark.parametrize(
@@ -158,7 +228,8 @@ def test_connection_parameter_sets_win():
 )
 def test_windows_auth(parameters):
     auth = build_example(properties=make_api_properties(parameters)).auth
-    assert auth == AuthScheme(kind="windows", supported=False)
+    assert (auth.kind, auth.supported) == ("windows", False)
+    assert "on-premises data gateway" in auth.reason
 
 
 def test_parameters_without_security_definitions_are_kept_with_no_auth():

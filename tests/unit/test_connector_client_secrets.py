@@ -32,7 +32,9 @@ def test_client_secret_in_oauth_settings_is_taken_out() -> None:
 def test_client_secret_in_custom_parameters_and_parameter_sets_is_taken_out() -> None:
     properties = oauth_properties(customParameters={"ClientSecret": {"value": SECRET}, "tokenUrl": {"value": "u"}})
     properties["properties"]["connectionParameterSets"] = {
-        "values": [{"name": "a", "parameters": {"token": {"oAuthSettings": {"CLIENTSECRET": SECRET}}}}]
+        "values": [
+            {"name": "a", "parameters": {"token": {"type": "oauthSetting", "oAuthSettings": {"CLIENTSECRET": SECRET}}}}
+        ]
     }
     scrubbed, found = take_client_secrets(properties, "apiProperties")
     assert sorted(f.pointer for f in found) == [

@@ -118,7 +118,29 @@ def test_auth_kind_counts(corpus):
 @whole_corpus
 def test_supported_kinds(corpus):
     supported = sum(c.auth.supported for c in corpus.connectors.values())
-    assert supported == 100 + 35 + 23 + 19 + 5 + 45  # apiKey header, none, apiKey query, basic, none+params, oauth2
+    # apiKey header, none, apiKey query, basic, none+params, oauth2, and both parameter-set (multi-auth) connectors
+    assert supported == 100 + 35 + 23 + 19 + 5 + 45 + 2
+    assert all(c.auth.reason for c in corpus.connectors.values() if not c.auth.supported)
+
+
+# Every real multi-auth connector, each set with the scheme it authenticates with.
+REAL_PARAMETER_SETS = {
+    "certified-connectors/3E Events": {
+        "aadProd": ("oauth2", "oauth2generic"),
+        "aadPreview": ("oauth2", "oauth2generic"),
+        "aadNonprod": ("oauth2", "oauth2generic"),
+    },
+    "certified-connectors/AvePoint Cloud Governance": {"oauth": ("oauth2", "aad"), "basic": ("basic", None)},
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL_PARAMETER_SETS))
+def test_real_parameter_set_connectors_offer_every_set(curated, name):
+    connector = curated.connectors[name]
+    assert (connector.auth.kind, connector.auth.supported) == ("parameterSets", True)
+    sets = {s.name: (s.auth.kind, s.auth.identity_provider) for s in connector.parameter_sets}
+    assert sets == REAL_PARAMETER_SETS[name]
+    assert all(s.auth.supported for s in connector.parameter_sets)
 
 
 # -- the curated set carries what the tests (and the next ones) need, and stays small ---------------
