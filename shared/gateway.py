@@ -15,7 +15,15 @@ from azure.data.tables import TableClient
 from shared import telemetry
 from shared.audit import AuditLog
 from shared.callers import CallerAuthenticator, SubscriptionKeyStore
-from shared.connections import ConnectionRecords, ConnectionService, GrantIndex, Leases, SignIn, TokenRefresher
+from shared.connections import (
+    ConnectionRecords,
+    ConnectionService,
+    ConnectionTester,
+    GrantIndex,
+    Leases,
+    SignIn,
+    TokenRefresher,
+)
 from shared.connector_store import ConnectorStore
 from shared.limits import QuotaCounter, RateLimiter, limits_table
 from shared.oauth import OAuthClient
@@ -63,6 +71,13 @@ def build_gateway(settings: Settings) -> Gateway:
     leases = Leases(records, secrets)  # the one writer of a connection's tokens at a time
     signin = SignIn(tables.states, records, secrets, oauth, settings.public_url, leases)
     counters = limits_table(settings)
+    backend = BackendSession(settings.proxy_address_policy)
+    tester = ConnectionTester(  # test connection calls go the way invocations go: same guard, deadline and cap
+        backend,
+        (settings.proxy_connect_timeout, settings.proxy_read_timeout),
+        settings.proxy_total_timeout,
+        settings.proxy_max_response_bytes,
+    )
     refresher = TokenRefresher(
         records,
         secrets,
@@ -84,12 +99,13 @@ def build_gateway(settings: Settings) -> Gateway:
             settings.redirect_allowed,
             GrantIndex(tables.grants),
             AuditLog(tables.audit),
+            tester=tester,
         ),
         signin=signin,
         refresher=refresher,
         callers=CallerAuthenticator(settings, keys),
         keys=keys,
-        backend=BackendSession(settings.proxy_address_policy),
+        backend=backend,
         limits_table=counters,
         rate_limiter=RateLimiter(counters),
         quotas=QuotaCounter(counters),

@@ -23,6 +23,7 @@ from shared.connections import oauth_config
 from shared.connector_store import RegisteredConnector
 from shared.connectors import (
     EDIT,
+    Connector,
     ConnectorDocumentError,
     ConnectorError,
     build_connector,
@@ -31,12 +32,14 @@ from shared.connectors import (
     connector_summary,
     credential_route_changes,
     decode_document,
+    https_rule_errors,
     parse_connector_share,
     take_client_secrets,
     validate_connector_id,
     with_connector_share,
 )
 from shared.json_limits import MAX_DEPTH, nested_deeper_than
+from shared.oauth import oauth_warnings
 from shared.policies import ConnectorPolicy, PolicyError, parse_policy, policy_from_document
 from shared.web import Call, endpoint, json_response, read_json, read_multipart
 
@@ -208,8 +211,10 @@ def _without_client_secrets(api_properties: dict[str, Any]) -> tuple[dict[str, A
 
 
 def _summary(call: Call, registered: RegisteredConnector) -> dict[str, Any]:
+    connector_view = connector_summary(registered.connector)
     summary = {
-        **connector_summary(registered.connector),
+        **connector_view,
+        "warnings": [*connector_view["warnings"], *oauth_warnings(registered.connector)],
         "policy": registered.policy,
         "owner": registered.owner or None,  # None: stored before connectors had owners; only admins manage it
         "permissions": sorted(_permissions(call, registered)),
@@ -310,6 +315,18 @@ def _in_use(connector_id: str, connections: int, changes: list[str]) -> problems
     )
 
 
+def _require_https_rule(call: Call, connector: Connector) -> None:
+    """Credentials only over https; loopback backends only where PROXY_ALLOW_LOOPBACK allows them."""
+    errors = https_rule_errors(connector, call.gateway.settings.proxy_address_policy.allow_loopback)
+    if not errors:
+        return
+    if errors[0]["pointer"] == "/apiDefinition/host":
+        raise problems.Problem(
+            403, "backend-address-forbidden", "Backend address forbidden", errors[0]["detail"], errors=errors
+        )
+    raise problems.Problem(400, "credentials-need-https", "Credentials need https", errors[0]["detail"], errors=errors)
+
+
 @endpoint
 def put(call: Call) -> func.HttpResponse:
     connector_id = call.route("connectorId")
@@ -327,6 +344,7 @@ def put(call: Call) -> func.HttpResponse:
         connector = build_connector(connector_id, upload.api_definition, upload.api_properties)
     except ConnectorError as error:
         raise problems.invalid_parameters(str(error), getattr(error, "errors", [])) from None
+    _require_https_rule(call, connector)
     policy = upload.policy.document if upload.policy else None
     changes = credential_route_changes(existing.connector, connector) if existing else []
     if changes:

@@ -1,5 +1,6 @@
 """Connections: records in Table Storage, secrets in Key Vault, OAuth sign-in and token refresh."""
 
+from shared.connections._connection_checks import ConnectionTester
 from shared.connections._grants import GrantIndex
 from shared.connections._lease import Leases
 from shared.connections._records import ConnectionRecords
@@ -13,6 +14,7 @@ __all__ = [
     "ConnectionRecords",
     "ConnectionService",
     "ConnectionTarget",
+    "ConnectionTester",
     "Consent",
     "Credential",
     "GrantIndex",

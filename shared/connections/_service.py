@@ -12,6 +12,7 @@ A Pending record older than PENDING_GRACE, or a Deleting one, is finished by
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -27,6 +28,7 @@ from shared.audit import AuditLog
 from shared.auth_schemes import BearerToken, auth_for
 from shared.callers import Principal
 from shared.connections import _access as access
+from shared.connections._connection_checks import ConnectionTester
 from shared.connections._grants import GrantIndex
 from shared.connections._records import (
     CONNECTED,
@@ -52,7 +54,7 @@ from shared.connections._snapshot import (
 from shared.connections._unusable import DISCONNECTED, connector_changed_meanwhile, not_usable
 from shared.connector_store import RegisteredConnector
 from shared.connectors import AuthScheme, Connector, ConnectorError, validate_connection_values
-from shared.oauth import OAuthClient, OAuthError, TokenSet
+from shared.oauth import OAuthClient, OAuthError, TokenSet, oauth_setup_problem
 from shared.stores.secrets import SecretStore
 from shared.stores.tables import json_properties, now_iso
 
@@ -84,7 +86,7 @@ class Credential:
 def _parse_create_body(body: Any, connector: Connector, redirect_allowed: Callable[[str], bool]) -> tuple:
     if not isinstance(body, dict):
         raise problems.bad_request("The body must be a JSON object with displayName and parameters.")
-    unknown = sorted(set(body) - {"displayName", "parameters", "postLoginRedirectUrl"})
+    unknown = sorted(set(body) - {"displayName", "parameters", "postLoginRedirectUrl", "parameterSet"})
     if unknown:
         raise problems.invalid_parameters(
             f"Unknown field(s): {', '.join(unknown)}.",
@@ -102,7 +104,47 @@ def _parse_create_body(body: Any, connector: Connector, redirect_allowed: Callab
             "postLoginRedirectUrl is not on the operator's allowlist (OAUTH_POST_LOGIN_REDIRECTS).",
             [{"pointer": "/postLoginRedirectUrl", "detail": "not an allowed redirect"}],
         )
-    return display_name.strip(), body.get("parameters", {}), post_login
+    return display_name.strip(), body.get("parameters", {}), post_login, body.get("parameterSet")
+
+
+def _invalid_set(detail: str, connector: Connector) -> problems.Problem:
+    names = ", ".join(repr(s.name) for s in connector.parameter_sets) or "none"
+    return problems.invalid_parameters(
+        f"{detail} (this connector's parameter sets: {names}).", [{"pointer": "/parameterSet", "detail": detail}]
+    )
+
+
+def with_parameter_set(registered: RegisteredConnector, set_name: Any) -> RegisteredConnector:
+    """The connector a connection authenticates against: with parameter sets (multi-auth), the one it names,
+    seen as if that set were the connector's only connectionParameters; otherwise the connector itself."""
+    connector = registered.connector
+    if not connector.parameter_sets:
+        if set_name is not None:
+            raise _invalid_set("This connector has no parameter sets: leave parameterSet out", connector)
+        return registered
+    if set_name is None:
+        raise _invalid_set("This connector offers several ways to connect: name one as parameterSet", connector)
+    if not isinstance(set_name, str) or connector.parameter_set(set_name) is None:
+        raise _invalid_set("Not a parameter set of this connector", connector)
+    return dataclasses.replace(registered, connector=connector.for_parameter_set(set_name))
+
+
+def _require_usable(connector: Connector) -> None:
+    """501 for a scheme the gateway can't run, 409 for OAuth settings only the connector's maker can fix."""
+    if not connector.auth.supported:
+        raise problems.not_implemented(
+            f"Connections with {connector.auth.kind} authentication are not supported: {connector.auth.reason}"
+        )
+    setup_problem = oauth_setup_problem(connector)
+    if setup_problem:
+        raise problems.Problem(
+            409,
+            "connector-misconfigured",
+            "Connector misconfigured",
+            f"This connector's OAuth settings can't work: {setup_problem}. Nothing you enter can fix this: its maker "
+            "must correct the connector (the connector's GET lists this under warnings).",
+            connectorId=connector.id,
+        )
 
 
 class ConnectionService:
@@ -117,7 +159,9 @@ class ConnectionService:
         grants: GrantIndex,
         audit: AuditLog,
         clock: Callable[[], float] = time.time,
+        tester: ConnectionTester | None = None,
     ) -> None:
+        self._tester = tester  # None: testConnection capabilities are not called (unit tests without a backend)
         self._grants = grants
         self.audit = audit
         self._records = records
@@ -249,17 +293,18 @@ class ConnectionService:
             raise problems.forbidden(
                 f"This subscription key is limited to {grant.scope}; it can't create connections here."
             )
-        display_name, parameters, post_login = _parse_create_body(body, connector, self._redirect_allowed)
-        if not connector.auth.supported:
-            raise problems.not_implemented(
-                f"Connections to connectors with {connector.auth.kind} authentication are not supported yet."
-            )
+        display_name, parameters, post_login, set_name = _parse_create_body(body, connector, self._redirect_allowed)
+        registered = with_parameter_set(registered, set_name)
+        connector = registered.connector  # from here on: the parameter set's scheme and parameters, if it has sets
+        _require_usable(connector)
         try:
             values = validate_connection_values(connector, parameters)
         except ConnectorError as error:
             raise problems.invalid_parameters(str(error), getattr(error, "errors", [])) from None
         config = oauth_config(registered, values.plain)
         snapshot = connector_snapshot(registered, values.plain)
+        if config is None:  # before anything is stored: a refused credential leaves no record and no secret
+            self._test_connection(connector, auth_for(connector.auth, {**values.plain, **values.secret}))
 
         connection_id = uuid.uuid4().hex
         entity: dict[str, Any] = {
@@ -273,6 +318,7 @@ class ConnectionService:
             "secretVersion": "",
             **json_properties("connector", snapshot),
             **json_properties("plain", values.plain),
+            **({"parameterSet": set_name} if set_name is not None else {}),
         }
         etag = self._records.insert(entity)
         view_extra: dict[str, Any] = {}
@@ -283,6 +329,7 @@ class ConnectionService:
             fields: dict[str, Any] = {"status": CONNECTED}
             if config and config.grant_type == "client_credentials":
                 tokens = self._client_credentials_token(config, snapshot, values.secret)
+                self._test_connection(connector, BearerToken(tokens))  # before the secret: a failure stores none
                 payload["tokens"] = tokens.to_secret()
                 fields["tokenExpiresAt"] = iso_at(tokens.expires_at)
             elif config:
@@ -303,6 +350,10 @@ class ConnectionService:
         log.info("connection %s created for connector %s", connection_id, connector.id)
         self.audit.record(connection_id, "created", principal, f"connector {connector.id}")
         return {**public_view(entity), **view_extra}
+
+    def _test_connection(self, connector: Connector, auth: AuthBase | None) -> None:
+        if self._tester is not None:
+            self._tester.check(connector.test_connection, connector.backend.url, auth)
 
     def _client_credentials_token(self, config: Any, snapshot: dict[str, Any], secret_values: dict) -> TokenSet:
         try:
@@ -367,7 +418,9 @@ class ConnectionService:
         entities = self._of_connector(registered.connector.id)
         for entity in entities:
             try:
-                snapshot = connector_snapshot(registered, plain_values_of(entity))  # with its token:* values
+                # Its parameter set's scheme (a set the new connector dropped is a 400, like unusable settings)
+                as_connected = with_parameter_set(registered, entity.get("parameterSet"))
+                snapshot = connector_snapshot(as_connected, plain_values_of(entity))  # with its token:* values
             except problems.Problem:
                 if not disconnect:
                     raise

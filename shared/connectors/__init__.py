@@ -8,11 +8,14 @@ from shared.connectors._changes import credential_route_changes
 from shared.connectors._client_secrets import FoundSecret, client_secret_of, take_client_secrets
 from shared.connectors._documents import decode_document
 from shared.connectors._errors import ConnectionValuesInvalid, ConnectorDocumentError, ConnectorError, ConnectorInvalid
+from shared.connectors._https_rule import https_rule_errors, is_loopback_host
 from shared.connectors._model import (
     AuthScheme,
     Backend,
+    ConnectionCheck,
     ConnectionParameter,
     Connector,
+    ParameterSet,
     connector_from_record,
     connector_summary,
     connector_to_record,
@@ -37,6 +40,7 @@ __all__ = [
     "USE",
     "AuthScheme",
     "Backend",
+    "ConnectionCheck",
     "ConnectionParameter",
     "ConnectionValues",
     "ConnectionValuesInvalid",
@@ -46,6 +50,7 @@ __all__ = [
     "ConnectorInvalid",
     "ConnectorShare",
     "FoundSecret",
+    "ParameterSet",
     "build_connector",
     "client_secret_of",
     "connector_from_record",
@@ -54,6 +59,8 @@ __all__ = [
     "connector_to_record",
     "credential_route_changes",
     "decode_document",
+    "https_rule_errors",
+    "is_loopback_host",
     "parse_connector_share",
     "shares_from_record",
     "shares_to_record",

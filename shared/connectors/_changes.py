@@ -10,12 +10,17 @@ from __future__ import annotations
 from shared.connectors._model import Connector
 
 
+def _set_schemes(connector: Connector) -> list[tuple]:
+    """Each parameter set's name, scheme and OAuth settings: where a connection made with that set sends what."""
+    return [(s.name, s.auth, s.oauth_settings) for s in connector.parameter_sets]
+
+
 def credential_route_changes(old: Connector, new: Connector) -> list[str]:
     """The parts that changed: "backend", "authentication", "oAuthSettings" (empty: credentials go where they went)."""
     changes = []
     if old.backend != new.backend:
         changes.append("backend")
-    if old.auth != new.auth:
+    if old.auth != new.auth or _set_schemes(old) != _set_schemes(new):
         changes.append("authentication")
     if old.oauth_settings != new.oauth_settings:
         changes.append("oAuthSettings")

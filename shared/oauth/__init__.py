@@ -10,6 +10,7 @@ Pure parts (_config, _messages, _tokens, _generic) do no I/O; _client and _aad (
 Provider templates are data: providers.json.
 """
 
+from shared.oauth._checks import oauth_setup_problem, oauth_warnings
 from shared.oauth._client import OAuthClient
 from shared.oauth._config import (
     PROVIDERS,
@@ -52,6 +53,8 @@ __all__ = [
     "config_to_record",
     "new_pkce",
     "oauth_config_for",
+    "oauth_setup_problem",
+    "oauth_warnings",
     "parse_revocation_response",
     "parse_token_response",
     "revocation_requests",

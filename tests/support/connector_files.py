@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shared.connectors import Connector, build_connector
+from shared.connectors import Connector, build_connector, is_loopback_host
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 # Real connectors the repo carries (see tests/fixtures/README.md): every test on real files can run on them.
@@ -118,6 +118,12 @@ def error_pointers(caught: pytest.ExceptionInfo[Any]) -> list[str]:
     return [error["pointer"] for error in caught.value.errors]
 
 
+def scheme_for(host: str) -> str:
+    """The scheme a test connector declares: plain http for the tests' loopback backends (the https rule lets
+    them through with PROXY_ALLOW_LOOPBACK), https for any other host, as the https rule requires."""
+    return "http" if is_loopback_host(host) else "https"
+
+
 def api_key_connector(host: str, location: str = "header", name: str = "X-Api-Key", base_path: str = "/v1") -> tuple:
     """A minimal apiKey connector pointing at `host`."""
     definition = {
@@ -125,7 +131,7 @@ def api_key_connector(host: str, location: str = "header", name: str = "X-Api-Ke
         "info": {"title": "Echo", "description": "Test backend", "version": "1.0"},
         "host": host,
         "basePath": base_path,
-        "schemes": ["http"],
+        "schemes": [scheme_for(host)],
         "paths": {},
         "securityDefinitions": {"api_key": {"type": "apiKey", "in": location, "name": name}},
     }
@@ -164,7 +170,7 @@ def oauth_connector(
         "info": {"title": "OAuth echo", "version": "1.0"},
         "host": host,
         "basePath": base_path,
-        "schemes": ["http"],
+        "schemes": [scheme_for(host)],
         "paths": {},
         "securityDefinitions": {
             "oauth2_auth": {
