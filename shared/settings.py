@@ -165,8 +165,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "PROXY_ALLOW_LOOPBACK",
         "false",
-        "Local only: `true` lets connectors call loopback addresses (127.0.0.0/8, ::1, 0.0.0.0/8);"
-        " `make run` and the tests set it.",
+        "Local only: `true` lets connectors call loopback addresses (127.0.0.0/8, ::1, 0.0.0.0/8), and over plain"
+        " http even with a credential; off, a loopback backend is refused at upload. `make run` and the tests set it.",
         local_only=True,
     ),
     Setting("OAUTH_REFRESH_MARGIN_SECONDS", "300", "Refresh an OAuth access token when it expires within this time."),

@@ -69,6 +69,6 @@ def https_rule_errors(connector: Connector, allow_loopback: bool) -> ErrorList:
         return []
     detail = (
         f"The backend is plain http and would receive {credential}: credentials go only over https, as in the "
-        'Power Platform. Declare "schemes": ["https"].'
+        'Power Platform. Declare "schemes": ["https"] in apiDefinition.swagger.json.'
     )
     return [{"pointer": "/apiDefinition/schemes", "detail": detail}]

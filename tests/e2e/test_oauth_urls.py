@@ -106,8 +106,9 @@ def test_a_connection_cannot_choose_the_host_that_gets_the_connectors_client_sec
         json={"displayName": "x", "parameters": {"token:Host": f"127.0.0.1:{listener.port}"}},
     )
     body = problem(response)
-    assert response.status_code == 400, response.text
-    assert body["type"] == "urn:connector-gateway:problem:invalid-parameters"
+    # No value could pass (token:Host has no allowedValues): the connector is at fault, not the user's input.
+    assert response.status_code == 409, response.text
+    assert body["type"] == "urn:connector-gateway:problem:connector-misconfigured"
     assert "'token:Host' would choose the host the connector's client secret is sent to" in body["detail"]
     assert listener.accepted == 0
     assert CLIENT_SECRET not in stack.gateway_log()
