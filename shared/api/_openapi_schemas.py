@@ -50,7 +50,8 @@ SCHEMAS: dict[str, Any] = {
             ("type", "title", "status", "detail"),
         ),
         "description": "RFC 9457 problem details. Some problems add members, e.g. `checks` and `version` "
-        "(not-ready), `connections` and `changed` (connector-in-use).",
+        "(not-ready), `connections` and `changed` (connector-in-use), `backendStatus` and `operationId` "
+        "(test-connection-failed).",
     },
     "Health": _object({"status": {"const": "healthy"}}, ("status",)),
     "Readiness": _object(
@@ -87,7 +88,15 @@ SCHEMAS: dict[str, Any] = {
             "backendUrl": _STRING,
             "authentication": {"type": "object"},
             "supported": {"type": "boolean"},
+            "reason": {"type": "string", "description": "Why it is not supported; present when supported is false."},
             "parameters": {"type": "array", "items": {"type": "object"}},
+            "parameterSets": {
+                "type": "array",
+                "items": {"type": "object"},
+                "description": "Multi-auth connectors: each set's name, displayName, authentication, parameters.",
+            },
+            "testConnection": _object({"operationId": _STRING}),
+            "warnings": {"type": "array", "items": _ERROR, "description": "What can't work as uploaded, where."},
             "policy": {"type": ["object", "null"]},
             "owner": _NULLABLE_STRING,
             "permissions": _STRINGS,
@@ -106,6 +115,10 @@ SCHEMAS: dict[str, Any] = {
     "ConnectionRequest": _object(
         {
             "displayName": _STRING,
+            "parameterSet": {
+                "type": "string",
+                "description": "Multi-auth connectors (and only those): the name of the parameter set to connect with.",
+            },
             "parameters": {"type": "object", "description": "Values by the connector's connection parameter names."},
             "postLoginRedirectUrl": _STRING,
         }
