@@ -27,6 +27,7 @@ NEVER_DEPLOYED = [
     ".local/keyvault/cert.pem",
     ".ci/run",
     ".git/HEAD",
+    ".git",  # in a git worktree .git is a file, not a folder
     ".azure/prod/.env",
     "package.json",
     "package-lock.json",
