@@ -36,7 +36,10 @@ class ApiKeyQuery(AuthBase):
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
         scheme, netloc, path, query, fragment = urlsplit(request.url or "")
-        kept = [p for p in query.split("&") if p and unquote_plus(p.split("=", 1)[0]) != self.parameter]
+        # Any case variant goes: a backend reading names case-sensitively must never see the caller's Code=x
+        # next to the gateway's code=KEY. (Headers need nothing: requests replaces them case-insensitively.)
+        name = self.parameter.casefold()
+        kept = [p for p in query.split("&") if p and unquote_plus(p.split("=", 1)[0]).casefold() != name]
         kept.append(f"{quote(self.parameter, safe='')}={quote(self.value, safe='')}")
         request.url = urlunsplit((scheme, netloc, path, "&".join(kept), fragment))
         return request

@@ -81,6 +81,42 @@ def test_api_key_in_query_wins_over_a_caller_supplied_one(stack: Stack) -> None:
     assert "keep=1" in path
 
 
+def test_no_case_variant_of_the_api_key_name_reaches_the_backend_from_the_caller(stack: Stack) -> None:
+    # Query names are case-sensitive to many backends: Code=x next to code=KEY could be read as the credential.
+    stack.register("echo-query-case", *api_key_connector(host_of(stack.backend.url), "query", "code"))
+    bob = stack.client("bob")
+    connection_id = stack.connect(bob, "echo-query-case", {"api_key": KEY})["id"]
+    forged = "Code=forged1&CODE=forged2&c%4Fde=forged3&cOdE=forged4&keep=1"
+    assert bob.get(f"{stack.url}/api/connections/{connection_id}/invoke/q?{forged}").status_code == 200
+    query = _last(stack.backend).query
+    assert "forged" not in query
+    names = [pair.split("=", 1)[0].lower() for pair in query.split("&")]
+    assert names.count("code") == 1 and f"code={KEY}" in query.split("&")
+    assert "keep=1" in query.split("&")
+
+
+def test_no_case_variant_of_the_api_key_header_reaches_the_backend_from_the_caller(
+    stack: Stack, header_connection: tuple[requests.Session, str]
+) -> None:
+    alice, connection_id = header_connection
+    token = alice.headers["Authorization"]
+    target = f"/api/connections/{connection_id}/invoke/h"
+    connection = http.client.HTTPConnection(urlsplit(stack.url).netloc, timeout=10)
+    try:
+        connection.putrequest("GET", target)
+        connection.putheader("Authorization", token)
+        for name in ("x-api-key", "X-API-KEY", "x-Api-kEY"):
+            connection.putheader(name, "forged")
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == 200, response.read()
+        response.read()
+    finally:
+        connection.close()
+    seen = _last(stack.backend)
+    assert [value for name, value in seen.headers if name.lower() == "x-api-key"] == [KEY]
+
+
 def test_basic_credentials_and_subscription_key_callers(stack: Stack) -> None:
     definition, _ = api_key_connector(host_of(stack.backend.url))
     definition["securityDefinitions"] = {"basic_auth": {"type": "basic"}}
