@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 
 PENDING_GRACE_SECONDS = 600
 MAX_DISPLAY_NAME = 200
+SHARE_WRITE_ATTEMPTS = 5  # concurrent writes to one record are rare; a record that keeps changing gets a 409
 
 
 @dataclass(frozen=True)
@@ -203,9 +204,9 @@ class ConnectionService:
 
     def share(self, principal: Principal, connection_id: str, body: Any) -> dict[str, Any]:
         share = access.parse_share(body)
-        entity = self._read_permitted(principal, connection_id, access.MANAGE)
-        shares = access.with_share(access.shares_of(entity), share, entity["owner"])
-        self._records.merge(connection_id, {"shares": access.shares_property(shares)}, etag=etag_of(entity))
+        self._change_shares(
+            principal, connection_id, lambda shares, entity: access.with_share(shares, share, entity["owner"])
+        )
         self._grants.put(share.grantee, connection_id)
         self.audit.record(
             connection_id, "shared", principal, f"{share.grantee}: {', '.join(sorted(share.permissions))}"
@@ -213,15 +214,40 @@ class ConnectionService:
         return share.to_json()
 
     def unshare(self, principal: Principal, connection_id: str, share_id: str) -> None:
-        entity = self._read_permitted(principal, connection_id, access.MANAGE)
-        shares = access.shares_of(entity)
-        doomed = [s for s in shares if s.id == share_id]
-        if not doomed:
-            raise problems.not_found("share", share_id)
-        kept = [s for s in shares if s.id != share_id]
-        self._records.merge(connection_id, {"shares": access.shares_property(kept)}, etag=etag_of(entity))
+        doomed: list[access.Share] = []
+
+        def without(shares: list[access.Share], _: dict[str, Any]) -> list[access.Share]:
+            doomed[:] = [s for s in shares if s.id == share_id]
+            if not doomed:
+                raise problems.not_found("share", share_id)
+            return [s for s in shares if s.id != share_id]
+
+        self._change_shares(principal, connection_id, without)
         self._grants.remove(doomed[0].grantee, connection_id)
         self.audit.record(connection_id, "unshared", principal, doomed[0].grantee)
+
+    def _change_shares(
+        self,
+        principal: Principal,
+        connection_id: str,
+        change: Callable[[list[access.Share], dict[str, Any]], list[access.Share]],
+    ) -> None:
+        """Read, change and write the shares, conditional on the record's ETag. Another write in between (a share,
+        a refresh, a delete) makes it read again, permission included: no change is lost or made on stale rights."""
+        for _ in range(SHARE_WRITE_ATTEMPTS):
+            entity = self._read_permitted(principal, connection_id, access.MANAGE)
+            shares = change(access.shares_of(entity), entity)
+            try:
+                self._records.merge(connection_id, {"shares": access.shares_property(shares)}, etag=etag_of(entity))
+                return
+            except RecordChanged:
+                continue
+        raise problems.Problem(
+            409,
+            "connection-changed-meanwhile",
+            "Connection changed meanwhile",
+            "The connection kept changing while its shares were being updated; nothing was changed. Try again.",
+        )
 
     def audit_entries(self, principal: Principal, connection_id: str) -> list[dict[str, Any]]:
         self._read_permitted(principal, connection_id, access.MANAGE)

@@ -5,6 +5,7 @@
         standin.fail(503, count=100, method="GET")          # the next 100 GETs answer 503 (Azure's ServerBusy body)
         standin.fail(412, count=1, method="PUT", path_regex="connections")
         standin.hold(count=1, method="PUT")                 # the next PUT waits (unanswered) until release()
+        standin.before(write, count=1, method="PATCH")      # the next PATCH waits for write() to run, then goes on
         standin.attempts("GET")                              # requests seen, faults included
 
 Everything else is forwarded to Azurite unchanged (the shared-key signature covers the path and headers,
@@ -17,6 +18,7 @@ import http.client
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -36,6 +38,7 @@ class _Rule:
     path_regex: re.Pattern[str] | None
     retry_after: float | None
     held: threading.Event = field(default_factory=threading.Event)
+    action: Callable[[], None] | None = None  # run before the request is forwarded (status is None then)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (
@@ -61,6 +64,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         standin = self.server.standin
         rule = standin._take(self.command, self.path)
+        if rule is not None and rule.action is not None:
+            rule.action()  # another client's write lands between this client's read and this request
+            rule = None
         if rule is not None and rule.status is None:
             standin._held.release()
             rule.held.wait()
@@ -119,6 +125,14 @@ class TableStandin:
         """The next `count` matching requests are taken in and never answered until `release()`."""
         self._add(_Rule(None, count, method, re.compile(path_regex) if path_regex else None, None))
 
+    def before(
+        self, action: Callable[[], None], count: int = 1, method: str | None = None, path_regex: str | None = None
+    ) -> None:
+        """The next `count` matching requests are forwarded only after `action()` returned: an interleaving made
+        deterministic (say, a competing write between a client's read and its conditional write)."""
+        rule = _Rule(None, count, method, re.compile(path_regex) if path_regex else None, None, action=action)
+        self._add(rule)
+
     def wait_held(self, timeout: float = 30) -> None:
         """Block until a held request has arrived (an event, not a sleep)."""
         if not self._held.acquire(timeout=timeout):
@@ -147,7 +161,7 @@ class TableStandin:
                     rule.remaining -= 1
                     if rule.remaining == 0:
                         self._rules.remove(rule)
-                        if rule.status is None:
+                        if rule.status is None and rule.action is None:
                             self._released.append(rule)
                     return rule
         return None
