@@ -2,7 +2,17 @@
 
 import azure.functions as func
 
-from shared.api import connections, connectors, health, invoke, maintenance, oauth, openapi, subscriptions
+from shared.api import (
+    connections,
+    connector_files,
+    connectors,
+    health,
+    invoke,
+    maintenance,
+    oauth,
+    openapi,
+    subscriptions,
+)
 from shared.api.routing import GatewayApp
 
 # The gateway authenticates every caller itself (JWT or subscription key), so the host's keys are off.
@@ -47,6 +57,31 @@ def connector_delete(req: func.HttpRequest) -> func.HttpResponse:
     return connectors.delete(req)
 
 
+@app.route(route="connectors/{connectorId}/apiDefinition", methods=["GET"])
+def connector_api_definition(req: func.HttpRequest) -> func.HttpResponse:
+    return connector_files.api_definition(req)
+
+
+@app.route(route="connectors/{connectorId}/apiProperties", methods=["GET"])
+def connector_api_properties(req: func.HttpRequest) -> func.HttpResponse:
+    return connector_files.api_properties(req)
+
+
+@app.route(route="connectors/{connectorId}/icon", methods=["GET"])
+def connector_icon(req: func.HttpRequest) -> func.HttpResponse:
+    return connector_files.icon(req)
+
+
+@app.route(route="connectors/{connectorId}/script", methods=["GET"])
+def connector_script(req: func.HttpRequest) -> func.HttpResponse:
+    return connector_files.script(req)
+
+
+@app.route(route="connectors/{connectorId}/validate", methods=["POST"])
+def connector_validate(req: func.HttpRequest) -> func.HttpResponse:
+    return connector_files.validate(req)
+
+
 @app.route(route="connectors/{connectorId}/shares", methods=["GET"])
 def connector_shares(req: func.HttpRequest) -> func.HttpResponse:
     return connectors.list_shares(req)
@@ -75,6 +110,11 @@ def connections_list(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="connections/{connectionId}", methods=["GET"])
 def connection_get(req: func.HttpRequest) -> func.HttpResponse:
     return connections.get(req)
+
+
+@app.route(route="connections/{connectionId}", methods=["PATCH"])
+def connection_update(req: func.HttpRequest) -> func.HttpResponse:
+    return connections.update(req)
 
 
 @app.route(route="connections/{connectionId}", methods=["DELETE"])

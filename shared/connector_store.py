@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +35,13 @@ from shared.connectors import (
     validate_connector_id,
 )
 from shared.stores.errors import translate_errors
+from shared.stores.originals import FileRef, OriginalFiles, refs_from_json
 from shared.stores.secrets import SecretStore
 from shared.stores.tables import DocumentTooLarge, json_properties, now_iso, read_json_properties
 
 PARTITION = "connector"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class RegisteredConnector:
     owner: str = ""  # principal id of the maker who created it; "" for connectors stored before owners existed
     shares: tuple[ConnectorShare, ...] = ()
     etag: str = ""  # the entity's version: writes are conditional on it
+    files: dict[str, FileRef] = dataclasses.field(default_factory=dict)  # the kept uploaded files (paconn download)
 
 
 def _registered(entity: TableEntity) -> RegisteredConnector:
@@ -61,6 +67,7 @@ def _registered(entity: TableEntity) -> RegisteredConnector:
         entity.get("owner", ""),
         shares_from_record(json.loads(entity["shares"]) if entity.get("shares") else []),
         entity.metadata.get("etag", "") if hasattr(entity, "metadata") else "",
+        refs_from_json(json.loads(entity["files"])) if entity.get("files") else {},
     )
 
 
@@ -77,6 +84,7 @@ class ConnectorStore:
     def __init__(self, table: TableClient, secrets: SecretStore) -> None:
         self._table = table
         self._secrets = secrets
+        self.files = OriginalFiles(table)
 
     def put(
         self,
@@ -87,12 +95,14 @@ class ConnectorStore:
         *,
         existing: RegisteredConnector | None = None,
         owner: str = "",
+        files: Mapping[str, bytes] | None = None,
     ) -> RegisteredConnector:
         """Create (`existing` None: the id must be free) or replace `existing` (unless it changed since it was read).
 
         A new connector belongs to `owner`; a replaced one keeps its owner and shares. Entity first (naming
         the secret), then the secret, then its version: a failure in between leaves a connector whose PUT can
-        simply be repeated, and no orphan secret.
+        simply be repeated, and no orphan secret. `files` (the uploaded files as kept for downloads) are written
+        before the entity that names them; versions no longer named are removed after it.
         """
         try:
             record = json_properties("record", connector_to_record(connector))
@@ -103,6 +113,7 @@ class ConnectorStore:
             secret_name = f"connector-{uuid.uuid4().hex}"
         owner = existing.owner if existing else owner
         shares = existing.shares if existing else ()
+        refs = self.files.put(connector.id, files) if files else {}
         entity = {
             "PartitionKey": PARTITION,
             "RowKey": connector.id,
@@ -113,6 +124,7 @@ class ConnectorStore:
             "policy": json.dumps(policy, separators=(",", ":")) if policy else "",  # small: one property
             "owner": owner,
             "shares": json.dumps(shares_to_record(shares), separators=(",", ":")),
+            "files": json.dumps({name: ref.to_json() for name, ref in refs.items()}, separators=(",", ":")),
             **record,
         }
         with translate_errors("Table Storage"):
@@ -137,9 +149,18 @@ class ConnectorStore:
                     mode=UpdateMode.MERGE,
                 )
             etag = metadata.get("etag", "")
+        if existing is not None:
+            self._drop_files_except(connector.id, refs)
         return RegisteredConnector(
-            connector, secret_name, entity["secretVersion"], allow_token_retrieval, policy, owner, shares, etag
+            connector, secret_name, entity["secretVersion"], allow_token_retrieval, policy, owner, shares, etag, refs
         )
+
+    def _drop_files_except(self, connector_id: str, kept: Mapping[str, FileRef]) -> None:
+        """Best effort: a leftover copy of a file is no secret, and the next replace or delete removes it."""
+        try:
+            self.files.delete_except(connector_id, kept)
+        except problems.Problem:
+            log.warning("connector %s: old file copies left for its next replace or delete", connector_id)
 
     def set_shares(self, registered: RegisteredConnector, shares: tuple[ConnectorShare, ...]) -> RegisteredConnector:
         """Replace the connector's shares, unless the connector changed since `registered` was read."""
@@ -185,3 +206,4 @@ class ConnectorStore:
             self._secrets.delete(registered.secret_name)
         with translate_errors("Table Storage"):
             self._table.delete_entity(PARTITION, registered.connector.id)
+        self._drop_files_except(registered.connector.id, {})

@@ -35,6 +35,16 @@ def get(call: Call) -> func.HttpResponse:
 
 
 @endpoint
+def update(call: Call) -> func.HttpResponse:
+    """PATCH {"displayName"?, "parameters"?}: parameters are merged over the current values and validated as at
+    creation; secret values become a new Key Vault version and the old one is disabled."""
+    body = read_json(call.request, MAX_CREATE_BODY_BYTES)
+    stored = call.gateway.connectors
+    connection = call.gateway.connections.update(call.principal, call.route("connectionId"), body, stored.find)
+    return json_response(connection)
+
+
+@endpoint
 def delete(call: Call) -> func.HttpResponse:
     call.gateway.connections.delete(call.principal, call.route("connectionId"))
     return func.HttpResponse(status_code=204)

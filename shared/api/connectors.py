@@ -51,6 +51,8 @@ DOCUMENTS = {"apiDefinition": "apiDefinition.swagger.json", "apiProperties": "ap
 # Besides the two documents: the OAuth client secret (paconn's --secret) or certificate, and gateway options:
 # the connector's policy (IP filter, rate limit, quota; shared/policies.py) is JSON, in a multipart part as text.
 EXTRAS = ("clientSecret", "clientCertificate", "allowTokenRetrieval", "policy")
+# paconn's other files (--icon, --script): kept as uploaded for downloads, not read by the gateway.
+FILES = {"icon": "icon.png", "script": "script.csx"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Upload:
     credentials: dict[str, Any] | None  # goes to Key Vault only
     allow_token_retrieval: bool
     policy: ConnectorPolicy | None
+    files: dict[str, bytes]  # what downloads return: the files as uploaded, apiProperties without client secrets
+    moved_secrets: tuple[str, ...] = ()  # JSON pointers of the client secrets taken out of apiProperties
 
 
 def _document(data: bytes, filename: str) -> dict:
@@ -77,10 +81,14 @@ def _document(data: bytes, filename: str) -> dict:
 
 def _multipart_fields(request: func.HttpRequest) -> dict[str, Any]:
     parts = read_multipart(request)
-    fields: dict[str, Any] = {}
+    fields: dict[str, Any] = {"files": {}}
     for name, filename in DOCUMENTS.items():
         if name in parts:
             fields[name] = _document(parts[name].data, parts[name].filename or filename)
+            fields["files"][name] = parts[name].data
+    for name in FILES:
+        if name in parts and parts[name].data:
+            fields["files"][name] = parts[name].data
     for name in EXTRAS:
         if name in parts:
             fields[name] = parts[name].data.decode("utf-8", errors="replace").strip()
@@ -129,7 +137,12 @@ def _json_fields(request: func.HttpRequest) -> dict[str, Any]:
     for part in DOCUMENTS:
         if part in body and not isinstance(body[part], dict):
             raise problems.bad_request(f"{part} must be a JSON object (the content of {DOCUMENTS[part]}).")
-    return body
+    # No file bytes were sent: the documents are kept as the JSON they were sent as.
+    return {**body, "files": {part: _json_file(body[part]) for part in DOCUMENTS if part in body}}
+
+
+def _json_file(document: dict[str, Any]) -> bytes:
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _certificate_credential(pem: str) -> dict[str, str]:
@@ -166,7 +179,7 @@ def _credentials(fields: dict[str, Any]) -> dict[str, Any] | None:
     return credentials or None
 
 
-def _read_upload(request: func.HttpRequest) -> Upload:
+def read_upload(request: func.HttpRequest) -> Upload:
     if len(request.get_body() or b"") > MAX_UPLOAD_BYTES:
         raise problems.Problem(
             413, "body-too-large", "Body too large", f"Uploads are limited to {MAX_UPLOAD_BYTES} bytes."
@@ -186,24 +199,29 @@ def _read_upload(request: func.HttpRequest) -> Upload:
     missing = [part for part in DOCUMENTS if part not in fields]
     if missing:
         raise problems.bad_request(f"Missing {' and '.join(missing)}.", slug="missing-document")
-    api_properties, file_secret = _without_client_secrets(fields["apiProperties"])
+    api_properties, file_secret, moved = _without_client_secrets(fields["apiProperties"])
     credentials = _credentials(fields)
     if file_secret is not None and not (credentials or {}).get("clientSecret"):
         credentials = {**(credentials or {}), "clientSecret": file_secret}  # an explicit clientSecret part wins
+    files = dict(fields["files"])
+    if moved:  # the uploaded bytes hold a secret: downloads get the document as stored, without it
+        files["apiProperties"] = _json_file(api_properties)
     return Upload(
         fields["apiDefinition"],
         api_properties,
         credentials,
         fields.get("allowTokenRetrieval", False),
         _policy(fields.get("policy")),
+        files,
+        moved,
     )
 
 
-def _without_client_secrets(api_properties: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """apiProperties without any clientSecret member, and the secret they carried (for Key Vault)."""
+def _without_client_secrets(api_properties: dict[str, Any]) -> tuple[dict[str, Any], str | None, tuple[str, ...]]:
+    """apiProperties without any clientSecret member, the secret they carried (for Key Vault), and where it was."""
     try:
         scrubbed, found = take_client_secrets(api_properties, "apiProperties")
-        return scrubbed, client_secret_of(found)
+        return scrubbed, client_secret_of(found), tuple(secret.pointer for secret in found)
     except RecursionError:
         raise problems.bad_request("apiProperties is nested too deeply.", slug="unreadable-document") from None
     except ConnectorError as error:
@@ -288,7 +306,7 @@ def _require_edit(call: Call, registered: RegisteredConnector) -> None:
     )
 
 
-def _require_manager(call: Call, connector_id: str) -> None:
+def require_manager(call: Call, connector_id: str) -> None:
     """Makers (and admins) change connectors, within their subscription key's scope."""
     if not call.is_admin:
         call.require_maker()
@@ -330,7 +348,7 @@ def _require_https_rule(call: Call, connector: Connector) -> None:
 @endpoint
 def put(call: Call) -> func.HttpResponse:
     connector_id = call.route("connectorId")
-    _require_manager(call, connector_id)
+    require_manager(call, connector_id)
     force = _force(call)
     try:
         validate_connector_id(connector_id)
@@ -340,7 +358,7 @@ def put(call: Call) -> func.HttpResponse:
     if existing is not None:
         _require_edit(call, existing)  # before reading the upload: a hijacker learns nothing from it
     try:
-        upload = _read_upload(call.request)
+        upload = read_upload(call.request)
         connector = build_connector(connector_id, upload.api_definition, upload.api_properties)
     except ConnectorError as error:
         raise problems.invalid_parameters(str(error), getattr(error, "errors", [])) from None
@@ -360,6 +378,7 @@ def put(call: Call) -> func.HttpResponse:
         policy,
         existing=existing,
         owner=call.principal.id,
+        files=upload.files,
     )
     if existing is not None:
         # New snapshots for all; with `changes`, also Error for any created since the disconnect above.
@@ -381,7 +400,7 @@ def list_all(call: Call) -> func.HttpResponse:
 
 @endpoint
 def delete(call: Call) -> func.HttpResponse:
-    _require_manager(call, call.route("connectorId"))
+    require_manager(call, call.route("connectorId"))
     registered = call.gateway.connectors.get(call.route("connectorId"))
     _require_edit(call, registered)
     # Connections first: a failure leaves the connector in place, so the delete can simply be retried.
@@ -392,7 +411,7 @@ def delete(call: Call) -> func.HttpResponse:
 
 def _editable(call: Call) -> RegisteredConnector:
     connector_id = call.route("connectorId")
-    _require_manager(call, connector_id)
+    require_manager(call, connector_id)
     registered = call.gateway.connectors.get(connector_id)
     _require_edit(call, registered)
     return registered

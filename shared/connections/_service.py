@@ -52,6 +52,7 @@ from shared.connections._snapshot import (
     snapshot_oauth,
 )
 from shared.connections._unusable import DISCONNECTED, connector_changed_meanwhile, not_usable
+from shared.connections._update import ConnectionUpdate, parse_update_body
 from shared.connector_store import RegisteredConnector
 from shared.connectors import AuthScheme, Connector, ConnectorError, validate_connection_values
 from shared.oauth import OAuthClient, OAuthError, TokenSet, oauth_setup_problem
@@ -392,6 +393,20 @@ class ConnectionService:
                 f"The identity provider refused the client credentials ({error.error}). Check the connector's "
                 "client id and secret.",
             ) from None
+
+    def update(
+        self,
+        principal: Principal,
+        connection_id: str,
+        body: Any,
+        connector_of: Callable[[str], RegisteredConnector | None],
+    ) -> dict[str, Any]:
+        """PATCH: a new displayName, or new non-OAuth parameter values (see _update.py). Owners and managers."""
+        display_name, parameters = parse_update_body(body, MAX_DISPLAY_NAME)
+        entity = self._read_permitted(principal, connection_id, access.MANAGE)
+        updater = ConnectionUpdate(self._records, self._secrets, self.audit)
+        view = updater.apply(principal, entity, connector_of, display_name, parameters)
+        return {**view, "permissions": sorted(access.permissions_of(entity, principal))}
 
     def reauthorize(self, principal: Principal, connection_id: str, body: Any) -> dict[str, Any]:
         entity = self._read_permitted(principal, connection_id, access.MANAGE)

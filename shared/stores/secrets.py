@@ -52,6 +52,10 @@ class SecretCache:
             while len(self._items) > self._max:
                 self._items.popitem(last=False)
 
+    def discard_version(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
     def discard(self, name: str) -> None:
         with self._lock:
             for key in [k for k in self._items if k[0] == name]:
@@ -100,6 +104,13 @@ class SecretStore:
         value = json.loads(secret.value or "{}")
         self._cache.put((name, version), value)
         return version, value
+
+    def disable(self, name: str, version: str) -> None:
+        """Disable one version (a replaced credential): Key Vault refuses to read it from now on, and so does the cache.
+        A version that is already gone is fine."""
+        self._cache.discard_version((name, version))
+        with translate_errors("Key Vault"), contextlib.suppress(ResourceNotFoundError):
+            self._client.update_secret_properties(name, version, enabled=False)
 
     def delete(self, name: str) -> None:
         """Delete and purge `name`. A secret that is already gone is fine."""

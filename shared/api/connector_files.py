@@ -1,0 +1,163 @@
+"""/connectors/{id}/apiDefinition, /apiProperties, /icon, /script: a paconn download of a connector's files;
+/connectors/{id}/validate: a dry run of an upload.
+
+A download returns the file as it was uploaded, byte for byte, except apiProperties when it carried a client
+secret: the gateway moved that to Key Vault at upload, and the download is the document as stored, without it.
+The validation reads the upload exactly as PUT does and stores nothing: errors and warnings name JSON pointers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.functions as func
+
+from shared import problems
+from shared.api.connectors import (
+    DOCUMENTS,
+    FILES,
+    Upload,
+    read_upload,
+    require_manager,
+    sees,
+    visible,
+)
+from shared.connections import oauth_config
+from shared.connector_store import RegisteredConnector
+from shared.connectors import (
+    ConnectorError,
+    build_connector,
+    connector_summary,
+    credential_route_changes,
+    validate_connector_id,
+)
+from shared.web import Call, endpoint, json_response
+
+CONTENT_TYPES = {"apiDefinition": "application/json", "apiProperties": "application/json"}
+FILENAMES = {**DOCUMENTS, **FILES}
+MOVED_SECRET = "A client secret: the upload moves it to Key Vault and keeps the file without it."  # noqa: S105
+
+
+def _download(call: Call, name: str) -> func.HttpResponse:
+    registered = visible(call, call.route("connectorId"))
+    ref = registered.files.get(name)
+    if ref is None:
+        uploaded = "was uploaded before the gateway kept files" if not registered.files else f"has no {name}"
+        raise problems.Problem(
+            404,
+            "file-not-kept",
+            "File not kept",
+            f"Connector {registered.connector.id!r} {uploaded}; upload it again to download its files.",
+        )
+    data = call.gateway.connectors.files.get(registered.connector.id, ref)
+    return func.HttpResponse(
+        data,
+        status_code=200,
+        headers={
+            "Content-Type": CONTENT_TYPES.get(name, "application/octet-stream"),
+            "Content-Disposition": f'attachment; filename="{FILENAMES[name]}"',
+            "X-Content-Type-Options": "nosniff",
+            "ETag": f'"{ref.sha256}"',
+        },
+    )
+
+
+@endpoint
+def api_definition(call: Call) -> func.HttpResponse:
+    return _download(call, "apiDefinition")
+
+
+@endpoint
+def api_properties(call: Call) -> func.HttpResponse:
+    return _download(call, "apiProperties")
+
+
+@endpoint
+def icon(call: Call) -> func.HttpResponse:
+    return _download(call, "icon")
+
+
+@endpoint
+def script(call: Call) -> func.HttpResponse:
+    return _download(call, "script")
+
+
+def _problem_errors(problem: problems.Problem) -> list[dict[str, Any]]:
+    """A refused upload's problem as validation errors: its own pointers, or one error naming the document."""
+    listed = problem.extensions.get("errors")
+    if listed:
+        return [dict(error) for error in listed]
+    document = problem.extensions.get("document")
+    pointer = next((f"/{part}" for part, filename in DOCUMENTS.items() if filename == document), "")
+    error: dict[str, Any] = {"pointer": pointer, "detail": problem.detail}
+    for member in ("line", "column"):
+        if member in problem.extensions:
+            error[member] = problem.extensions[member]
+    return [error]
+
+
+def _warnings(
+    call: Call, upload: Upload, registered: RegisteredConnector, existing: RegisteredConnector | None
+) -> list:
+    connector = registered.connector
+    warnings: list[dict[str, Any]] = [
+        {
+            "pointer": pointer,
+            "detail": "A client secret: the upload moves it to Key Vault and stores the file without it.",
+        }
+        for pointer in upload.moved_secrets
+    ]
+    if not connector.auth.supported:
+        warnings.append(
+            {
+                "pointer": "/apiDefinition/securityDefinitions",
+                "detail": f"Connections to connectors with {connector.auth.kind} authentication are not supported yet.",
+            }
+        )
+    if connector.auth.kind == "oauth2" and not upload.credentials:
+        try:
+            oauth_config(registered)
+        except problems.Problem as problem:
+            warnings.append({"pointer": "/apiProperties/properties/connectionParameters", "detail": problem.detail})
+    if existing is not None:
+        changes = credential_route_changes(existing.connector, connector)
+        in_use = call.gateway.connections.count_for_connector(connector.id) if changes else 0
+        if in_use:
+            warnings.append(
+                {
+                    "pointer": "",
+                    "detail": f"Replacing changes the {' and '.join(changes)} while {in_use} connection(s) use it: "
+                    "the upload needs ?force=true and moves them to Error.",
+                }
+            )
+    return warnings
+
+
+@endpoint
+def validate(call: Call) -> func.HttpResponse:
+    """What PUT would say about this upload, and more, without storing anything: 200 {valid, errors, warnings}."""
+    connector_id = call.route("connectorId")
+    require_manager(call, connector_id)
+    existing = call.gateway.connectors.find(connector_id)
+    if existing is not None and not sees(call, existing):
+        existing = None  # a connector the caller can't see is no business of this dry run
+    errors: list[dict[str, Any]] = []
+    warnings: list[dict[str, Any]] = []
+    try:
+        validate_connector_id(connector_id)
+        upload = read_upload(call.request)
+        connector = build_connector(connector_id, upload.api_definition, upload.api_properties)
+    except ConnectorError as error:
+        errors = list(getattr(error, "errors", [])) or [{"pointer": "", "detail": str(error)}]
+    except problems.Problem as problem:
+        if problem.status != 400:
+            raise  # too large, wrong media type: the request itself is wrong, not the connector
+        errors = _problem_errors(problem)
+    else:
+        registered = RegisteredConnector(
+            connector, allow_token_retrieval=upload.allow_token_retrieval, policy=None, owner=call.principal.id
+        )
+        warnings = _warnings(call, upload, registered, existing)
+        result = {"valid": True, "errors": [], "warnings": warnings, "connector": connector_summary(connector)}
+        return json_response(result)
+    return json_response({"valid": False, "errors": errors, "warnings": warnings})
