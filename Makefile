@@ -9,12 +9,18 @@ CHECKOV_VERSION := 3.3.30
 
 setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# pip is quiet and takes a while: say what is happening. The repo itself goes in editable, without
+# dependencies (the requirements pin them): that installs the `connector-gateway` console script into .venv.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@echo "make: creating $(VENV) and installing Python packages (requirements-dev.txt; about 15 s)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@echo "make: installing the connector-gateway command into $(VENV)/bin..."
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
+	@echo "make: installing Azurite with npm..."
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 

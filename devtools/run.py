@@ -28,9 +28,13 @@ from devtools.stack import (
     start_gateway,
     start_keyvault,
 )
+from gateway_cli._envfile import read_env_file, write_env_file
 
 STATE = REPO / ".local"
 LOCK_FILE = "run.lock"
+ENV_FILE = "gateway.env"
+# What the CLI (connector-gateway, and its store-level keys/subscriptions commands) needs from this run.
+ENV_FILE_SETTINGS = ("TABLES_CONNECTION_STRING", "KEY_VAULT_URL", "KEY_VAULT_EMULATOR", "KEY_VAULT_CA_BUNDLE")
 MAKER_ROLE = os.environ.get("AUTH_MAKER_ROLE", "Connectors.Manage")
 ADMIN_ROLE = os.environ.get("AUTH_ADMIN_ROLE", "Connectors.Admin")
 
@@ -69,6 +73,25 @@ def hold_state_lock(state: Path) -> IO[str]:
     return lock
 
 
+def bootstrap_key(state: Path) -> str:
+    """GATEWAY_BOOTSTRAP_KEY, else the key the last run wrote to the env file (each run reuses it rather than
+    piling up another), else a new one."""
+    return (
+        os.environ.get("GATEWAY_BOOTSTRAP_KEY")
+        or read_env_file(state / ENV_FILE).get("GATEWAY_KEY")
+        or "cgk_" + secrets.token_urlsafe(32)
+    )
+
+
+def write_local_settings(state: Path, env: dict[str, str], port: int, key: str) -> None:
+    values = {"GATEWAY_URL": f"http://localhost:{port}", "GATEWAY_KEY": key}
+    values.update({name: env[name] for name in ENV_FILE_SETTINGS if env.get(name)})
+    if env.get("TABLES_PREFIX"):
+        values["TABLES_PREFIX"] = env["TABLES_PREFIX"]
+    header = "Written by `make run` (devtools/run.py) for the connector-gateway CLI. Holds the bootstrap maker key."
+    write_env_file(state / ENV_FILE, values, header)
+
+
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devtools.run", description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=STATE, help="where tables, secrets and logs persist")
@@ -93,14 +116,16 @@ def main(argv: list[str] | None = None) -> int:
             keyvault = start_keyvault(state / "keyvault", persist=True, log=log)
             services.append(keyvault)
             env = gateway_environment(azurite, keyvault, port, {})
-            key = os.environ.get("GATEWAY_BOOTSTRAP_KEY") or "cgk_" + secrets.token_urlsafe(32)
+            key = bootstrap_key(state)
             create_key(env, "local-maker", "bootstrap", [MAKER_ROLE, ADMIN_ROLE], value=key)
+            write_local_settings(state, env, port, key)
             services.append(start_gateway(env, port))
             print(f"\nGateway ready on http://localhost:{port}  (stand-in logs: {state / 'stack.log'})")
             if os.environ.get("GATEWAY_BOOTSTRAP_KEY"):
                 print("Maker key: the value of GATEWAY_BOOTSTRAP_KEY")
             else:
                 print(f"Maker key (send as Ocp-Apim-Subscription-Key): {key}")
+            print(f"CLI settings (URL, key, stores) in {state / ENV_FILE}: `.venv/bin/connector-gateway list` works")
             print("Ctrl-C stops the gateway and its stand-ins.", flush=True)
             while all(s.process.poll() is None for s in services):
                 time.sleep(0.5)

@@ -3,7 +3,7 @@
     subscriptions create --name N --principal P [--role R ...] [--scope S]
     subscriptions list | show ID | suspend ID | activate ID | cancel ID | delete ID
     subscriptions regenerate ID --key primary|secondary
-    keys create --principal P --name N [--role R ...] [--value V]    (a subscription with scope "all")
+    keys create --principal P --name N [--role R ...] [--value V]    (a subscription with scope "all"; both keys)
     keys list | revoke KEY_ID                                          (revoke cancels the key's subscription)
 
 Reads the same settings as the gateway (Settings.from_env). Key values are printed once, at
@@ -13,13 +13,14 @@ creation or regeneration; afterwards only key ids (hash prefixes) exist anywhere
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TextIO
 
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ResourceExistsError
 
 from shared.callers import (
     ALL_SCOPE,
@@ -45,8 +46,8 @@ def _add_owner_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--role", action="append", default=[], help="A role of the keys; repeat for more.")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m shared.cli", description="Connector gateway administration.")
+def build_parser(prog: str = "python -m shared.cli") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Connector gateway administration.")
     groups = parser.add_subparsers(dest="group", required=True)
 
     subs = groups.add_parser("subscriptions", help="Manage subscriptions (two keys each).")
@@ -72,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     keys = groups.add_parser("keys", help="Manage single keys (each is a subscription with scope 'all').")
     key_commands = keys.add_subparsers(dest="command", required=True)
-    key_create = key_commands.add_parser("create", help="Create a key; prints its id and value (the value only now).")
+    key_create = key_commands.add_parser(
+        "create", help="Create a key (a subscription with two keys); prints both values (only now)."
+    )
     _add_owner_arguments(key_create)
     key_create.add_argument("--value", help="Use this value (>= 16 characters) instead of a random one; idempotent.")
     key_commands.add_parser("list", help="List keys (ids only, never values).")
@@ -109,17 +112,47 @@ def format_subscription_table(subscriptions: Sequence[Subscription]) -> str:
     return format_table(rows)
 
 
+def _create_key(args: argparse.Namespace, store: SubscriptionKeyStore, out: TextIO) -> None:
+    """A new key's subscription has two keys: both values are printed, the only time they exist in the clear.
+    A given --value that exists already (the dev bootstrap key) is a no-op: its second key was printed back then."""
+    secondary = ""
+    if args.value is None or store.lookup(args.value) is None:
+        with contextlib.suppress(ResourceExistsError):  # the given value was created meanwhile: a no-op below
+            created = store.create_subscription(
+                args.name.strip(), args.principal.strip(), args.role, primary_value=args.value
+            )
+            secondary = created.secondary_value
+    key_id, value = store.create(args.principal, args.role, args.name, args.value)
+    record = store.lookup(value)
+    print(f"id: {key_id}", file=out)
+    print(f"value: {value}", file=out)
+    if secondary:
+        print(f"secondary: {secondary}", file=out)
+    else:
+        print(
+            "secondary: (printed when this key was first created; `subscriptions regenerate` makes a new one)", file=out
+        )
+    if record is not None and record.subscription_id:
+        print(f"subscription: {record.subscription_id}", file=out)
+
+
+def _key_order(record: KeyRecord) -> tuple:
+    """Oldest first; a subscription's two keys (created together) primary first, then by id: the same every time."""
+    created = record.created_at or datetime.min.replace(tzinfo=UTC)
+    return (
+        created,
+        record.subscription_id or "",
+        SLOTS.index(record.slot) if record.slot in SLOTS else 2,
+        record.key_id,
+    )
+
+
 def run_keys_command(args: argparse.Namespace, store: SubscriptionKeyStore, out: TextIO) -> int:
     if args.command == "create":
-        key_id, value = store.create(args.principal, args.role, args.name, args.value)
-        record = store.lookup(value)
-        print(f"id: {key_id}", file=out)
-        print(f"value: {value}", file=out)
-        if record is not None and record.subscription_id:
-            print(f"subscription: {record.subscription_id}", file=out)
+        _create_key(args, store, out)
         return EXIT_OK
     if args.command == "list":
-        print(format_key_table(store.list()), file=out)
+        print(format_key_table(sorted(store.list(), key=_key_order)), file=out)
         return EXIT_OK
     if store.revoke(args.key_id):
         print(f"revoked: {args.key_id}", file=out)
@@ -153,8 +186,8 @@ def run_subscriptions_command(args: argparse.Namespace, store: SubscriptionKeySt
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)  # exits 2 on bad usage
+def main(argv: Sequence[str] | None = None, prog: str = "python -m shared.cli") -> int:
+    args = build_parser(prog).parse_args(argv)  # exits 2 on bad usage
     try:
         store = SubscriptionKeyStore(subscription_key_table(Settings.from_env()))
         run = run_keys_command if args.group == "keys" else run_subscriptions_command
