@@ -17,6 +17,7 @@ from gateway_cli._paconn import PaconnError
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 ADMIN_GROUPS = ("keys", "subscriptions")  # store-level commands: shared/cli.py
 REPO = Path(__file__).resolve().parent.parent
+VALUED_OPTIONS = ("--url", "--key", "--token", "--env-file")
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -63,10 +64,11 @@ def env_file_path(argv: Sequence[str], environ: dict[str, str]) -> Path:
 
 def _admin_command(argv: list[str]) -> int | None:
     """`keys ...` and `subscriptions ...` go to shared/cli.py, with the env file's settings."""
-    words = [w for w in argv if not w.startswith("-")]
-    if not words or words[0] not in ADMIN_GROUPS:
+    index = 0
+    while index < len(argv) and argv[index].startswith("-"):
+        index += 2 if argv[index] in VALUED_OPTIONS else 1  # --env-file FILE; --env-file=FILE is one word
+    if index >= len(argv) or argv[index] not in ADMIN_GROUPS:
         return None
-    index = argv.index(words[0])
     env_path = env_file_path(argv[:index], dict(os.environ))
     os.environ.update({k: v for k, v in environment_with(env_path).items() if k not in os.environ})
     from shared import cli  # the gateway's own settings and stores: imported only when needed

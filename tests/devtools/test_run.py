@@ -3,6 +3,7 @@ no process behind, even when it comes while the stack is still starting."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -17,8 +18,9 @@ import psutil
 import pytest
 import requests
 
-from devtools.run import LOCK_FILE, hold_state_lock
+from devtools.run import ENV_FILE, LOCK_FILE, hold_state_lock
 from devtools.stack import REPO, StackError, free_port
+from gateway_cli._envfile import read_env_file
 
 STARTUP_LIMIT = 120  # seconds; a guard against a hung test, not a measurement
 
@@ -26,14 +28,15 @@ STARTUP_LIMIT = 120  # seconds; a guard against a hung test, not a measurement
 class Run:
     """`python -m devtools.run --state-dir DIR` on ports of its own, its output read as it comes."""
 
-    def __init__(self, state: Path) -> None:
+    def __init__(self, state: Path, bootstrap_key: str | None = "cgk_run-test-key") -> None:
         self.port = free_port()
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "GATEWAY_BOOTSTRAP_KEY"},
             "GATEWAY_PORT": str(self.port),
             "AZURITE_TABLE_PORT": str(free_port()),
-            "GATEWAY_BOOTSTRAP_KEY": "cgk_run-test-key",
         }
+        if bootstrap_key is not None:
+            env["GATEWAY_BOOTSTRAP_KEY"] = bootstrap_key
         self.process = subprocess.Popen(
             [sys.executable, "-m", "devtools.run", "--state-dir", str(state)],
             cwd=REPO,
@@ -148,3 +151,37 @@ def test_the_state_lock_names_its_holder_and_is_released_with_it(tmp_path: Path)
         hold_state_lock(tmp_path)
     held.close()
     hold_state_lock(tmp_path).close()
+
+
+def _gateway_cli(env_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "TABLES_", "KEY_VAULT_"))}
+    command = [sys.executable, "-m", "gateway_cli", "--env-file", str(env_file), *args]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_run_writes_the_cli_settings_and_the_next_run_reuses_its_key(tmp_path: Path, runs: list[Run]) -> None:
+    first = Run(tmp_path, bootstrap_key=None)
+    runs.append(first)
+    first.wait_for("CLI settings")
+    env_file = tmp_path / ENV_FILE
+    assert env_file.stat().st_mode & 0o777 == 0o600  # it holds a key
+    settings = read_env_file(env_file)
+    key = settings["GATEWAY_KEY"]
+    assert settings["GATEWAY_URL"] == f"http://localhost:{first.port}"
+    assert key in "".join(first.output)
+    # Another terminal: the CLI needs nothing but the file, over HTTP and against the stores.
+    listed = _gateway_cli(env_file, "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == {"value": []}
+    first.process.send_signal(signal.SIGTERM)
+    assert first.finish()[0] == 0
+
+    second = Run(tmp_path, bootstrap_key=None)
+    runs.append(second)
+    second.wait_for("CLI settings")
+    assert read_env_file(env_file)["GATEWAY_KEY"] == key
+    keys = _gateway_cli(env_file, "keys", "list")
+    assert keys.returncode == 0, keys.stderr
+    assert sum(" bootstrap " in line for line in keys.stdout.splitlines()) == 2  # one subscription: its two keys
+    second.process.send_signal(signal.SIGTERM)
+    assert second.finish()[0] == 0

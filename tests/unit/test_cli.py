@@ -153,3 +153,19 @@ def test_subscription_lifecycle(cli_env):
     assert cli(cli_env, "subscriptions", "delete", sub_id).returncode == 0
     missing = cli(cli_env, "subscriptions", "show", sub_id)
     assert missing.returncode == 1 and sub_id in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_keys_create_prints_both_keys_and_list_keeps_their_order(cli_env):
+    created = cli(cli_env, "keys", "create", "--principal", "svc|pair", "--name", "pair")
+    assert created.returncode == 0, created.stderr
+    fields = output_fields(created.stdout)
+    store = SubscriptionKeyStore(subscription_key_table(Settings.from_env(cli_env)))
+    primary, secondary = store.find(fields["value"]), store.find(fields["secondary"])
+    assert primary is not None and secondary is not None
+    assert (primary.slot, secondary.slot) == ("primary", "secondary")
+    assert primary.subscription_id == secondary.subscription_id == fields["subscription"]
+
+    listings = {cli(cli_env, "keys", "list").stdout for _ in range(3)}
+    assert len(listings) == 1  # the same order every time
+    rows = [line for line in listings.pop().splitlines() if " pair " in line]
+    assert [row.split()[0] for row in rows] == [primary.key_id, secondary.key_id]

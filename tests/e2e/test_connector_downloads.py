@@ -1,0 +1,92 @@
+"""GET /api/connectors/{id}/apiDefinition and /apiProperties: the uploaded files as they were, never a client secret."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from tests.e2e.conftest import Stack, api_key_connector, host_of, problem
+from tests.support.connector_files import CURATED_CONNECTORS
+
+REAL = CURATED_CONNECTORS / "independent-publisher-connectors" / "Nationalize.io"
+
+
+def test_multipart_upload_downloads_byte_for_byte(stack: Stack) -> None:
+    files = {
+        "apiDefinition": ("apiDefinition.swagger.json", (REAL / "apiDefinition.swagger.json").read_bytes()),
+        "apiProperties": ("apiProperties.json", (REAL / "apiProperties.json").read_bytes()),
+    }
+    maker = stack.maker()
+    assert maker.put(f"{stack.url}/api/connectors/dl-real", files=files).status_code == 201
+    for name, (_, data) in files.items():
+        response = stack.client("someone").get(f"{stack.url}/api/connectors/dl-real/{name}")
+        assert response.status_code == 200, response.text
+        assert response.content == data
+        assert response.headers["Content-Type"] == "application/json"
+    missing = maker.get(f"{stack.url}/api/connectors/dl-real/icon")
+    assert missing.status_code == 404
+    assert problem(missing)["type"].endswith("file-not-kept")
+
+
+def test_a_client_secret_in_the_files_is_never_downloaded(stack: Stack) -> None:
+    secret = "cs-" + uuid.uuid4().hex
+    definition, _ = api_key_connector(host_of(stack.backend.url))
+    definition["securityDefinitions"] = {
+        "oauth2": {
+            "type": "oauth2",
+            "flow": "accessCode",
+            "authorizationUrl": "https://login.example.com/authorize",
+            "tokenUrl": "https://login.example.com/token",
+            "scopes": {},
+        }
+    }
+    properties = {
+        "properties": {
+            "connectionParameters": {
+                "token": {
+                    "type": "oauthSetting",
+                    "oAuthSettings": {
+                        "identityProvider": "oauth2",
+                        "clientId": "client-1",
+                        "clientSecret": secret,
+                        "scopes": ["read"],
+                        "redirectMode": "Global",
+                        "customParameters": {
+                            "authorizationUrl": {"value": "https://login.example.com/authorize"},
+                            "tokenUrl": {"value": "https://login.example.com/token"},
+                            "refreshUrl": {"value": "https://login.example.com/token"},
+                        },
+                    },
+                }
+            }
+        }
+    }
+    raw_definition = json.dumps(definition, indent=4).encode()
+    files = {
+        "apiDefinition": ("apiDefinition.swagger.json", raw_definition),
+        "apiProperties": ("apiProperties.json", json.dumps(properties).encode()),
+    }
+    response = stack.maker().put(f"{stack.url}/api/connectors/dl-secret", files=files)
+    assert response.status_code == 201, response.text
+    assert stack.maker().get(f"{stack.url}/api/connectors/dl-secret/apiDefinition").content == raw_definition
+    downloaded = stack.maker().get(f"{stack.url}/api/connectors/dl-secret/apiProperties")
+    assert downloaded.status_code == 200
+    assert secret not in downloaded.text
+    kept = downloaded.json()["properties"]["connectionParameters"]["token"]["oAuthSettings"]
+    assert "clientSecret" not in kept
+    assert kept["clientId"] == "client-1"
+    assert secret not in repr(stack.entities("connectors"))
+
+
+def test_hidden_connectors_download_as_absent_and_deletes_take_the_files(stack: Stack) -> None:
+    definition, properties = api_key_connector(host_of(stack.backend.url))
+    maker = stack.maker()
+    body = {"apiDefinition": definition, "apiProperties": properties, "policy": {"visibility": {"audience": "makers"}}}
+    response = maker.put(f"{stack.url}/api/connectors/dl-hidden", json=body)
+    assert response.status_code == 201, response.text
+    downloaded = maker.get(f"{stack.url}/api/connectors/dl-hidden/apiDefinition")
+    assert downloaded.json() == definition  # a JSON upload is kept as the JSON it was sent as
+    assert stack.client("not-a-maker").get(f"{stack.url}/api/connectors/dl-hidden/apiDefinition").status_code == 404
+    assert any(e["PartitionKey"] == "file|dl-hidden" for e in stack.entities("connectors"))
+    assert maker.delete(f"{stack.url}/api/connectors/dl-hidden").status_code == 204
+    assert not any(e["PartitionKey"] == "file|dl-hidden" for e in stack.entities("connectors"))
