@@ -77,8 +77,28 @@ SCHEMAS: dict[str, Any] = {
             "policy": {"type": "string", "contentMediaType": "application/json"},
             "clientSecret": _STRING,
             "clientCertificate": _STRING,
+            "icon": {"type": "string", "contentMediaType": "image/png", "description": "Kept for downloads."},
+            "script": {"type": "string", "description": "script.csx (custom code); kept for downloads."},
         },
         ("apiDefinition", "apiProperties"),
+    ),
+    "PaconnFile": {"description": "A paconn JSON file, byte for byte as uploaded (it may hold comments or a BOM)."},
+    "Binary": {"type": "string", "contentMediaType": "application/octet-stream"},
+    "PointedIssue": _object({"pointer": _STRING, "detail": _STRING, "line": {"type": "integer"}}),
+    "Validation": _object(
+        {
+            "valid": {"type": "boolean"},
+            "errors": {"type": "array", "items": {"$ref": "#/components/schemas/PointedIssue"}},
+            "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/PointedIssue"}},
+            "connector": {"type": "object", "description": "What the connector would be, when valid."},
+        },
+        ("valid", "errors", "warnings"),
+    ),
+    "ConnectionUpdate": _object(
+        {
+            "displayName": _STRING,
+            "parameters": {"type": "object", "description": "New values, merged over the current ones."},
+        }
     ),
     "Connector": _object(
         {

@@ -171,6 +171,42 @@ OPERATIONS: Mapping[str, Operation] = MappingProxyType(
         "connector_delete": Operation(
             "Delete a connector, its connections and their secrets", CALLER, NO_CONTENT, NOT_FOUND_CONNECTOR
         ),
+        "connector_api_definition": Operation(
+            "The connector's apiDefinition.swagger.json, byte for byte as uploaded (a paconn download)",
+            CALLER,
+            {200: Reply("The file as uploaded.", "PaconnFile")},
+            {404: ("connector-not-found", "file-not-kept"), 500: ("stored-file-damaged",)},
+        ),
+        "connector_api_properties": Operation(
+            "The connector's apiProperties.json as uploaded; without client secrets (moved to Key Vault at upload)",
+            CALLER,
+            {200: Reply("The file as uploaded, or as stored when it carried a client secret.", "PaconnFile")},
+            {404: ("connector-not-found", "file-not-kept"), 500: ("stored-file-damaged",)},
+        ),
+        "connector_icon": Operation(
+            "The connector's icon as uploaded (the `icon` part)",
+            CALLER,
+            {200: Reply("The icon.", "Binary", "application/octet-stream")},
+            {404: ("connector-not-found", "file-not-kept"), 500: ("stored-file-damaged",)},
+        ),
+        "connector_script": Operation(
+            "The connector's custom code as uploaded (the `script` part)",
+            CALLER,
+            {200: Reply("The script.", "Binary", "application/octet-stream")},
+            {404: ("connector-not-found", "file-not-kept"), 500: ("stored-file-damaged",)},
+        ),
+        "connector_validate": Operation(
+            "A dry run of an upload: what PUT would refuse, and warnings, with JSON pointers; stores nothing",
+            CALLER,
+            {200: Reply("The verdict: valid, errors, warnings.", "Validation")},
+            {
+                400: ("invalid-json", "invalid-multipart"),
+                413: ("body-too-large", "too-many-parts"),
+                415: ("unsupported-media-type",),
+            },
+            CONNECTOR_UPLOAD,
+            description="Makers only. Errors that PUT would answer with a 400 come back as `errors`, not a problem.",
+        ),
         "connector_shares": Operation(
             "The connector's shares", CALLER, {200: Reply("Shares.", "ConnectorShareList")}, NOT_FOUND_CONNECTOR
         ),
@@ -210,6 +246,25 @@ OPERATIONS: Mapping[str, Operation] = MappingProxyType(
         ),
         "connection_get": Operation(
             "One connection", CALLER, {200: Reply("The connection.", "Connection")}, NOT_FOUND_CONNECTION
+        ),
+        "connection_update": Operation(
+            "Rename a connection, or change its non-OAuth parameter values (a new Key Vault secret version)",
+            CALLER,
+            {200: Reply("The changed connection.", "Connection")},
+            {
+                **NOT_FOUND_CONNECTION,
+                **JSON_BODY,
+                400: ("invalid-json", "bad-request", *INVALID),
+                409: (
+                    "oauth-connection",
+                    "connection-not-connected",
+                    "connection-not-ready",
+                    "connection-changed",
+                ),
+            },
+            Body({JSON: "ConnectionUpdate"}),
+            description="Owners and managers. Parameters are merged over the current values and validated as at "
+            "creation; the old secret version is disabled. OAuth connections reauthorize instead.",
         ),
         "connection_delete": Operation(
             "Delete a connection: revoke OAuth tokens, delete its secret and record",
