@@ -24,6 +24,7 @@ from tests.e2e.conftest import GatewayFactory, Stack, host_of, problem
 from tests.support.backend import RecordingBackend
 from tests.support.connector_files import CURATED_CONNECTORS, api_key_connector, read_connector_files
 from tests.support.gateway_signin import to_provider
+from tests.support.oidc_provider import OidcProvider
 
 PROBLEM = "urn:connector-gateway:problem:"
 CERTIFIED = CURATED_CONNECTORS / "certified-connectors"
@@ -314,3 +315,92 @@ def test_a_connector_without_the_capability_is_not_tested(stack: Stack, backend:
     response = create(stack.client("forms-user"), stack, "forms-untested", parameters={"api_key": API_KEY})
     assert response.status_code == 201, response.text
     assert backend.requests == []
+
+
+# -- an OAuth set, signed in: the backend receives that set's token ---------------------------------
+
+OAUTH_CLIENT_SECRET = "ave-oauth-client-secret-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def provider(stack: Stack) -> Iterator[OidcProvider]:
+    client = {
+        "client_id": "ave-client",
+        "client_secret": OAUTH_CLIENT_SECRET,
+        "redirect_uris": [f"{stack.public_url}/api/oauth/callback"],
+        "token_endpoint_auth_method": "client_secret_post",
+    }
+    with OidcProvider().start([client], access_token_ttl=500) as op:
+        yield op
+
+
+def test_the_maker_fixes_the_oauth_set_and_its_connections_send_their_token(
+    stack: Stack, backend: RecordingBackend, provider: OidcProvider
+) -> None:
+    """AvePoint as its maker would fix it after the warning: the OAuth set's placeholder client replaced by a
+    real client of their identity provider (here a local one). The basic set is untouched and still works."""
+    definition, properties = real_connector(CERTIFIED / "AvePoint Cloud Governance", backend)
+    properties = copy.deepcopy(properties)
+    oauth_set = properties["properties"]["connectionParameterSets"]["values"][0]
+    assert oauth_set["name"] == "oauth"
+    endpoints = {
+        "authorizationUrl": provider.authorization_endpoint,
+        "tokenUrl": provider.token_endpoint,
+        "refreshUrl": provider.token_endpoint,
+    }
+    oauth_set["parameters"]["token"]["oAuthSettings"] = {
+        "identityProvider": "oauth2",
+        "clientId": "ave-client",
+        "scopes": ["openid", "offline_access"],
+        "customParameters": {name: {"value": url} for name, url in endpoints.items()},
+    }
+    body = {"apiDefinition": definition, "apiProperties": properties, "clientSecret": OAUTH_CLIENT_SECRET}
+    registered = stack.maker().put(f"{stack.url}/api/connectors/avepoint-fixed", json=body)
+    assert registered.status_code == 201, registered.text
+    assert not [w for w in registered.json()["warnings"] if "connectionParameterSets/values/0" in w["pointer"]]
+
+    client = stack.client("ave-signin")
+    connection = create(client, stack, "avepoint-fixed", parameterSet="oauth", parameters={}).json()
+    assert connection["status"] == "Unauthenticated"
+    browser = requests.Session()
+    callback = provider.sign_in(to_provider(browser, connection["loginUrl"]), session=browser, username="ave")
+    assert browser.get(callback, headers={"Accept": "text/html"}, timeout=30).status_code == 200
+    invoked = client.get(f"{stack.url}/api/connections/{connection['id']}/invoke/governance/oauth")
+    assert invoked.status_code == 200, invoked.text
+    seen = backend.requests[-1]
+    assert seen.path == "/admin/governance/oauth"
+    assert (seen.header("Authorization") or "").startswith("Bearer ")
+
+    basic = create(
+        client, stack, "avepoint-fixed", parameterSet="basic", parameters={"username": "u", "password": PASSWORD}
+    ).json()
+    assert client.get(f"{stack.url}/api/connections/{basic['id']}/invoke/governance/basic").status_code == 200
+    expected = base64.b64encode(f"u:{PASSWORD}".encode()).decode()
+    assert backend.requests[-1].header("Authorization") == f"Basic {expected}"
+
+
+def test_a_replaced_connector_keeps_each_connection_on_its_set(stack: Stack, backend: RecordingBackend) -> None:
+    definition, properties = real_connector(CERTIFIED / "AvePoint Cloud Governance", backend)
+    assert put_connector(stack, stack.url, "avepoint-replaced", definition, properties).status_code == 201
+    client = stack.client("ave-replace")
+    values = {"username": "keeper", "password": PASSWORD}
+    connection = create(client, stack, "avepoint-replaced", parameterSet="basic", parameters=values).json()
+    # The same files again: nothing about where credentials go changed, so the connection keeps working.
+    assert put_connector(stack, stack.url, "avepoint-replaced", definition, properties).status_code == 200
+    invoke = f"{stack.url}/api/connections/{connection['id']}/invoke/after-replace"
+    assert client.get(invoke).status_code == 200
+    expected = base64.b64encode(f"keeper:{PASSWORD}".encode()).decode()
+    assert backend.requests[-1].header("Authorization") == f"Basic {expected}"
+    # Dropping the basic set changes where its connections' credentials go: refused without force.
+    without_basic = copy.deepcopy(properties)
+    without_basic["properties"]["connectionParameterSets"]["values"].pop()
+    refused = put_connector(stack, stack.url, "avepoint-replaced", definition, without_basic)
+    assert refused.status_code == 409
+    assert problem(refused)["changed"] == ["authentication"]
+    forced = stack.maker().put(
+        f"{stack.url}/api/connectors/avepoint-replaced?force=true",
+        json={"apiDefinition": definition, "apiProperties": without_basic},
+    )
+    assert forced.status_code == 200, forced.text
+    assert client.get(f"{stack.url}/api/connections/{connection['id']}").json()["status"] == "Error"
+    assert client.get(invoke).status_code != 200
