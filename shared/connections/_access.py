@@ -113,9 +113,16 @@ def parse_share(body: Any) -> Share:
     return Share(f"group:{value}" if who[0] == "group" else value, frozenset(permissions))
 
 
-def with_share(shares: list[Share], share: Share, owner: str) -> list[Share]:
+def with_share(shares: list[Share], share: Share, owner: str, granter: frozenset[str]) -> list[Share]:
+    """`shares` with `share` added (or replacing that grantee's). `granter` is what the sharer holds: a manager
+    passes on only that, so `manage` can't mint `token` (for itself or an accomplice) that the owner withheld."""
     if share.grantee == owner:
         raise problems.bad_request("The owner already holds every permission.")
+    withheld = share.permissions - granter
+    if withheld:
+        raise problems.forbidden(
+            f"You may share only permissions you hold yourself; you don't hold {', '.join(sorted(withheld))}."
+        )
     kept = [s for s in shares if s.grantee != share.grantee]
     if len(kept) >= MAX_SHARES:
         raise problems.bad_request(f"A connection can be shared with at most {MAX_SHARES} principals and groups.")

@@ -206,7 +206,11 @@ class ConnectionService:
     def share(self, principal: Principal, connection_id: str, body: Any) -> dict[str, Any]:
         share = access.parse_share(body)
         self._change_shares(
-            principal, connection_id, lambda shares, entity: access.with_share(shares, share, entity["owner"])
+            principal,
+            connection_id,
+            lambda shares, entity: access.with_share(
+                shares, share, entity["owner"], access.permissions_of(entity, principal)
+            ),
         )
         self._grants.put(share.grantee, connection_id)
         self.audit.record(

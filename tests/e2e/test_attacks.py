@@ -1,0 +1,81 @@
+"""Attacks on the gateway by a hostile maker, user, caller and backend, end to end through the dev host.
+
+Each test is one attempt and asserts that it fails the way it should: what the backend received (or that
+nothing did), which status and problem type came back, and that no secret is echoed.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+
+from tests.e2e.conftest import Stack, api_key_connector, host_of, problem
+
+PROBLEM = "urn:connector-gateway:problem:"
+KEY = "atk-key-" + uuid.uuid4().hex
+
+
+def _register(stack: Stack, connector_id: str, **connector: str) -> None:
+    stack.register(connector_id, *api_key_connector(host_of(stack.backend.url), **connector))
+
+
+def _own_connection(stack: Stack, connector_id: str, owner: str, key: str = KEY) -> tuple[requests.Session, str]:
+    client = stack.client(owner)
+    return client, stack.connect(client, connector_id, {"api_key": key})["id"]
+
+
+@pytest.fixture(scope="module")
+def echo(stack: Stack) -> tuple[requests.Session, str]:
+    _register(stack, "atk-echo")
+    return _own_connection(stack, "atk-echo", "atk-owner")
+
+
+# -- a hostile shared user ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("grantee", ["self", "accomplice"])
+def test_a_manager_cant_grant_a_permission_it_doesnt_hold(
+    stack: Stack, echo: tuple[requests.Session, str], grantee: str
+) -> None:
+    owner, connection_id = echo
+    shares = f"{stack.url}/api/connections/{connection_id}/shares"
+    manager_id = stack.principal_id(f"atk-manager-{grantee}")
+    assert owner.post(shares, json={"principal": manager_id, "permissions": ["manage"]}).status_code == 201
+    manager = stack.client(f"atk-manager-{grantee}")
+    target = manager_id if grantee == "self" else stack.principal_id("atk-accomplice")
+
+    response = manager.post(shares, json={"principal": target, "permissions": ["manage", "token"]})
+
+    assert response.status_code == 403, response.text
+    assert problem(response)["type"] == PROBLEM + "forbidden"
+    granted = {s["principal"]: s["permissions"] for s in owner.get(shares).json() if "principal" in s}
+    assert "token" not in granted.get(target, [])
+    # What it holds itself it may pass on.
+    passed_on = manager.post(shares, json={"principal": stack.principal_id("atk-colleague"), "permissions": ["use"]})
+    assert passed_on.status_code == 201, passed_on.text
+
+
+def test_sharing_to_a_wildcard_grants_nobody_else(stack: Stack, echo: tuple[requests.Session, str]) -> None:
+    owner, connection_id = echo
+    assert owner.post(f"{stack.url}/api/connections/{connection_id}/shares", json={"principal": "*"}).status_code == 201
+    stranger = stack.client("atk-stranger-wildcard")
+    assert stranger.get(f"{stack.url}/api/connections/{connection_id}").status_code == 404
+    assert stranger.get(f"{stack.url}/api/connections/{connection_id}/invoke/x").status_code == 404
+
+
+@pytest.mark.parametrize("suffix", ["", "/shares", "/audit", "/token", "/invoke/x"])
+def test_another_users_connection_and_case_variants_of_its_id_look_absent(
+    stack: Stack, echo: tuple[requests.Session, str], suffix: str
+) -> None:
+    _, connection_id = echo
+    stranger = stack.client("atk-stranger")
+    before = len(stack.backend.requests)
+    for candidate in (connection_id, connection_id.upper(), connection_id[:-1] + "G", connection_id + "%00"):
+        response = stranger.get(f"{stack.url}/api/connections/{candidate}{suffix}")
+        assert response.status_code == 404, (candidate, response.text)
+        assert problem(response)["type"] == PROBLEM + "connection-not-found"
+    owner = stack.client("atk-owner")
+    assert owner.get(f"{stack.url}/api/connections/{connection_id.upper()}").status_code == 404
+    assert len(stack.backend.requests) == before
