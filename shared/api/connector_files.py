@@ -22,7 +22,6 @@ from shared.api.connectors import (
     sees,
     visible,
 )
-from shared.connections import oauth_config
 from shared.connector_store import RegisteredConnector
 from shared.connectors import (
     ConnectorError,
@@ -31,6 +30,7 @@ from shared.connectors import (
     credential_route_changes,
     validate_connector_id,
 )
+from shared.oauth import oauth_warnings
 from shared.web import Call, endpoint, json_response
 
 CONTENT_TYPES = {"apiDefinition": "application/json", "apiProperties": "application/json"}
@@ -107,18 +107,7 @@ def _warnings(
         }
         for pointer in upload.moved_secrets
     ]
-    if not connector.auth.supported:
-        warnings.append(
-            {
-                "pointer": "/apiDefinition/securityDefinitions",
-                "detail": f"Connections to connectors with {connector.auth.kind} authentication are not supported yet.",
-            }
-        )
-    if connector.auth.kind == "oauth2" and not upload.credentials:
-        try:
-            oauth_config(registered)
-        except problems.Problem as problem:
-            warnings.append({"pointer": "/apiProperties/properties/connectionParameters", "detail": problem.detail})
+    warnings += [*map(dict, connector.warnings), *oauth_warnings(connector)]  # what GET shows after an upload
     if existing is not None:
         changes = credential_route_changes(existing.connector, connector)
         in_use = call.gateway.connections.count_for_connector(connector.id) if changes else 0

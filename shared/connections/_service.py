@@ -408,8 +408,16 @@ class ConnectionService:
         """PATCH: a new displayName, or new non-OAuth parameter values (see _update.py). Owners and managers."""
         display_name, parameters = parse_update_body(body, MAX_DISPLAY_NAME)
         entity = self._read_permitted(principal, connection_id, access.MANAGE)
+
+        def as_connected(connector_id: str) -> RegisteredConnector | None:  # its parameter set, if it named one
+            registered = connector_of(connector_id)
+            return registered and with_parameter_set(registered, entity.get("parameterSet"))
+
+        def test_connection(connector: Connector, values: dict[str, Any]) -> None:
+            self._test_connection(connector, auth_for(connector.auth, values))
+
         updater = ConnectionUpdate(self._records, self._secrets, self.audit)
-        view = updater.apply(principal, entity, connector_of, display_name, parameters)
+        view = updater.apply(principal, entity, as_connected, display_name, parameters, test_connection)
         return {**view, "permissions": sorted(access.permissions_of(entity, principal))}
 
     def reauthorize(self, principal: Principal, connection_id: str, body: Any) -> dict[str, Any]:

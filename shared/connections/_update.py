@@ -29,7 +29,7 @@ from shared.connections._records import (
     snapshot_of,
 )
 from shared.connector_store import RegisteredConnector
-from shared.connectors import ConnectorError, validate_connection_values
+from shared.connectors import Connector, ConnectorError, validate_connection_values
 from shared.stores.secrets import SecretStore
 from shared.stores.tables import json_properties
 
@@ -90,8 +90,11 @@ class ConnectionUpdate:
         connector_of: Callable[[str], RegisteredConnector | None],
         display_name: str | None,
         parameters: dict[str, Any] | None,
+        test_connection: Callable[[Connector, dict[str, Any]], None],
     ) -> dict[str, Any]:
-        """Changes the permitted, freshly read `entity`; returns its public view."""
+        """Changes the permitted, freshly read `entity`; returns its public view. `connector_of` gives the connector
+        the connection authenticates against (its parameter set's view); `test_connection` checks new values with
+        the connector's test operation, as creation does, before anything is stored."""
         connection_id = entity["PartitionKey"]
         if entity["status"] in (PENDING, DELETING):
             raise problems.Problem(
@@ -108,7 +111,8 @@ class ConnectionUpdate:
             changed.append("displayName")
         old_version, new_version = "", ""
         if parameters is not None:
-            values = self._new_values(entity, connector_of, parameters)
+            connector, values = self._new_values(entity, connector_of, parameters)
+            test_connection(connector, {**values.plain, **values.secret})  # a refused credential changes nothing
             secret_name = entity.get("secretName") or ""
             if values.secret and not secret_name:  # optional secrets first given now: name the secret first
                 secret_name = f"conn-{connection_id}"
@@ -137,7 +141,7 @@ class ConnectionUpdate:
         entity: dict[str, Any],
         connector_of: Callable[[str], RegisteredConnector | None],
         given: dict[str, Any],
-    ) -> Any:
+    ) -> tuple[Connector, Any]:
         connection_id = entity["PartitionKey"]
         if snapshot_of(entity).get("oauth"):
             raise problems.Problem(
@@ -161,7 +165,7 @@ class ConnectionUpdate:
         merged = {**plain_values_of(entity), **current_secret, **given}
         merged = {name: value for name, value in merged.items() if value is not None or name in given}
         try:
-            return validate_connection_values(registered.connector, merged)
+            return registered.connector, validate_connection_values(registered.connector, merged)
         except ConnectorError as error:
             raise problems.invalid_parameters(str(error), getattr(error, "errors", [])) from None
 

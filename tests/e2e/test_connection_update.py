@@ -7,7 +7,10 @@ import uuid
 import pytest
 from azure.core.exceptions import HttpResponseError
 
+from shared.connectors import decode_document
 from tests.e2e.conftest import Stack, api_key_connector, host_of, problem
+from tests.support.backend import RecordingBackend
+from tests.support.connector_files import CURATED_CONNECTORS, read_connector_files
 
 OLD = "sk-old-" + uuid.uuid4().hex
 NEW = "sk-new-" + uuid.uuid4().hex
@@ -125,3 +128,37 @@ def test_only_owners_and_managers_patch(stack: Stack, connector_id: str) -> None
     assert _invoke_key(stack, alice, connection_id) == "carol-rotated"
     actors = [e["principal"] for e in alice.get(f"{url}/audit").json()["value"] if e["action"] == "updated"]
     assert actors == [stack.principal_id("carol")]
+
+
+def test_patch_runs_the_test_connection_and_a_refused_key_changes_nothing(stack: Stack) -> None:
+    """App Power Forms declares a test operation: creation calls it, and so does a PATCH of the key."""
+    raw_definition, raw_properties = read_connector_files(
+        CURATED_CONNECTORS / "certified-connectors" / "App Power Forms"
+    )
+    definition = decode_document(raw_definition, "apiDefinition.swagger.json")
+    properties = decode_document(raw_properties, "apiProperties.json")
+    with RecordingBackend() as backend:
+        definition["host"], definition["schemes"] = host_of(backend.url), ["http"]
+        stack.register("patch-forms", definition, properties)
+        backend.respond("/api/MetadataTestConnection", status=200, body={"ok": True})
+        alice = stack.client("alice")
+        connection_id = stack.connect(alice, "patch-forms", {"api_key": OLD})["id"]
+        before = stack.connection_record(connection_id)
+
+        refused = "refused-" + uuid.uuid4().hex
+        backend.respond("/api/MetadataTestConnection", status=401, body={"error": "bad key"})
+        backend.clear()
+        response = alice.patch(
+            f"{stack.url}/api/connections/{connection_id}", json={"parameters": {"api_key": refused}}
+        )
+        assert response.status_code == 400, response.text
+        assert problem(response)["type"].endswith("test-connection-failed")
+        assert [r.header("api-key") for r in backend.requests] == [refused]
+        assert stack.connection_record(connection_id)["secretVersion"] == before["secretVersion"]
+        assert refused not in str(stack.entities("connections"))
+
+        backend.respond("/api/MetadataTestConnection", status=200, body={"ok": True})
+        backend.clear()
+        accepted = alice.patch(f"{stack.url}/api/connections/{connection_id}", json={"parameters": {"api_key": NEW}})
+        assert accepted.status_code == 200, accepted.text
+        assert [r.header("api-key") for r in backend.requests] == [NEW]
