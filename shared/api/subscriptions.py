@@ -29,6 +29,7 @@ from shared.callers import (
     SubscriptionKeyStore,
     SubscriptionNotFound,
     SubscriptionState,
+    checked_principal_id,
     checked_text,
     normalized_roles,
     parse_scope,
@@ -99,7 +100,7 @@ def _display_name(raw: Any) -> str:
 
 
 def _principal(raw: Any) -> str:
-    return checked_text(raw, "principal id")
+    return checked_principal_id(raw)
 
 
 def _roles(raw: Any) -> frozenset[str]:

@@ -4,7 +4,15 @@ from shared.callers._authenticate import CallerAuthenticator
 from shared.callers._jwt import ALLOWED_ALGORITHMS, JwtValidator, SigningKeysUnavailable, TokenRejected
 from shared.callers._jwt_policy import RequiredClaim, TokenLocation
 from shared.callers._keys import SubscriptionKeyStore, subscription_key_table
-from shared.callers._principal import Authentication, Principal, PrincipalKind
+from shared.callers._principal import (
+    GROUP_GRANTEE_PREFIX,
+    Authentication,
+    Principal,
+    PrincipalKind,
+    grantee_identities,
+    group_grantee,
+    in_group_namespace,
+)
 from shared.callers._scope import ALL_SCOPE, SubscriptionGrant, parse_scope
 from shared.callers._subscription_model import (
     SLOTS,
@@ -16,6 +24,7 @@ from shared.callers._subscription_model import (
     Subscription,
     SubscriptionNotFound,
     SubscriptionState,
+    checked_principal_id,
     checked_text,
     normalized_roles,
     parse_slot,
@@ -27,6 +36,7 @@ from shared.callers._usage import DailyUsage, UsageCounter
 __all__ = [
     "ALLOWED_ALGORITHMS",
     "ALL_SCOPE",
+    "GROUP_GRANTEE_PREFIX",
     "SLOTS",
     "STATES",
     "Authentication",
@@ -49,7 +59,11 @@ __all__ = [
     "TokenLocation",
     "TokenRejected",
     "UsageCounter",
+    "checked_principal_id",
     "checked_text",
+    "grantee_identities",
+    "group_grantee",
+    "in_group_namespace",
     "normalized_roles",
     "parse_scope",
     "parse_slot",

@@ -44,6 +44,7 @@ from shared.callers._subscription_model import (
     SubscriptionState,
     adopted_subscription,
     check_given_value,
+    checked_principal_id,
     checked_text,
     generate_key_value,
     is_subscription_id,
@@ -117,7 +118,7 @@ class SubscriptionKeyStore:
         subscription = Subscription(
             id=new_subscription_id(),
             display_name=checked_text(display_name, "display name"),
-            principal_id=checked_text(principal_id, "principal id"),
+            principal_id=checked_principal_id(principal_id),
             roles=normalized_roles(roles),
             scope=parse_scope(scope),
             state="active",

@@ -38,6 +38,28 @@ class Authentication:
     subscription: SubscriptionGrant | None = None
 
 
+# A share's grantee is a principal id as it is, or a group as "group:<id>". The two namespaces must never meet:
+# no principal id may start with the group prefix (a subscription key's principal is chosen by whoever mints it,
+# so minting refuses one, and a principal that carries one anyway matches no share).
+GROUP_GRANTEE_PREFIX = "group:"
+
+
+def in_group_namespace(principal_id: str) -> bool:
+    return principal_id.startswith(GROUP_GRANTEE_PREFIX)
+
+
+def group_grantee(group: str) -> str:
+    return f"{GROUP_GRANTEE_PREFIX}{group}"
+
+
+def grantee_identities(principal_id: str, groups: frozenset[str]) -> frozenset[str]:
+    """The grantees a share may name to reach this principal: its groups, and its id unless that looks like a group."""
+    identities = {group_grantee(group) for group in groups}
+    if not in_group_namespace(principal_id):
+        identities.add(principal_id)
+    return frozenset(identities)
+
+
 def names_from_claim(value: Any) -> frozenset[str]:
     """A JSON list (Entra's `roles`) or one space-separated string (`scp`, some issuers' `roles`)."""
     if isinstance(value, str):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, cast, get_args
 
-from shared.callers._principal import Principal
+from shared.callers._principal import GROUP_GRANTEE_PREFIX, Principal, in_group_namespace
 from shared.callers._scope import ALL_SCOPE, SubscriptionGrant, parse_scope
 
 SubscriptionState = Literal["active", "suspended", "cancelled"]
@@ -127,6 +127,14 @@ def checked_text(value: object, what: str) -> str:
     if len(value) > MAX_TEXT_CHARS or not value.isprintable():
         raise ValueError(f"A {what} has at most {MAX_TEXT_CHARS} printable characters.")
     return value
+
+
+def checked_principal_id(value: object) -> str:
+    """A key's principal id: any principal's (an admin may mint a key to act as a user), never a group's form."""
+    principal_id = checked_text(value, "principal id")
+    if in_group_namespace(principal_id):
+        raise ValueError(f"A principal id can't start with {GROUP_GRANTEE_PREFIX!r}: that is how shares name groups.")
+    return principal_id
 
 
 def parse_state(raw: object) -> SubscriptionState:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import problems
-from shared.callers import Principal
+from shared.callers import GROUP_GRANTEE_PREFIX, Principal, grantee_identities, group_grantee, in_group_namespace
 
 USE = "use"
 MANAGE = "manage"
@@ -29,7 +29,7 @@ MAX_SHARES = 100
 
 @dataclass(frozen=True)
 class Share:
-    grantee: str  # a principal id, or "group:<object id>"
+    grantee: str  # a principal id, or group_grantee(<object id>)
     permissions: frozenset[str]
 
     @property
@@ -37,8 +37,10 @@ class Share:
         return share_id(self.grantee)
 
     def to_json(self) -> dict[str, Any]:
-        kind, _, value = self.grantee.partition(":") if self.grantee.startswith("group:") else ("", "", self.grantee)
-        who = {"group": value} if kind == "group" else {"principal": self.grantee}
+        if in_group_namespace(self.grantee):
+            who = {"group": self.grantee.removeprefix(GROUP_GRANTEE_PREFIX)}
+        else:
+            who = {"principal": self.grantee}
         return {"id": self.id, **who, "permissions": sorted(self.permissions)}
 
 
@@ -58,7 +60,7 @@ def permissions_of(entity: dict[str, Any], principal: Principal) -> frozenset[st
     if entity["owner"] == principal.id:
         return frozenset(PERMISSIONS)
     granted: set[str] = set()
-    identities = {principal.id} | {f"group:{group}" for group in principal.groups}
+    identities = grantee_identities(principal.id, principal.groups)
     for share in shares_of(entity):
         if share.grantee in identities:
             granted |= share.permissions
@@ -110,7 +112,13 @@ def parse_share(body: Any) -> Share:
             [{"pointer": "/permissions", "detail": f"a list of {', '.join(PERMISSIONS)}"}],
         )
     value = body[who[0]].strip()
-    return Share(f"group:{value}" if who[0] == "group" else value, frozenset(permissions))
+    if who[0] == "principal" and in_group_namespace(value):
+        raise problems.invalid_parameters(
+            f"A principal id never starts with {GROUP_GRANTEE_PREFIX!r}; to share with a group, send "
+            '{"group": "<id>"}.',
+            [{"pointer": "/principal", "detail": "a principal id, not a group"}],
+        )
+    return Share(group_grantee(value) if who[0] == "group" else value, frozenset(permissions))
 
 
 def with_share(shares: list[Share], share: Share, owner: str, granter: frozenset[str]) -> list[Share]:

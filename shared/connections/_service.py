@@ -26,7 +26,7 @@ from requests.auth import AuthBase
 from shared import problems
 from shared.audit import AuditLog
 from shared.auth_schemes import BearerToken, auth_for
-from shared.callers import Principal
+from shared.callers import Principal, grantee_identities
 from shared.connections import _access as access
 from shared.connections._connection_checks import ConnectionTester
 from shared.connections._grants import GrantIndex
@@ -191,7 +191,7 @@ class ConnectionService:
     def list(self, principal: Principal) -> list[dict[str, Any]]:
         """The principal's own connections and those shared with it or its groups."""
         visible = {e["PartitionKey"]: e for e in self._records.query("owner eq @owner", owner=principal.id)}
-        identities = [principal.id, *(f"group:{group}" for group in sorted(principal.groups))]
+        identities = sorted(grantee_identities(principal.id, principal.groups))
         for connection_id in self._grants.connection_ids(identities) - set(visible):
             entity = self._records.read(connection_id)
             if entity is not None and access.permissions_of(entity, principal):  # the record is the authority

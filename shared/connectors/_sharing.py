@@ -16,18 +16,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from shared.callers import GROUP_GRANTEE_PREFIX, grantee_identities, group_grantee, in_group_namespace
 from shared.connectors._errors import ConnectorInvalid
 
 USE = "use"
 EDIT = "edit"
 CONNECTOR_PERMISSIONS = (USE, EDIT)
 MAX_CONNECTOR_SHARES = 100
-_GROUP = "group:"
 
 
 @dataclass(frozen=True)
 class ConnectorShare:
-    grantee: str  # a principal id, or "group:<object id>"
+    grantee: str  # a principal id, or group_grantee(<object id>)
     permissions: frozenset[str]
 
     @property
@@ -35,8 +35,8 @@ class ConnectorShare:
         return hashlib.sha256(self.grantee.encode("utf-8")).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:
-        if self.grantee.startswith(_GROUP):
-            who = {"group": self.grantee.removeprefix(_GROUP)}
+        if in_group_namespace(self.grantee):
+            who = {"group": self.grantee.removeprefix(GROUP_GRANTEE_PREFIX)}
         else:
             who = {"principal": self.grantee}
         return {"id": self.id, **who, "permissions": sorted(self.permissions)}
@@ -56,10 +56,7 @@ def connector_permissions(
     """What the principal may do with the connector (empty: nothing beyond what its visibility policy allows)."""
     if is_admin or (owner and owner == principal_id):
         return frozenset(CONNECTOR_PERMISSIONS)
-    # A principal id that looks like a group grantee (a key's principal is chosen freely) matches no share.
-    identities = {f"{_GROUP}{group}" for group in groups}
-    if not principal_id.startswith(_GROUP):
-        identities.add(principal_id)
+    identities = grantee_identities(principal_id, groups)  # a principal id that looks like a group matches nothing
     granted: set[str] = set()
     for share in shares:
         if share.grantee in identities:
@@ -85,7 +82,10 @@ def parse_connector_share(body: Any) -> ConnectorShare:
         detail = f"A non-empty list of {', '.join(CONNECTOR_PERMISSIONS)}."
         raise ConnectorInvalid([{"pointer": "/permissions", "detail": detail}])
     value = body[who[0]].strip()
-    return ConnectorShare(f"{_GROUP}{value}" if who[0] == "group" else value, frozenset(permissions))
+    if who[0] == "principal" and in_group_namespace(value):
+        detail = f'A principal id never starts with {GROUP_GRANTEE_PREFIX!r}; send {{"group": "<id>"}}.'
+        raise ConnectorInvalid([{"pointer": "/principal", "detail": detail}])
+    return ConnectorShare(group_grantee(value) if who[0] == "group" else value, frozenset(permissions))
 
 
 def with_connector_share(

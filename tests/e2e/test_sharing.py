@@ -7,6 +7,7 @@ import uuid
 import pytest
 import requests
 
+from devtools.stack import StackError
 from tests.e2e.conftest import MAKER_ROLE, Stack, api_key_connector, host_of, problem
 
 SECRET = "share-secret-" + uuid.uuid4().hex
@@ -131,3 +132,29 @@ def test_delete_by_a_manager_is_audited_and_removes_the_grants(stack: Stack) -> 
     assert connection_id not in [e["RowKey"] for e in stack.entities("grants")]
     deleted = [e for e in stack.entities("audit") if e["PartitionKey"] == connection_id and e["action"] == "deleted"]
     assert [e["principal"] for e in deleted] == [stack.principal_id("sh-manager2")]
+
+
+def test_principals_and_groups_live_in_distinct_namespaces(stack: Stack, shared_connection: str) -> None:
+    """A subscription key's principal is chosen by whoever mints it: one named like a group grantee would match that
+    group's shares. So neither the API nor the operator's CLI mints one, and no share names a principal that way."""
+    group_form = f"group:{stack.group_id(GROUP)}"
+    admin = stack.client("sh-admin", (MAKER_ROLE, "Connectors.Admin"))
+    minted = admin.post(f"{stack.url}/api/subscriptions", json={"displayName": "g", "principal": group_form})
+    assert minted.status_code == 400, minted.text
+    assert [e["pointer"] for e in problem(minted)["errors"]] == ["/principal"]
+    with pytest.raises(StackError, match="group"):
+        stack.key(group_form)
+    assert not [e for e in stack.entities("keys") if e.get("principal") == group_form]
+
+    owner = clients(stack)["owner"]
+    before = owner.get(f"{stack.url}/api/connections/{shared_connection}/shares").json()["value"]
+    refused = owner.post(f"{stack.url}/api/connections/{shared_connection}/shares", json={"principal": group_form})
+    assert refused.status_code == 400, refused.text
+    assert [e["pointer"] for e in problem(refused)["errors"]] == ["/principal"]
+    assert owner.get(f"{stack.url}/api/connections/{shared_connection}/shares").json()["value"] == before
+
+    connector_shares = f"{stack.url}/api/connectors/share-echo/shares"  # share-echo's owner is the stack's maker
+    refused = stack.maker().post(connector_shares, json={"principal": group_form})
+    assert refused.status_code == 400, refused.text
+    assert "/principal" in [e["pointer"] for e in problem(refused)["errors"]]
+    assert group_form not in repr(stack.maker().get(connector_shares).json())

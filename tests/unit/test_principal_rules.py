@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from shared.callers import Principal, checked_principal_id, grantee_identities
 from shared.callers._principal import entra_tenant, principal_from_claims
+from shared.connections._access import Share, permissions_of, shares_property
+from shared.connectors._sharing import ConnectorShare, connector_permissions
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 OTHER_TENANT = "11111111-2222-3333-4444-555555555555"
@@ -68,3 +71,28 @@ def test_no_groups_claim_means_no_groups_for_either_kind() -> None:
     for issuer in (V2, OTHER_ISSUER):
         principal = principal_from_claims(claims(issuer, groups=None))
         assert principal is not None and principal.groups == frozenset()
+
+
+# --- principals and groups: distinct namespaces (shares name groups as "group:<id>") ---
+
+
+def test_a_principal_id_in_the_group_namespace_matches_no_share() -> None:
+
+    assert grantee_identities("group:g1", frozenset({"g2"})) == {"group:g2"}
+    assert grantee_identities("iss|alice", frozenset({"g2"})) == {"iss|alice", "group:g2"}
+    # A key minted before the rule, whose principal id is a group's grantee form, reaches neither kind of share.
+    key_caller = Principal(id="group:g1", roles=frozenset(), name="k", kind="key")
+    entity = {"owner": "iss|owner", "shares": shares_property([Share("group:g1", frozenset({"use", "manage"}))])}
+    assert permissions_of(entity, key_caller) == frozenset()
+    member = Principal(id="iss|bob", roles=frozenset(), name="b", kind="user", groups=frozenset({"g1"}))
+    assert permissions_of(entity, member) == {"use", "manage"}
+    shares = [ConnectorShare("group:g1", frozenset({"edit"}))]
+    assert connector_permissions("iss|owner", shares, "group:g1", frozenset(), False) == frozenset()
+
+
+@pytest.mark.parametrize("principal_id", ["group:g1", " group:g1"])
+def test_no_key_is_minted_for_a_principal_id_in_the_group_namespace(principal_id: str) -> None:
+    with pytest.raises(ValueError, match="group"):
+        checked_principal_id(principal_id)
+    assert checked_principal_id("entra|t|o") == "entra|t|o"  # an admin may mint a key to act as a user
+    assert checked_principal_id("groupie") == "groupie"
