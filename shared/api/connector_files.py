@@ -28,6 +28,7 @@ from shared.connectors import (
     build_connector,
     connector_summary,
     credential_route_changes,
+    https_rule_errors,
     validate_connector_id,
 )
 from shared.oauth import oauth_warnings
@@ -147,6 +148,9 @@ def validate(call: Call) -> func.HttpResponse:
             connector, allow_token_retrieval=upload.allow_token_retrieval, policy=None, owner=call.principal.id
         )
         warnings = _warnings(call, upload, registered, existing)
+        errors = https_rule_errors(connector, call.gateway.settings.proxy_address_policy.allow_loopback)
+        if errors:  # PUT refuses these
+            return json_response({"valid": False, "errors": errors, "warnings": warnings})
         result = {"valid": True, "errors": [], "warnings": warnings, "connector": connector_summary(connector)}
         return json_response(result)
     return json_response({"valid": False, "errors": errors, "warnings": warnings})

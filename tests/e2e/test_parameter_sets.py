@@ -404,3 +404,56 @@ def test_a_replaced_connector_keeps_each_connection_on_its_set(stack: Stack, bac
     assert forced.status_code == 200, forced.text
     assert client.get(f"{stack.url}/api/connections/{connection['id']}").json()["status"] == "Error"
     assert client.get(invoke).status_code != 200
+
+
+# -- PATCH and the validate dry run follow the same rules --------------------------------------------
+
+
+def test_rotating_a_sets_password_is_validated_against_that_set(
+    stack: Stack, avepoint: dict, backend: RecordingBackend
+) -> None:
+    client = stack.client("ave-rotate")
+    values = {"username": "rotator", "password": PASSWORD}
+    connection = create(client, stack, "avepoint", parameterSet="basic", parameters=values).json()
+    rotated = PASSWORD + "-rotated"
+    response = client.patch(
+        f"{stack.url}/api/connections/{connection['id']}", json={"parameters": {"password": rotated}}
+    )
+    assert response.status_code == 200, response.text
+    assert client.get(f"{stack.url}/api/connections/{connection['id']}/invoke/rotated").status_code == 200
+    expected = base64.b64encode(f"rotator:{rotated}".encode()).decode()
+    assert backend.requests[-1].header("Authorization") == f"Basic {expected}"
+
+
+def test_a_rotation_the_test_connection_refuses_changes_nothing(
+    stack: Stack, forms: dict, backend: RecordingBackend
+) -> None:
+    backend.respond("/api/MetadataTestConnection", status=200)
+    client = stack.client("forms-rotate")
+    connection = create(client, stack, "forms", parameters={"api_key": API_KEY}).json()
+    record = stack.connection_record(connection["id"])
+    backend.respond("/api/MetadataTestConnection", status=401)
+    refused_key = "refused-rotation-" + uuid.uuid4().hex
+    response = client.patch(
+        f"{stack.url}/api/connections/{connection['id']}", json={"parameters": {"api_key": refused_key}}
+    )
+    assert response.status_code == 400, response.text
+    assert problem(response)["type"] == PROBLEM + "test-connection-failed"
+    after = stack.connection_record(connection["id"])
+    assert after["secretVersion"] == record["secretVersion"]
+    assert stack.keyvault_secret(after["secretName"])["values"]["api_key"] == API_KEY
+
+
+def test_the_dry_run_says_what_the_upload_would(stack: Stack, backend: RecordingBackend) -> None:
+    definition, properties = api_key_connector("api.example.com")
+    definition["schemes"] = ["http"]
+    body = {"apiDefinition": definition, "apiProperties": properties}
+    refused = stack.maker().post(f"{stack.url}/api/connectors/dry-http/validate", json=body).json()
+    assert refused["valid"] is False
+    assert [e["pointer"] for e in refused["errors"]] == ["/apiDefinition/schemes"]
+    ave_definition, ave_properties = real_connector(CERTIFIED / "AvePoint Cloud Governance", backend)
+    body = {"apiDefinition": ave_definition, "apiProperties": ave_properties}
+    warned = stack.maker().post(f"{stack.url}/api/connectors/dry-ave/validate", json=body).json()
+    assert warned["valid"] is True
+    oauth_set = "/apiProperties/properties/connectionParameterSets/values/0/parameters/token/oAuthSettings"
+    assert oauth_set in [w["pointer"] for w in warned["warnings"]]
