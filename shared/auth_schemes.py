@@ -15,7 +15,7 @@ from requests import PreparedRequest
 from requests.auth import AuthBase, HTTPBasicAuth
 
 from shared import problems
-from shared.connectors import AuthScheme
+from shared.connectors import AuthScheme, is_credential_header
 from shared.oauth import TokenSet
 
 
@@ -72,5 +72,13 @@ def auth_for(scheme: AuthScheme, values: Mapping[str, Any]) -> AuthBase | None:
         value = _text(values, scheme.value_parameter)
         if scheme.location == "query":
             return ApiKeyQuery(scheme.key_name or "", value)
+        if not is_credential_header(scheme.key_name or ""):
+            # A snapshot stored before connectors with such a name were refused: never let a key frame the request.
+            raise problems.Problem(
+                409,
+                "connector-misconfigured",
+                "Connector misconfigured",
+                "This connection's connector sends its key in a header the gateway reserves; its maker must fix it.",
+            )
         return ApiKeyHeader(scheme.key_name or "", value)
     raise problems.not_implemented(f"Connections with {scheme.kind} authentication are not supported yet.")

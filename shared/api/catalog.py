@@ -383,7 +383,12 @@ OPERATIONS: Mapping[str, Operation] = MappingProxyType(
                 **NOT_FOUND_CONNECTION,
                 400: ("path-rejected", "header-rejected"),
                 403: ("backend-address-forbidden", "quota-exceeded"),
-                409: ("connection-needs-reauthorization", "connection-not-ready", "connector-changed"),
+                409: (
+                    "connection-needs-reauthorization",
+                    "connection-not-ready",
+                    "connector-changed",
+                    "connector-misconfigured",
+                ),
                 413: ("body-too-large",),
                 429: ("rate-limited",),
                 501: ("not-implemented",),

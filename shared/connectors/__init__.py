@@ -3,6 +3,7 @@
 No I/O here: callers read bytes and store records; this package decodes, validates and describes.
 """
 
+from shared.connectors._auth import is_credential_header
 from shared.connectors._build import build_connector
 from shared.connectors._changes import credential_route_changes
 from shared.connectors._client_secrets import FoundSecret, client_secret_of, take_client_secrets
@@ -60,6 +61,7 @@ __all__ = [
     "credential_route_changes",
     "decode_document",
     "https_rule_errors",
+    "is_credential_header",
     "is_loopback_host",
     "parse_connector_share",
     "shares_from_record",

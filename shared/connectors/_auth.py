@@ -10,6 +10,7 @@ A securityDefinitions type other than apiKey, basic and oauth2 is an error, neve
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from shared.connectors._errors import ErrorList, json_pointer
@@ -24,6 +25,44 @@ UNSUPPORTED_REASONS = {
     "parameterSets": "None of its connection parameter sets uses a scheme this gateway supports (none, basic, "
     "apiKey, oauth2).",
 }
+
+
+# Headers that frame or route the request, which the gateway computes itself. A key sent as one would let a user's
+# key value decide them: `Transfer-Encoding: chunked` next to the real Content-Length smuggles a second request,
+# one the path guard never saw, onto a pooled connection other connectors' calls to that host share.
+_RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "expect",
+        "proxy-authorization",
+        "proxy-connection",
+        "forwarded",
+    }
+)
+_RESERVED_HEADER_PREFIXES = ("x-forwarded-",)
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
+_RESERVED_HEADER_RULE = (
+    "An apiKey header name must be an HTTP token and not a header that frames or routes the request "
+    "(Host, Content-Length, Transfer-Encoding, Connection and other hop-by-hop headers, Expect, Forwarded, "
+    "X-Forwarded-*)."
+)
+
+
+def is_credential_header(name: str) -> bool:
+    """Whether an apiKey may go in a header of this name (see _RESERVED_HEADERS)."""
+    lowered = name.lower()
+    return (
+        bool(_HEADER_NAME.fullmatch(name))
+        and lowered not in _RESERVED_HEADERS
+        and not lowered.startswith(_RESERVED_HEADER_PREFIXES)
+    )
 
 
 def _scheme(kind: str, **fields: str | None) -> AuthScheme:
@@ -91,6 +130,8 @@ def _api_key_scheme(
     key_name = definition.get("name")
     if not isinstance(key_name, str) or not key_name.strip():
         errors.append({"pointer": f"{pointer}/name", "detail": "An apiKey needs the header or query parameter name."})
+    elif location == "header" and not is_credential_header(key_name):
+        errors.append({"pointer": f"{pointer}/name", "detail": _RESERVED_HEADER_RULE})
     value_parameter = next((p for p in parameters if p.name == "api_key" and p.type in STRING_TYPES), None)
     if value_parameter is None:
         secure = [p for p in parameters if p.type == "securestring"]

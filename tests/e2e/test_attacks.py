@@ -79,3 +79,49 @@ def test_another_users_connection_and_case_variants_of_its_id_look_absent(
     owner = stack.client("atk-owner")
     assert owner.get(f"{stack.url}/api/connections/{connection_id.upper()}").status_code == 404
     assert len(stack.backend.requests) == before
+
+
+# -- a hostile maker ----------------------------------------------------------------------------------
+
+RESERVED_KEY_HEADERS = [
+    "Transfer-Encoding",
+    "content-length",
+    "Host",
+    "Connection",
+    "Keep-Alive",
+    "TE",
+    "Upgrade",
+    "Expect",
+    "Forwarded",
+    "X-Forwarded-For",
+    "X-Forwarded-Host",
+    "Proxy-Authorization",
+    "X-Key\r\nX-Injected: 1",
+    "X Key",
+    "X-Key:",
+]
+
+
+@pytest.mark.parametrize("name", RESERVED_KEY_HEADERS)
+def test_an_api_key_header_that_frames_or_routes_the_request_is_refused(stack: Stack, name: str) -> None:
+    # Before: `Transfer-Encoding` with the key "chunked" made the backend read the body as chunked while
+    # requests sent the real Content-Length, so a caller's body `0\r\n\r\nGET /v1/smuggled ...` reached the
+    # backend as a second request the path guard never saw, on a pooled connection other connectors share.
+    definition, properties = api_key_connector(host_of(stack.backend.url), name=name)
+    response = stack.maker().put(
+        f"{stack.url}/api/connectors/atk-header-{RESERVED_KEY_HEADERS.index(name)}",
+        json={"apiDefinition": definition, "apiProperties": properties},
+    )
+    assert response.status_code == 400, response.text
+    body = problem(response)
+    assert [e["pointer"] for e in body["errors"]] == ["/apiDefinition/securityDefinitions/api_key/name"]
+
+
+@pytest.mark.parametrize("name", ["Authorization", "Ocp-Apim-Subscription-Key", "X-API-KEY", "Cookie"])
+def test_ordinary_api_key_headers_still_carry_the_key(stack: Stack, name: str) -> None:
+    connector_id = f"atk-ok-header-{name.lower()}"
+    _register(stack, connector_id, name=name)
+    caller, connection_id = _own_connection(stack, connector_id, "atk-header-owner")
+    response = caller.get(f"{stack.url}/api/connections/{connection_id}/invoke/ok")
+    assert response.status_code == 200, response.text
+    assert stack.backend.requests[-1].header(name) == KEY
