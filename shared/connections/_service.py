@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from requests.auth import AuthBase
 
@@ -55,7 +56,7 @@ from shared.connections._unusable import DISCONNECTED, connector_changed_meanwhi
 from shared.connections._update import ConnectionUpdate, parse_update_body
 from shared.connector_store import RegisteredConnector
 from shared.connectors import AuthScheme, Connector, ConnectorError, validate_connection_values
-from shared.oauth import OAuthClient, OAuthError, TokenSet, oauth_setup_problem
+from shared.oauth import OAuthClient, OAuthError, ProviderAddressRefused, TokenSet, oauth_setup_problem
 from shared.stores.secrets import SecretStore
 from shared.stores.tables import json_properties, now_iso
 
@@ -359,7 +360,7 @@ class ConnectionService:
             payload: dict[str, Any] = {"values": values.secret}
             fields: dict[str, Any] = {"status": CONNECTED}
             if config and config.grant_type == "client_credentials":
-                tokens = self._client_credentials_token(config, snapshot, values.secret)
+                tokens = self._client_credentials_token(config, snapshot, values.secret, connector.id)
                 self._test_connection(connector, BearerToken(tokens))  # before the secret: a failure stores none
                 payload["tokens"] = tokens.to_secret()
                 fields["tokenExpiresAt"] = iso_at(tokens.expires_at)
@@ -386,9 +387,21 @@ class ConnectionService:
         if self._tester is not None:
             self._tester.check(connector.test_connection, connector.backend.url, auth)
 
-    def _client_credentials_token(self, config: Any, snapshot: dict[str, Any], secret_values: dict) -> TokenSet:
+    def _client_credentials_token(
+        self, config: Any, snapshot: dict[str, Any], secret_values: dict, connector_id: str
+    ) -> TokenSet:
         try:
             return self._oauth.client_credentials(config, client_credential(self._secrets, snapshot, secret_values))
+        except ProviderAddressRefused as refused:
+            raise problems.Problem(
+                409,
+                "connector-misconfigured",
+                "Connector misconfigured",
+                f"The connector's token endpoint (host {urlsplit(config.token_url).hostname!r}) resolves to "
+                f"{refused.reason}, which the gateway's address guard refuses, so no token was requested. Nothing "
+                "you enter can fix this: its maker must point the token endpoint at a host the gateway may call.",
+                connectorId=connector_id,
+            ) from None
         except OAuthError as error:
             raise problems.Problem(
                 502,

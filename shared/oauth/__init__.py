@@ -33,6 +33,7 @@ from shared.oauth._messages import (
 )
 from shared.oauth._tokens import (
     OAuthError,
+    ProviderAddressRefused,
     TokenSet,
     parse_revocation_response,
     parse_token_response,
@@ -47,6 +48,7 @@ __all__ = [
     "OAuthConfigError",
     "OAuthError",
     "PreparedRequest",
+    "ProviderAddressRefused",
     "TokenSet",
     "authorization_url",
     "config_from_record",

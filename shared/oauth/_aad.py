@@ -20,7 +20,14 @@ import requests
 
 from shared.oauth._config import AAD_RESERVED_SCOPES, OAuthConfig
 from shared.oauth._messages import ClientCredential
-from shared.oauth._tokens import OAuthError, TokenSet, provider_error, safe_text, token_set_from_payload
+from shared.oauth._tokens import (
+    OAuthError,
+    ProviderAddressRefused,
+    TokenSet,
+    provider_error,
+    safe_text,
+    token_set_from_payload,
+)
 from shared.proxy._forward import ResponseTooLarge, bounded_request
 from shared.proxy._transport import refused_address
 
@@ -151,10 +158,9 @@ class AadTokens:
         except ResponseTooLarge:
             raise OAuthError("invalid_response", f"Entra ID answered with over {MAX_RESPONSE_BYTES} bytes") from None
         except requests.RequestException as error:
-            if refused_address(error) is not None:  # the address guard: retrying won't change that
-                raise OAuthError(
-                    "invalid_request", "the identity provider's address is not allowed", transient=False
-                ) from None
+            blocked = refused_address(error)
+            if blocked is not None:  # the address guard: retrying won't change that
+                raise ProviderAddressRefused(blocked.reason) from None
             raise OAuthError(
                 "temporarily_unavailable", f"Entra ID could not be reached ({type(error).__name__})", transient=True
             ) from None

@@ -25,7 +25,13 @@ from shared.oauth._messages import (
     token_request_for_code,
     token_request_for_refresh,
 )
-from shared.oauth._tokens import OAuthError, TokenSet, parse_revocation_response, parse_token_response
+from shared.oauth._tokens import (
+    OAuthError,
+    ProviderAddressRefused,
+    TokenSet,
+    parse_revocation_response,
+    parse_token_response,
+)
 from shared.proxy._forward import ResponseTooLarge, bounded_request
 from shared.proxy._transport import refused_address
 
@@ -64,10 +70,9 @@ class OAuthClient:
                 "invalid_response", f"the identity provider answered with over {MAX_RESPONSE_BYTES} bytes"
             ) from None
         except requests.RequestException as error:
-            if refused_address(error) is not None:
-                raise OAuthError(
-                    "invalid_request", "the identity provider's address is not allowed", transient=False
-                ) from None
+            blocked = refused_address(error)
+            if blocked is not None:
+                raise ProviderAddressRefused(blocked.reason) from None
             raise OAuthError(
                 "temporarily_unavailable",
                 f"the identity provider could not be reached ({type(error).__name__})",

@@ -53,6 +53,15 @@ class OAuthError(Exception):
         super().__init__(f"{error}: {description}" if description else error)
 
 
+class ProviderAddressRefused(OAuthError):
+    """The identity provider's host resolves to an address the gateway's address guard refuses: nothing was sent,
+    and no retry or credential changes that (the connector's endpoints do)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("invalid_request", "the identity provider's address is not allowed", transient=False)
+        self.reason = reason  # e.g. "a loopback address": the guard's words, never the address itself
+
+
 def safe_text(text: Any, sent_secrets: Iterable[str | None] = ()) -> str:
     """Provider text fit for an error message: one line, short, with every value we sent blanked out."""
     result = _CONTROL.sub(" ", str(text or ""))

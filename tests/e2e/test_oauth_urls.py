@@ -129,6 +129,7 @@ def test_token_requests_go_through_the_address_guard(stack: Stack, strict_gatewa
             json={"displayName": "x", "parameters": {}},
         )
         assert identity_provider.requests == []
+        assert [e for e in stack.entities("connections") if e["connectorId"] == "generic-loopback-idp"] == []
         allowed = client.post(
             f"{stack.url}/api/connectors/generic-loopback-idp/connections",
             json={"displayName": "x", "parameters": {}},
@@ -136,6 +137,11 @@ def test_token_requests_go_through_the_address_guard(stack: Stack, strict_gatewa
         assert allowed.status_code == 201, allowed.text  # the same connector where loopback is allowed
         assert len(identity_provider.requests) == 1
     body = problem(refused)
-    assert refused.status_code == 502, refused.text
-    assert body["type"] == "urn:connector-gateway:problem:token-request-failed"
+    # Not the provider refusing the client credentials: the gateway never asked. A maker's fix, said as such.
+    assert refused.status_code == 409, refused.text
+    assert body["type"] == "urn:connector-gateway:problem:connector-misconfigured"
+    assert body["connectorId"] == "generic-loopback-idp"
+    assert "token endpoint (host '127.0.0.1') resolves to a loopback address" in body["detail"]
+    assert "address guard refuses" in body["detail"]
+    assert "client credentials" not in body["detail"]
     assert CLIENT_SECRET not in refused.text
