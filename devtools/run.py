@@ -125,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
                 print("Maker key: the value of GATEWAY_BOOTSTRAP_KEY")
             else:
                 print(f"Maker key (send as Ocp-Apim-Subscription-Key): {key}")
-            print(f"CLI settings (URL, key, stores) in {state / ENV_FILE}: `.venv/bin/connector-gateway list` works")
+            cli = ".venv/bin/connector-gateway" + (
+                "" if state == STATE.resolve() else f" --env-file {state / ENV_FILE}"
+            )
+            print(f"CLI settings (URL, key, stores) in {state / ENV_FILE}: e.g. `{cli} list`")
             print("Ctrl-C stops the gateway and its stand-ins.", flush=True)
             while all(s.process.poll() is None for s in services):
                 time.sleep(0.5)

@@ -38,6 +38,8 @@ def problem_line(response: requests.Response) -> str:
     except ValueError:
         body = None
     if not isinstance(body, dict) or ("title" not in body and "detail" not in body):
+        if response.status_code == 404 and not response.content:
+            return f"404 Not Found: the gateway has no route {response.request.path_url if response.request else ''}"
         text = " ".join(response.text.split())[:200]
         return f"{response.status_code} {response.reason or ''}: {text or 'no body'}".strip()
     slug = str(body.get("type", "")).rsplit(":", 1)[-1] or str(body.get("title", ""))

@@ -1,4 +1,5 @@
-"""/connectors/{id}/apiDefinition, /apiProperties, /icon, /script: a paconn download of a connector's files;
+"""/connectors/{id}/apiDefinition, /apiProperties, /icon, /script: a paconn download of a connector's files, for
+those who may edit it;
 /connectors/{id}/validate: a dry run of an upload.
 
 A download returns the file as it was uploaded, byte for byte, except apiProperties when it carried a client
@@ -17,13 +18,14 @@ from shared.api.connectors import (
     DOCUMENTS,
     FILES,
     Upload,
+    permissions,
     read_upload,
+    require_edit,
     require_manager,
-    sees,
-    visible,
 )
 from shared.connector_store import RegisteredConnector
 from shared.connectors import (
+    EDIT,
     ConnectorError,
     build_connector,
     connector_summary,
@@ -40,7 +42,10 @@ MOVED_SECRET = "A client secret: the upload moves it to Key Vault and keeps the 
 
 
 def _download(call: Call, name: str) -> func.HttpResponse:
-    registered = visible(call, call.route("connectorId"))
+    # Editors only (owner, `edit` shares, admins): the files may hold what GET never shows (e.g. an internal
+    # parameter's default), so those who merely use the connector don't get them.
+    registered = call.gateway.connectors.get(call.route("connectorId"))
+    require_edit(call, registered)
     ref = registered.files.get(name)
     if ref is None:
         uploaded = "was uploaded before the gateway kept files" if not registered.files else f"has no {name}"
@@ -129,8 +134,8 @@ def validate(call: Call) -> func.HttpResponse:
     connector_id = call.route("connectorId")
     require_manager(call, connector_id)
     existing = call.gateway.connectors.find(connector_id)
-    if existing is not None and not sees(call, existing):
-        existing = None  # a connector the caller can't see is no business of this dry run
+    if existing is not None and EDIT not in permissions(call, existing):
+        existing = None  # a connector the caller can't replace is no business of this dry run
     errors: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
     try:

@@ -235,7 +235,7 @@ def _summary(call: Call, registered: RegisteredConnector) -> dict[str, Any]:
         "warnings": [*connector_view["warnings"], *oauth_warnings(registered.connector)],
         "policy": registered.policy,
         "owner": registered.owner or None,  # None: stored before connectors had owners; only admins manage it
-        "permissions": sorted(_permissions(call, registered)),
+        "permissions": sorted(permissions(call, registered)),
     }
     if registered.connector.auth.kind != "oauth2":
         return summary
@@ -264,7 +264,7 @@ def _require_scope(call: Call, connector_id: str) -> None:
         raise problems.forbidden(f"This subscription key is limited to {grant.scope}; it can't change this connector.")
 
 
-def _permissions(call: Call, registered: RegisteredConnector) -> frozenset[str]:
+def permissions(call: Call, registered: RegisteredConnector) -> frozenset[str]:
     principal = call.principal
     return connector_permissions(registered.owner, registered.shares, principal.id, principal.groups, call.is_admin)
 
@@ -275,7 +275,7 @@ def sees(call: Call, registered: RegisteredConnector) -> bool:
     grant = call.principal.subscription
     if grant is not None and not grant.permits_connector(registered.connector.id):
         return False
-    if _permissions(call, registered):
+    if permissions(call, registered):
         return True
     policy = policy_from_document(registered.policy)
     return policy is None or policy.visible_to(call.principal.id, call.principal.groups, call.is_maker)
@@ -289,11 +289,11 @@ def visible(call: Call, connector_id: str) -> RegisteredConnector:
     return registered
 
 
-def _require_edit(call: Call, registered: RegisteredConnector) -> None:
+def require_edit(call: Call, registered: RegisteredConnector) -> None:
     """404 unless the caller sees the connector; 403 unless it may edit it (owner, admin, or an `edit` share)."""
     if not sees(call, registered):
         raise problems.not_found("connector", registered.connector.id)
-    if EDIT in _permissions(call, registered):
+    if EDIT in permissions(call, registered):
         return
     if not registered.owner:
         raise problems.forbidden(
@@ -356,7 +356,7 @@ def put(call: Call) -> func.HttpResponse:
         raise problems.invalid_parameters(str(error), getattr(error, "errors", [])) from None
     existing = call.gateway.connectors.find(connector_id)
     if existing is not None:
-        _require_edit(call, existing)  # before reading the upload: a hijacker learns nothing from it
+        require_edit(call, existing)  # before reading the upload: a hijacker learns nothing from it
     try:
         upload = read_upload(call.request)
         connector = build_connector(connector_id, upload.api_definition, upload.api_properties)
@@ -402,7 +402,7 @@ def list_all(call: Call) -> func.HttpResponse:
 def delete(call: Call) -> func.HttpResponse:
     require_manager(call, call.route("connectorId"))
     registered = call.gateway.connectors.get(call.route("connectorId"))
-    _require_edit(call, registered)
+    require_edit(call, registered)
     # Connections first: a failure leaves the connector in place, so the delete can simply be retried.
     call.gateway.connections.delete_for_connector(registered.connector.id)
     call.gateway.connectors.delete(registered)
@@ -413,7 +413,7 @@ def _editable(call: Call) -> RegisteredConnector:
     connector_id = call.route("connectorId")
     require_manager(call, connector_id)
     registered = call.gateway.connectors.get(connector_id)
-    _require_edit(call, registered)
+    require_edit(call, registered)
     return registered
 
 

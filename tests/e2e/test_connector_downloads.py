@@ -19,10 +19,15 @@ def test_multipart_upload_downloads_byte_for_byte(stack: Stack) -> None:
     maker = stack.maker()
     assert maker.put(f"{stack.url}/api/connectors/dl-real", files=files).status_code == 201
     for name, (_, data) in files.items():
-        response = stack.client("someone").get(f"{stack.url}/api/connectors/dl-real/{name}")
+        response = maker.get(f"{stack.url}/api/connectors/dl-real/{name}")
         assert response.status_code == 200, response.text
         assert response.content == data
         assert response.headers["Content-Type"] == "application/json"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        # Those who only use the connector see it, but not its files: they may hold what GET never shows.
+        user = stack.client("someone").get(f"{stack.url}/api/connectors/dl-real/{name}")
+        assert user.status_code == 403
+        assert problem(user)["type"].endswith("forbidden")
     missing = maker.get(f"{stack.url}/api/connectors/dl-real/icon")
     assert missing.status_code == 404
     assert problem(missing)["type"].endswith("file-not-kept")
@@ -78,7 +83,7 @@ def test_a_client_secret_in_the_files_is_never_downloaded(stack: Stack) -> None:
     assert secret not in repr(stack.entities("connectors"))
 
 
-def test_hidden_connectors_download_as_absent_and_deletes_take_the_files(stack: Stack) -> None:
+def test_editors_download_hidden_connectors_look_absent_and_deletes_take_the_files(stack: Stack) -> None:
     definition, properties = api_key_connector(host_of(stack.backend.url))
     maker = stack.maker()
     body = {"apiDefinition": definition, "apiProperties": properties, "policy": {"visibility": {"audience": "makers"}}}
@@ -86,7 +91,9 @@ def test_hidden_connectors_download_as_absent_and_deletes_take_the_files(stack: 
     assert response.status_code == 201, response.text
     downloaded = maker.get(f"{stack.url}/api/connectors/dl-hidden/apiDefinition")
     assert downloaded.json() == definition  # a JSON upload is kept as the JSON it was sent as
-    assert stack.client("not-a-maker").get(f"{stack.url}/api/connectors/dl-hidden/apiDefinition").status_code == 404
+    hidden = stack.client("not-a-maker").get(f"{stack.url}/api/connectors/dl-hidden/apiDefinition")
+    assert hidden.status_code == 404
+    assert problem(hidden)["type"].endswith("connector-not-found")
     assert any(e["PartitionKey"] == "file|dl-hidden" for e in stack.entities("connectors"))
     assert maker.delete(f"{stack.url}/api/connectors/dl-hidden").status_code == 204
     assert not any(e["PartitionKey"] == "file|dl-hidden" for e in stack.entities("connectors"))
