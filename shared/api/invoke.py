@@ -31,12 +31,13 @@ log = logging.getLogger(__name__)
 _INVOKE_SEGMENT = re.compile(r"/connections/[^/]+/invoke(?=/|$)", re.IGNORECASE)
 
 
-def _raw_path_and_query(url: str) -> tuple[str, str]:
+def _raw_path_and_query(url: str) -> tuple[str, str, str]:
+    """The caller's path after /invoke, its query, and the invoke path itself (where this connection's cookies live)."""
     parts = urlsplit(url)
     match = _INVOKE_SEGMENT.search(parts.path)
     if match is None:  # can't happen behind the route template; refuse rather than guess
         raise problems.bad_request("The invoke path could not be read.", slug="path-rejected")
-    return parts.path[match.end() :], parts.query
+    return parts.path[match.end() :], parts.query, parts.path[: match.end()]
 
 
 def _counter_key(call: Call, connection: ConnectionTarget, key: LimitKey) -> str:
@@ -109,7 +110,7 @@ def invoke(call: Call) -> func.HttpResponse:
             f"The request body is {len(body)} bytes; this gateway forwards at most {settings.proxy_max_body_bytes}.",
         )
     connection = call.gateway.connections.target(call.principal, call.route("connectionId"))
-    raw_path, raw_query = _raw_path_and_query(call.request.url)
+    raw_path, raw_query, invoke_prefix = _raw_path_and_query(call.request.url)
     url = proxy.backend_url(connection.backend_url, raw_path, raw_query, drop_query=_gateway_credential_query(call))
     policy = policy_from_document(connection.policy)
     check_connector_ip(policy, connection.connector_id, call.client_ip)
@@ -141,7 +142,8 @@ def invoke(call: Call) -> func.HttpResponse:
     _count_response_bytes(call, connection, policy, len(response.body))
     # Repeated backend headers are joined, except Set-Cookie: one header per cookie reaches the caller.
     sandbox = policy is None or policy.sandbox_responses
+    backend_headers = proxy.scoped_cookies(response.headers, invoke_prefix, urlsplit(connection.backend_url).path)
     response_headers = proxy.caller_response_headers(
-        proxy.sandboxed(response.headers, sandbox), _limit_headers(admission)
+        proxy.sandboxed(backend_headers, sandbox), _limit_headers(admission)
     )
     return func.HttpResponse(response.body, status_code=response.status, headers=response_headers)

@@ -11,7 +11,7 @@ from shared.proxy._headers import (
     forward_response_headers,
     is_platform_header,
 )
-from shared.proxy._origin import GATEWAY_COOKIE_PREFIX, sandboxed, strip_gateway_cookies
+from shared.proxy._origin import GATEWAY_COOKIE_PREFIX, sandboxed, scoped_cookies, strip_gateway_cookies
 from shared.proxy._transport import BackendSession, BlockedAddressError, quiet_transport_logging
 from shared.proxy._url_values import HOST_DECIDING, Position, UnsafeValue, check_value, positions
 from shared.proxy._url_values import render as render_url_template
@@ -45,5 +45,6 @@ __all__ = [
     "quiet_transport_logging",
     "render_url_template",
     "sandboxed",
+    "scoped_cookies",
     "strip_gateway_cookies",
 ]

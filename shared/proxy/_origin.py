@@ -9,12 +9,22 @@ a web app meant for browsers opts out through its policy (`"responses": {"sandbo
 
 The gateway's own cookies (named `__Host-cg...`, e.g. the sign-in cookie) belong to the gateway and
 never go to a backend, whatever else the caller's Cookie header holds.
+
+A backend's cookies are the browser's cookies for the gateway's origin, so `scoped_cookies` keeps them to the
+connection that set them, the way a reverse proxy rewrites cookie paths: a cookie named like the gateway's
+goes (a planted sign-in cookie would bind a victim's OAuth sign-in to the attacker's connection), so does a
+`__Host-` cookie (it must have `Path=/`, so every connection's backend would get it), `Domain` goes (a
+backend could otherwise set cookies for the gateway's parent domain), and `Path` becomes the connection's
+invoke path (the backend's path below its base path appended), so the browser sends a backend's cookies
+back to that connection only.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
+logger = logging.getLogger(__name__)
 GATEWAY_COOKIE_PREFIX = "__Host-cg"
 SANDBOX_HEADERS = (("Content-Security-Policy", "sandbox"), ("X-Content-Type-Options", "nosniff"))
 _NOSNIFF = "x-content-type-options"
@@ -48,3 +58,42 @@ def sandboxed(headers: Iterable[tuple[str, str]], sandbox: bool = True) -> list[
     if not sandbox:
         return pairs
     return [(name, value) for name, value in pairs if name.lower() != _NOSNIFF] + list(SANDBOX_HEADERS)
+
+
+def _invoke_path(cookie_path: str, invoke_prefix: str, base_path: str) -> str:
+    """The gateway path for a backend cookie's Path: below the base path it maps into the connection's invoke path;
+    anything else (no Path, "/", another part of the backend) gets the whole invoke path."""
+    base = base_path.rstrip("/")
+    if cookie_path == base or cookie_path.startswith(base + "/"):
+        return invoke_prefix + cookie_path[len(base) :].rstrip("/")
+    return invoke_prefix
+
+
+def _scoped_cookie(value: str, invoke_prefix: str, base_path: str) -> str | None:
+    pair, *attributes = value.split(";")
+    name = pair.split("=", 1)[0].strip().lower()
+    if name.startswith((GATEWAY_COOKIE_PREFIX.lower(), "__host-")):
+        return None
+    kept, cookie_path = [], ""
+    for attribute in attributes:
+        key, _, attribute_value = attribute.strip().partition("=")
+        if key.lower() == "path":
+            cookie_path = attribute_value.strip()
+        elif key.lower() != "domain":
+            kept.append(attribute.strip())
+    path = _invoke_path(cookie_path if cookie_path.startswith("/") else "", invoke_prefix, base_path)
+    return "; ".join([pair.strip(), f"Path={path}", *kept])
+
+
+def scoped_cookies(headers: Iterable[tuple[str, str]], invoke_prefix: str, base_path: str) -> list[tuple[str, str]]:
+    """The backend's response headers with each Set-Cookie kept to this connection (see the module docstring)."""
+    result = []
+    for name, value in headers:
+        if name.lower() == "set-cookie":
+            scoped = _scoped_cookie(value, invoke_prefix, base_path)
+            if scoped is None:
+                logger.warning("dropped a backend cookie named like the gateway's own or __Host-")
+                continue
+            value = scoped
+        result.append((name, value))
+    return result

@@ -125,3 +125,48 @@ def test_ordinary_api_key_headers_still_carry_the_key(stack: Stack, name: str) -
     response = caller.get(f"{stack.url}/api/connections/{connection_id}/invoke/ok")
     assert response.status_code == 200, response.text
     assert stack.backend.requests[-1].header(name) == KEY
+
+
+# -- a hostile backend --------------------------------------------------------------------------------
+
+
+def _set_cookies(response: requests.Response) -> list[str]:
+    return [value for name, value in response.raw.headers.items() if name.lower() == "set-cookie"]
+
+
+def test_a_backend_cant_plant_the_gateways_cookies_or_cookies_for_other_connections(
+    stack: Stack, echo: tuple[requests.Session, str]
+) -> None:
+    # Before: every Set-Cookie passed as sent, so a backend could overwrite the sign-in cookie that binds an OAuth
+    # sign-in to its browser (then finish a victim's sign-in onto the attacker's connection), set cookies for the
+    # gateway's parent domain, or set Path=/ cookies that the browser then sends to every other connection's backend.
+    caller, connection_id = echo
+    stack.backend.respond(
+        "/v1/cookie-toss",
+        headers=[
+            ("Set-Cookie", "__Host-cg-signin=planted; Path=/; Secure; HttpOnly"),
+            ("Set-Cookie", "__HOST-CG-other=planted; Path=/; Secure"),
+            ("Set-Cookie", "__Host-backend=planted; Path=/; Secure"),
+            ("Set-Cookie", "tossed=1; Domain=127.0.0.1; Path=/"),
+            ("Set-Cookie", "session=abc; Path=/v1/cookie-toss; HttpOnly"),
+            ("Set-Cookie", "elsewhere=1; Path=/admin"),
+            ("Set-Cookie", "plain=1"),
+        ],
+        body="ok",
+    )
+    response = caller.get(f"{stack.url}/api/connections/{connection_id}/invoke/cookie-toss")
+    assert response.status_code == 200
+    cookies = _set_cookies(response)
+    prefix = f"/api/connections/{connection_id}/invoke"
+    by_name = {cookie.split("=", 1)[0]: cookie for cookie in cookies}
+    assert sorted(by_name) == ["elsewhere", "plain", "session", "tossed"], cookies
+    assert all("domain" not in cookie.lower() for cookie in cookies)
+    paths = {
+        name: [a.strip() for a in c.split(";") if a.strip().lower().startswith("path=")] for name, c in by_name.items()
+    }
+    assert paths == {
+        "tossed": [f"path={prefix}"],
+        "session": [f"path={prefix}/cookie-toss"],
+        "elsewhere": [f"path={prefix}"],
+        "plain": [f"path={prefix}"],
+    }, cookies

@@ -143,10 +143,12 @@ def test_set_cookies_reach_the_caller_as_separate_headers_with_one_date(
     )
     assert response.status == 200, response.data
     assert response.data == b"ok"
-    # Each cookie is its own header, as the Functions host writes it (attribute names lower-cased).
+    # Each cookie is its own header, as the Functions host writes it (attribute names lower-cased), kept to the
+    # connection's invoke path (test_attacks.py has why).
+    invoke = f"/api/connections/{connection_id}/invoke"
     assert response.msg.get_all("Set-Cookie") == [
-        "session=abc; path=/; httponly",
-        "theme=dark; expires=Wed, 21 Oct 2026 07:28:00 GMT; max-age=3600; path=/",
+        f"session=abc; path={invoke}; httponly",
+        f"theme=dark; expires=Wed, 21 Oct 2026 07:28:00 GMT; max-age=3600; path={invoke}",
     ]
     assert response.msg.get_all("Date") == ["Tue, 01 Jan 2030 00:00:00 GMT"]  # the backend's, not a second one
     assert response.msg.get_all("Vary") == ["Accept, Origin"]  # joined: the worker keeps one value per name
@@ -172,7 +174,7 @@ def test_a_backend_header_the_functions_host_would_fail_on_is_dropped_not_a_500(
     response = _raw_get(stack.url, target)
     assert response.status == 200, response.data
     assert response.data == b"still here"
-    assert response.msg.get_all("Set-Cookie") == ["good=1; max-age=60"]
+    assert response.msg.get_all("Set-Cookie") == [f"good=1; max-age=60; path=/api/connections/{connection_id}/invoke"]
     assert response.getheader("X-Latin1") is None
     assert response.getheader("X-Fine") == "yes"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from shared.proxy import forward_request_headers, sandboxed, strip_gateway_cookies
+import pytest
+
+from shared.proxy import forward_request_headers, sandboxed, scoped_cookies, strip_gateway_cookies
 
 
 def test_the_gateways_cookies_are_stripped_by_prefix_and_the_rest_kept() -> None:
@@ -25,3 +27,27 @@ def test_sandbox_headers_are_added_and_nosniff_replaces_the_backends() -> None:
         ("X-Content-Type-Options", "nosniff"),
     ]
     assert sandboxed(backend, sandbox=False) == backend
+
+
+INVOKE = "/api/connections/c1/invoke"
+
+
+@pytest.mark.parametrize(
+    ("cookie", "base_path", "scoped"),
+    [
+        ("a=1; Path=/v1/x; HttpOnly", "/v1", f"a=1; Path={INVOKE}/x; HttpOnly"),
+        ("a=1; Path=/v1", "/v1/", f"a=1; Path={INVOKE}"),
+        ("a=1; Path=/v1evil", "/v1", f"a=1; Path={INVOKE}"),
+        ("a=1; Path=/", "/v1", f"a=1; Path={INVOKE}"),
+        ("a=1", "/v1", f"a=1; Path={INVOKE}"),
+        ("a=1; path=/x/", "", f"a=1; Path={INVOKE}/x"),
+        ("a=1; Domain=.example.com; Secure; path=relative", "/v1", f"a=1; Path={INVOKE}; Secure"),
+        ("__Host-cg-signin=x; Path=/; Secure", "/v1", None),
+        ("__host-CG-anything=x", "/v1", None),
+        ("__Host-session=x; Path=/; Secure", "/v1", None),
+    ],
+)
+def test_backend_cookies_are_kept_to_the_connection(cookie: str, base_path: str, scoped: str | None) -> None:
+    headers = [("Set-Cookie", cookie), ("X-Other", "Path=/; Domain=x")]
+    expected = ([("Set-Cookie", scoped)] if scoped else []) + [("X-Other", "Path=/; Domain=x")]
+    assert scoped_cookies(headers, INVOKE, base_path) == expected
