@@ -361,6 +361,7 @@ OPERATIONS: Mapping[str, Operation] = MappingProxyType(
             {303: Reply("On to the identity provider.")},
             {
                 **SIGNIN_STATE,
+                400: ("invalid-oauth-state", "bad-request", "invalid-form"),
                 403: ("signin-browser-mismatch", "signin-confirmation-required", "ip-forbidden"),
                 413: ("body-too-large",),
             },

@@ -27,6 +27,7 @@ from shared.gateway import gateway
 from shared.web import anonymous_endpoint
 
 MAX_FORM_BYTES = 4096
+MAX_FORM_FIELDS = 10
 _STYLE = "body{font-family:sans-serif;margin:3em;max-width:40em}dt{font-weight:bold}button{font-size:1.1em}"
 _STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode("utf-8")).digest()).decode("ascii")
 
@@ -122,7 +123,13 @@ def confirm(request: func.HttpRequest) -> func.HttpResponse:
     body = request.get_body() or b""
     if len(body) > MAX_FORM_BYTES:
         raise problems.Problem(413, "body-too-large", "Body too large", f"The form is over {MAX_FORM_BYTES} bytes.")
-    form = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=10)
+    try:
+        form = parse_qs(body.decode("utf-8", errors="replace"), max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:  # more fields than the confirm form has: not ours
+        raise problems.bad_request(
+            f"The form has more than {MAX_FORM_FIELDS} fields; the confirm form sends only its csrf token.",
+            slug="invalid-form",
+        ) from None
     csrf = (form.get("csrf") or [""])[0]
     provider_url = gateway().signin.confirm(request.route_params.get("ticket", ""), _binding(request), csrf)
     return func.HttpResponse(status_code=303, headers={**page_headers(), "Location": provider_url})

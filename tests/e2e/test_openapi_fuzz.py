@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -28,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from shared.api.openapi import openapi_path
-from tests.e2e.conftest import MAKER_ROLE, Stack
+from tests.e2e.conftest import MAKER_ROLE, Stack, problem
 
 pytestmark = pytest.mark.e2e
 EXAMPLES_PER_OPERATION = int(os.environ.get("OPENAPI_FUZZ_EXAMPLES", "12"))
@@ -86,3 +87,13 @@ def test_the_gateway_answers_as_its_document_says(
             # parameter to get wrong): nothing negative to send. Any other failure fails the test.
             if mode is not GenerationMode.NEGATIVE:
                 raise
+
+
+# -- what schemathesis found, kept as plain regression tests ------------------------------------------
+
+
+def test_a_confirm_form_with_more_fields_than_the_form_has_is_a_400_problem(stack: Stack) -> None:
+    fields = [(f"field{i}", "x") for i in range(11)]
+    response = requests.post(f"{stack.url}/api/oauth/start/no-such-ticket", data=fields, timeout=30)
+    assert response.status_code == 400
+    assert problem(response)["type"] == "urn:connector-gateway:problem:invalid-form"
