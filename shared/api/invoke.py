@@ -142,7 +142,10 @@ def invoke(call: Call) -> func.HttpResponse:
     _count_response_bytes(call, connection, policy, len(response.body))
     # Repeated backend headers are joined, except Set-Cookie: one header per cookie reaches the caller.
     sandbox = policy is None or policy.sandbox_responses
-    backend_headers = proxy.scoped_cookies(response.headers, invoke_prefix, urlsplit(connection.backend_url).path)
+    base_path = urlsplit(connection.backend_url).path
+    backend_headers = proxy.scoped_cookies(response.headers, invoke_prefix, base_path)
+    gateway = (call.request.url, settings.public_url)
+    backend_headers = proxy.gateway_location(backend_headers, url, base_path, invoke_prefix, gateway)
     response_headers = proxy.caller_response_headers(
         proxy.sandboxed(backend_headers, sandbox), _limit_headers(admission)
     )

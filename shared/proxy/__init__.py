@@ -11,7 +11,13 @@ from shared.proxy._headers import (
     forward_response_headers,
     is_platform_header,
 )
-from shared.proxy._origin import GATEWAY_COOKIE_PREFIX, sandboxed, scoped_cookies, strip_gateway_cookies
+from shared.proxy._origin import (
+    GATEWAY_COOKIE_PREFIX,
+    gateway_location,
+    sandboxed,
+    scoped_cookies,
+    strip_gateway_cookies,
+)
 from shared.proxy._transport import BackendSession, BlockedAddressError, quiet_transport_logging
 from shared.proxy._url_values import HOST_DECIDING, Position, UnsafeValue, check_value, positions
 from shared.proxy._url_values import render as render_url_template
@@ -40,6 +46,7 @@ __all__ = [
     "forward",
     "forward_request_headers",
     "forward_response_headers",
+    "gateway_location",
     "is_platform_header",
     "positions",
     "quiet_transport_logging",

@@ -17,12 +17,19 @@ goes (a planted sign-in cookie would bind a victim's OAuth sign-in to the attack
 backend could otherwise set cookies for the gateway's parent domain), and `Path` becomes the connection's
 invoke path (the backend's path below its base path appended), so the browser sends a backend's cookies
 back to that connection only.
+
+A backend's `Location` is meant for the backend, but the caller resolves it against the gateway: a relative
+one would land on the gateway's own API, where a 307 makes the caller's client repeat its method and body with
+its gateway credential. `gateway_location` resolves it the way the backend meant it: inside the backend's base
+path it becomes the same place through this connection, elsewhere on the backend or anywhere else it stays
+absolute, and one on the gateway's own origin goes.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 logger = logging.getLogger(__name__)
 GATEWAY_COOKIE_PREFIX = "__Host-cg"
@@ -95,5 +102,44 @@ def scoped_cookies(headers: Iterable[tuple[str, str]], invoke_prefix: str, base_
                 logger.warning("dropped a backend cookie named like the gateway's own or __Host-")
                 continue
             value = scoped
+        result.append((name, value))
+    return result
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_of(parts: SplitResult) -> tuple[str, str, int | None]:
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+
+
+def gateway_location(
+    headers: Iterable[tuple[str, str]],
+    backend_request_url: str,
+    base_path: str,
+    invoke_prefix: str,
+    gateway_origins: Collection[str],
+) -> list[tuple[str, str]]:
+    """The backend's response headers with Location resolved for the caller (see the module docstring)."""
+    request = urlsplit(backend_request_url)
+    base = base_path.rstrip("/")
+    gateway = {_origin_of(urlsplit(url)) for url in gateway_origins if url}
+    result = []
+    for name, value in headers:
+        if name.lower() == "location":
+            try:
+                # Resolved against the backend URL without its query, which may hold an apiKey ("#x" keeps it).
+                target = urlsplit(urljoin(request._replace(query="", fragment="").geturl(), value.strip()))
+                origin = _origin_of(target)
+            except ValueError:  # a port out of range, a broken IPv6 literal
+                origin, target = None, None
+            if target is None or origin in gateway:
+                logger.warning("dropped a backend Location that pointed at the gateway itself or couldn't be read")
+                continue
+            if origin == _origin_of(request) and (target.path == base or target.path.startswith(base + "/")):
+                inside = target._replace(scheme="", netloc="", path=invoke_prefix + target.path[len(base) :])
+                value = inside.geturl()
+            else:
+                value = target.geturl()
         result.append((name, value))
     return result

@@ -170,3 +170,39 @@ def test_a_backend_cant_plant_the_gateways_cookies_or_cookies_for_other_connecti
         "elsewhere": [f"path={prefix}"],
         "plain": [f"path={prefix}"],
     }, cookies
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        # Inside the backend's base path: the same place through this connection.
+        ("/v1/next?page=2", "{invoke}/next?page=2"),
+        ("next", "{invoke}/next"),
+        ("{backend}/v1/items/7", "{invoke}/items/7"),
+        # Elsewhere on the backend: there, directly (it was never the gateway's path).
+        ("/api/connections", "{backend}/api/connections"),
+        ("//127.0.0.1:{gateway_port}/api/connections", None),
+        # The gateway itself, under either of its names: no Location at all.
+        ("{gateway}/api/connections", None),
+        ("{public}/api/subscriptions", None),
+        # Somewhere else entirely: unchanged.
+        ("https://elsewhere.example/x", "https://elsewhere.example/x"),
+    ],
+)
+def test_a_backend_redirect_never_sends_the_caller_back_to_the_gateways_api(
+    stack: Stack, echo: tuple[requests.Session, str], location: str, expected: str | None
+) -> None:
+    # Before: Location passed unchanged, and a relative one resolves against the gateway's URL: a 307 to
+    # /api/connections/... made a caller's client repeat its method and body there with its gateway credential.
+    caller, connection_id = echo
+    names = {
+        "backend": stack.backend.url,
+        "gateway": stack.url,
+        "public": stack.public_url,
+        "gateway_port": stack.url.rsplit(":", 1)[1],
+        "invoke": f"/api/connections/{connection_id}/invoke",
+    }
+    stack.backend.respond("/v1/moving", status=307, headers={"Location": location.format(**names)})
+    response = caller.delete(f"{stack.url}/api/connections/{connection_id}/invoke/moving", allow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers.get("Location") == (expected.format(**names) if expected else None)

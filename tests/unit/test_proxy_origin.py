@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.proxy import forward_request_headers, sandboxed, scoped_cookies, strip_gateway_cookies
+from shared.proxy import forward_request_headers, gateway_location, sandboxed, scoped_cookies, strip_gateway_cookies
 
 
 def test_the_gateways_cookies_are_stripped_by_prefix_and_the_rest_kept() -> None:
@@ -51,3 +51,29 @@ def test_backend_cookies_are_kept_to_the_connection(cookie: str, base_path: str,
     headers = [("Set-Cookie", cookie), ("X-Other", "Path=/; Domain=x")]
     expected = ([("Set-Cookie", scoped)] if scoped else []) + [("X-Other", "Path=/; Domain=x")]
     assert scoped_cookies(headers, INVOKE, base_path) == expected
+
+
+CALLED = "https://api.example.com/v1/items?api_key=SECRET"
+GATEWAY = ("https://gw.example.com/api/connections/c1/invoke/items", "https://gateway.contoso.com")
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("/v1/items/2?x=1#f", f"{INVOKE}/items/2?x=1#f"),
+        ("2", f"{INVOKE}/2"),
+        ("#top", f"{INVOKE}/items#top"),  # never the called URL's query: it holds the key
+        ("?page=2", f"{INVOKE}/items?page=2"),
+        ("HTTPS://API.example.com:443/v1", INVOKE),
+        ("/v2/other", "https://api.example.com/v2/other"),
+        ("http://api.example.com/v1/x", "http://api.example.com/v1/x"),  # another origin: http, not https
+        ("https://elsewhere.example/x", "https://elsewhere.example/x"),
+        ("https://gw.example.com/api/connections", None),
+        ("//GATEWAY.contoso.com/api/subscriptions", None),
+        ("https://api.example.com:99999/", None),
+    ],
+)
+def test_a_backend_location_is_resolved_the_way_the_backend_meant_it(location: str, expected: str | None) -> None:
+    headers = [("Location", location), ("X-Other", "/v1/x")]
+    result = gateway_location(headers, CALLED, "/v1", INVOKE, GATEWAY)
+    assert result == ([("Location", expected)] if expected else []) + [("X-Other", "/v1/x")]
