@@ -115,19 +115,24 @@ def format_subscription_table(subscriptions: Sequence[Subscription]) -> str:
 def _create_key(args: argparse.Namespace, store: SubscriptionKeyStore, out: TextIO) -> None:
     """A new key's subscription has two keys: both values are printed, the only time they exist in the clear.
     A given --value that exists already (the dev bootstrap key) is a no-op: its second key was printed back then."""
-    secondary = ""
+    principal, name = args.principal.strip(), args.name.strip()
+    if not principal or not name:
+        raise ValueError("A key needs a principal id and a name.")
+    created = None
     if args.value is None or store.lookup(args.value) is None:
         with contextlib.suppress(ResourceExistsError):  # the given value was created meanwhile: a no-op below
-            created = store.create_subscription(
-                args.name.strip(), args.principal.strip(), args.role, primary_value=args.value
-            )
-            secondary = created.secondary_value
-    key_id, value = store.create(args.principal, args.role, args.name, args.value)
-    record = store.lookup(value)
+            created = store.create_subscription(name, principal, args.role, primary_value=args.value)
+    if created is not None:
+        value = created.primary_value
+        record = store.lookup(value)
+        key_id = record.key_id if record else "-"
+    else:
+        key_id, value = store.create(principal, args.role, name, args.value)  # checks it matches; else ValueError
+        record = store.lookup(value)
     print(f"id: {key_id}", file=out)
     print(f"value: {value}", file=out)
-    if secondary:
-        print(f"secondary: {secondary}", file=out)
+    if created is not None:
+        print(f"secondary: {created.secondary_value}", file=out)
     else:
         print(
             "secondary: (printed when this key was first created; `subscriptions regenerate` makes a new one)", file=out
