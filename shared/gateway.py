@@ -69,7 +69,15 @@ def build_gateway(settings: Settings) -> Gateway:
     oauth = OAuthClient(BackendSession(settings.proxy_address_policy))
     records = ConnectionRecords(tables.connections)
     leases = Leases(records, secrets)  # the one writer of a connection's tokens at a time
-    signin = SignIn(tables.states, records, secrets, oauth, settings.public_url, leases)
+    signin = SignIn(
+        tables.states,
+        records,
+        secrets,
+        oauth,
+        settings.public_url,
+        leases,
+        address_policy=settings.proxy_address_policy,
+    )
     counters = limits_table(settings)
     backend = BackendSession(settings.proxy_address_policy)
     tester = ConnectionTester(  # test connection calls go the way invocations go: same guard, deadline and cap

@@ -46,7 +46,8 @@ from shared.connections import _access as access
 from shared.connections._lease import LEASE_FIELD, Lease, LeaseLost, Leases, iso_at
 from shared.connections._records import CONNECTED, ERROR, ConnectionRecords, snapshot_of
 from shared.connections._snapshot import client_credential, snapshot_oauth
-from shared.oauth import OAuthClient, OAuthConfig, OAuthError, authorization_url, new_pkce
+from shared.oauth import OAuthClient, OAuthConfig, OAuthError, authorization_url, backend_url_with_host, new_pkce
+from shared.proxy import AddressPolicy
 from shared.stores.errors import translate_errors
 from shared.stores.secrets import SecretStore
 
@@ -152,15 +153,6 @@ class SignInResult:
     redirect_to: str | None = None
 
 
-def backend_url_with_host(backend_url: str, host_url: str) -> str:
-    """The backend URL with scheme and host taken from `host_url` (e.g. Salesforce's instance_url)."""
-    new = urlsplit(host_url)
-    old = urlsplit(backend_url)
-    if new.scheme != "https" or not new.netloc:
-        raise OAuthError("invalid_response", "the token response named a backend host that isn't https")
-    return f"https://{new.netloc}{old.path}"
-
-
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 
@@ -181,7 +173,9 @@ class SignIn:
         public_url: str,
         leases: Leases,
         clock: Callable[[], float] = time.time,
+        address_policy: AddressPolicy | None = None,  # judges a backend host a token response names
     ) -> None:
+        self._address_policy = address_policy or AddressPolicy()
         self._states = states
         self._records = records
         self._secrets = secret_store
@@ -409,14 +403,21 @@ class SignIn:
                 self.redirect_url,
                 (payload.get("login") or {}).get("verifier") or None,
             )
-            fields: dict[str, Any] = {}
-            host = tokens.extra.get(config.backend_host_field) if config.backend_host_field else None
-            if host:
-                fields["backendUrl"] = backend_url_with_host(snapshot["backendUrl"], str(host))
         except OAuthError as error:
             reason = f"the code exchange failed: {error.error}"
             lease.write({"status": ERROR, "errorReason": reason})
             return SignInResult(connection_id, ERROR, reason, redirect)
+        fields: dict[str, Any] = {}
+        host = tokens.extra.get(config.backend_host_field) if config.backend_host_field else None
+        if host:
+            try:
+                fields["backendUrl"] = backend_url_with_host(
+                    config, snapshot["backendUrl"], str(host), self._address_policy
+                )
+            except OAuthError as error:  # the tokens are dropped: nothing of this sign-in is stored
+                reason = f"the sign-in was refused: {error.description}"
+                lease.write({"status": ERROR, "errorReason": reason})
+                return SignInResult(connection_id, ERROR, reason, redirect)
         version = self._secrets.put(
             record["secretName"],
             {"values": payload.get("values", {}), "tokens": tokens.to_secret(), LEASE_FIELD: lease.id},

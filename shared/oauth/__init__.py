@@ -10,6 +10,7 @@ Pure parts (_config, _messages, _tokens, _generic) do no I/O; _client and _aad (
 Provider templates are data: providers.json.
 """
 
+from shared.oauth._backend_host import backend_url_with_host
 from shared.oauth._checks import oauth_setup_problem, oauth_warnings
 from shared.oauth._client import OAuthClient
 from shared.oauth._config import (
@@ -51,6 +52,7 @@ __all__ = [
     "ProviderAddressRefused",
     "TokenSet",
     "authorization_url",
+    "backend_url_with_host",
     "config_from_record",
     "config_to_record",
     "new_pkce",

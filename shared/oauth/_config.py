@@ -58,6 +58,7 @@ class OAuthConfig:
     token_auth: str = "client_secret_post"  # noqa: S105 | "client_secret_basic" | "private_key_jwt" (aadcertificate)
     accept_json: bool = False  # send Accept: application/json (GitHub answers form-encoded otherwise)
     backend_host_field: str | None = None  # token-response field naming the backend host (Salesforce)
+    backend_host_suffixes: tuple[str, ...] = ()  # the only hosts that field may name: ".salesforce.com", ...
     issues_refresh_tokens: bool = True
     nested_token_field: str | None = None  # object holding the tokens when the top level has none (Slack)
     success_field: str | None = None  # a false value here means failure, whatever the HTTP status (Slack "ok")
@@ -91,6 +92,7 @@ def config_to_record(config: OAuthConfig) -> dict[str, Any]:
     """A JSON-serialisable dict of the config."""
     record = {"recordVersion": RECORD_VERSION, **dataclasses.asdict(config)}
     record["scopes"] = list(config.scopes)
+    record["backend_host_suffixes"] = list(config.backend_host_suffixes)
     return record
 
 
@@ -103,7 +105,8 @@ def config_from_record(record: Mapping[str, Any]) -> OAuthConfig:
     if unknown:
         raise ValueError(f"malformed OAuth config record: unknown fields {sorted(unknown)}")
     try:
-        return OAuthConfig(**{**values, "scopes": tuple(values.get("scopes") or ())})
+        suffixes = tuple(values.get("backend_host_suffixes") or ())
+        return OAuthConfig(**{**values, "scopes": tuple(values.get("scopes") or ()), "backend_host_suffixes": suffixes})
     except TypeError as error:
         raise ValueError(f"malformed OAuth config record: {error}") from None
 
@@ -428,6 +431,7 @@ def oauth_config_for(connector: Connector, overrides: Mapping[str, Any] | None =
     }
     if name != "oauth2generic":
         fields["scopes"] = tuple(scopes)
+    fields["backend_host_suffixes"] = tuple(fields.get("backend_host_suffixes") or ())
     if protocol == "aad":
         fields.update(_aad_fields(s, client_id, scopes))
     elif protocol == "oauth2generic":

@@ -7,11 +7,16 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
+import requests
 
-from tests.e2e.conftest import GatewayFactory, Stack, problem
+from tests.e2e.conftest import GatewayFactory, Stack, host_of, problem
+from tests.support import connector_files
 from tests.support.backend import RecordingBackend
+from tests.support.gateway_signin import to_provider
+from tests.support.oauth_standins import ProviderStandin
 
 CLIENT_SECRET = "maker-client-secret-" + uuid.uuid4().hex
 
@@ -145,3 +150,64 @@ def test_token_requests_go_through_the_address_guard(stack: Stack, strict_gatewa
     assert "address guard refuses" in body["detail"]
     assert "client credentials" not in body["detail"]
     assert CLIENT_SECRET not in refused.text
+
+
+# -- a backend host named by the token response (Salesforce's instance_url) ------------------------
+
+
+def _salesforce_connector(stack: Stack, salesforce: ProviderStandin) -> tuple[dict, dict]:
+    definition, properties = connector_files.oauth_connector(
+        host_of(stack.backend.url),
+        f"{salesforce.url}/services/oauth2/authorize",
+        salesforce.url + salesforce.token_path,
+        f"{salesforce.url}{salesforce.revocation_path}",
+        salesforce.client_id,
+    )
+    properties["properties"]["connectionParameters"]["token"]["oAuthSettings"]["identityProvider"] = "salesforce"
+    return definition, properties
+
+
+@pytest.mark.parametrize(
+    "instance_url",
+    [
+        "https://attacker.example",  # not Salesforce's
+        "https://acme.my.salesforce.com.attacker.example",  # Salesforce's name as a label of another domain
+        "https://acme.my.salesforce.com@attacker.example",  # userinfo: the host is attacker.example
+        "https://127.0.0.1",  # an address, not an org's host
+        "http://acme.my.salesforce.com",  # the token would cross the network in clear text
+        "https://acme.my.salesforce.com:8443",  # another port than Salesforce's
+    ],
+)
+def test_a_token_response_naming_a_host_the_provider_does_not_use_fails_the_sign_in(
+    stack: Stack, instance_url: str
+) -> None:
+    """A token response decides nothing about where the user's token goes: the sign-in fails, saying why, and
+    neither the tokens nor the named host are stored."""
+    with ProviderStandin("salesforce", client_secret=CLIENT_SECRET, instance_url=instance_url) as salesforce:
+        connector_id = f"sf-hostile-{uuid.uuid4().hex[:8]}"
+        _register(stack, connector_id, *_salesforce_connector(stack, salesforce))
+        owner = stack.client("sf-owner")
+        created = owner.post(
+            f"{stack.url}/api/connectors/{connector_id}/connections", json={"displayName": "sf", "parameters": {}}
+        )
+        assert created.status_code == 201, created.text
+        connection = created.json()
+        before = stack.connection_record(connection["id"])
+        browser = requests.Session()
+        authorize = urlsplit(to_provider(browser, connection["loginUrl"]))
+        asked = dict(parse_qsl(authorize.query))
+        code = salesforce.issue_code(asked["redirect_uri"], asked.get("code_challenge"), scope="api refresh_token")
+        callback = f"{asked['redirect_uri']}?{urlencode({'code': code, 'state': asked['state']})}"
+        answer = browser.get(callback, headers={"Accept": "text/html"}, allow_redirects=False, timeout=30)
+        assert len(salesforce.calls(salesforce.token_path)) == 1  # the provider did answer, with that host
+    assert answer.status_code == 400, answer.text
+    assert "the sign-in was refused: the token response&#x27;s instance_url" in answer.text
+    record = stack.connection_record(connection["id"])
+    assert record["status"] == "Error"
+    assert record["errorReason"].startswith("the sign-in was refused: the token response's instance_url")
+    assert record.get("backendUrl", "") == before.get("backendUrl", "")  # the snapshot's backend still
+    assert record["secretVersion"] == before["secretVersion"]  # no tokens written
+    assert "attacker" not in repr(record)
+    view = owner.get(f"{stack.url}/api/connections/{connection['id']}").json()
+    assert view["status"] == "Error" and "instance_url" in view["error"]
+    assert owner.get(f"{stack.url}/api/connections/{connection['id']}/invoke/x").status_code == 409

@@ -79,12 +79,14 @@ class ProviderStandin(StandinServer):
         rotate: bool = True,  # standard/entra: a refresh issues a new refresh token
         expiring: bool = False,  # github: a GitHub App with expiring user tokens (refresh tokens); slack: rotation
         certificate: x509.Certificate | None = None,  # entra: the client's certificate (client assertions)
+        instance_url: str = "https://acme.my.salesforce.com",  # salesforce: the org's host its answers name
     ) -> None:
         super().__init__(tls=flavour == "entra")
         self.flavour = flavour
         self.client_id, self.client_secret = client_id, client_secret
         SECRETS.add(client_secret, "OAuth stand-in client secret")
         self.expires_in, self.rotate, self.expiring, self.certificate = expires_in, rotate, expiring, certificate
+        self.instance_url = instance_url
         self.grants: dict[str, Grant] = {}
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> scope
         self.access_tokens: set[str] = set()
@@ -207,7 +209,7 @@ class ProviderStandin(StandinServer):
                     "signature": "c2lnbmF0dXJl",
                     "scope": scope,
                     "token_type": "Bearer",
-                    "instance_url": "https://acme.my.salesforce.com",
+                    "instance_url": self.instance_url,
                     "id": "https://login.salesforce.com/id/00Dx/005x",
                     "issued_at": "1700000000000",
                 }
