@@ -15,6 +15,7 @@ import requests
 from devtools.stack import REPO
 from tests.e2e.conftest import MAKER_ROLE, Stack, api_key_connector, host_of
 from tests.support.connector_files import CURATED_CONNECTORS, FIXTURES
+from tests.support.secret_scan import SECRETS
 
 REAL = CURATED_CONNECTORS / "independent-publisher-connectors" / "Nationalize.io"  # apiKey, with script.csx
 ICON = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000") + os.urandom(64)
@@ -31,6 +32,11 @@ def cli_env(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
 
 
 def cli(env: dict[str, str], *args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """The CLI in a subprocess: its requests escape the session's harvest, so the secrets it sends are named here."""
+    SECRETS.add(env.get("GATEWAY_KEY", ""), "the CLI's subscription key")
+    for arg in map(str, args):
+        if arg.startswith("api_key="):
+            SECRETS.add(arg.partition("=")[2], "a CLI --param")
     command = [sys.executable, "-m", "gateway_cli", *map(str, args)]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False)
 
@@ -115,6 +121,7 @@ def test_connections_create_update_list_delete(stack: Stack, cli_env: dict, tmp_
         == 0
     )
     (tmp_path / "params.json").write_text(json.dumps({"api_key": "cli-first-key"}))
+    SECRETS.add("cli-first-key", "a CLI --params-file")
     created = cli(
         cli_env,
         "connections",

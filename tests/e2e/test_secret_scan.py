@@ -34,6 +34,10 @@ def _harvest_key_vault(stack: Stack, registry: SecretRegistry) -> int:
     versions = 0
     for secret in client.list_properties_of_secrets():
         for version in client.list_properties_of_secret_versions(secret.name):
+            if version.enabled is False:
+                # A credential a PATCH replaced: Key Vault refuses to read it. Its value was sent by the test that
+                # stored it, so the HTTP harvest already holds it.
+                continue
             value = client.get_secret(secret.name, version.version).value or ""
             try:
                 harvest_secret_document(registry, json.loads(value), f"Key Vault secret {secret.name}")
