@@ -297,11 +297,19 @@ OPERATIONS: Mapping[str, Operation] = MappingProxyType(
             "Share the connection with a principal or group, to `use`, `manage` or `token`",
             CALLER,
             {201: Reply("Shared.", "Share")},
-            {**NOT_FOUND_CONNECTION, **JSON_BODY, 400: ("invalid-json", *INVALID)},
+            {
+                **NOT_FOUND_CONNECTION,
+                **JSON_BODY,
+                400: ("invalid-json", *INVALID),
+                409: ("connection-changed-meanwhile",),
+            },
             Body({JSON: "ShareRequest"}),
         ),
         "connection_unshare": Operation(
-            "Remove a share", CALLER, NO_CONTENT, {404: ("connection-not-found", "share-not-found")}
+            "Remove a share",
+            CALLER,
+            NO_CONTENT,
+            {404: ("connection-not-found", "share-not-found"), 409: ("connection-changed-meanwhile",)},
         ),
         "connection_audit": Operation(
             "The connection's audit log", CALLER, {200: Reply("Audit rows.", "AuditList")}, NOT_FOUND_CONNECTION
