@@ -15,7 +15,7 @@ from requests import PreparedRequest
 from requests.auth import AuthBase, HTTPBasicAuth
 
 from shared import problems
-from shared.connectors import AuthScheme, is_credential_header
+from shared.connectors import AuthScheme, credential_value_errors, is_credential_header
 from shared.oauth import TokenSet
 
 
@@ -66,6 +66,14 @@ def auth_for(scheme: AuthScheme, values: Mapping[str, Any]) -> AuthBase | None:
     """The AuthBase for a connection, given its parameter values (secret and plain together)."""
     if scheme.kind == "none":
         return None
+    if credential_value_errors(scheme, dict(values)):
+        # Stored before such values were refused: the transport would fail on it (or split the header at a CR/LF).
+        raise problems.Problem(
+            400,
+            "header-rejected",
+            "Bad request",
+            "This connection's credential has characters its header can't carry; its owner must update it.",
+        )
     if scheme.kind == "basic":
         return HTTPBasicAuth(_text(values, scheme.username_parameter), _text(values, scheme.password_parameter))
     if scheme.kind == "apiKey":

@@ -22,7 +22,7 @@ from shared.connectors._model import (
     connector_to_record,
     validate_connector_id,
 )
-from shared.connectors._parameters import ConnectionValues, validate_connection_values
+from shared.connectors._parameters import ConnectionValues, credential_value_errors, validate_connection_values
 from shared.connectors._sharing import (
     CONNECTOR_PERMISSIONS,
     EDIT,
@@ -59,6 +59,7 @@ __all__ = [
     "connector_summary",
     "connector_to_record",
     "credential_route_changes",
+    "credential_value_errors",
     "decode_document",
     "https_rule_errors",
     "is_credential_header",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.connectors._errors import ConnectionValuesInvalid, ErrorList, json_pointer
-from shared.connectors._model import STRING_TYPES, ConnectionParameter, Connector
+from shared.connectors._model import STRING_TYPES, AuthScheme, ConnectionParameter, Connector
 
 _EXPECTED = {"string": "a string", "securestring": "a string", "int": "an integer", "bool": "true or false"}
 
@@ -70,6 +70,44 @@ def validate_connection_values(connector: Connector, values: Any) -> ConnectionV
             errors.append({"pointer": pointer, "detail": problem})
             continue
         (accepted.secret if parameter.secret else accepted.plain)[name] = value
+    errors.extend(credential_value_errors(connector.auth, {**accepted.plain, **accepted.secret}))
     if errors:
         raise ConnectionValuesInvalid(errors)
     return accepted
+
+
+def _fits_a_header(value: str) -> bool:
+    """What the transport writes as a header value: visible Latin-1, space and tab (no CR, LF, NUL or other control)."""
+    return all(char == "\t" or " " <= char <= "~" or "\xa0" <= char <= "\xff" for char in value)
+
+
+def _is_latin1(value: str) -> bool:
+    return all(char <= "\xff" for char in value)
+
+
+def credential_value_errors(auth: AuthScheme, values: dict[str, Any]) -> ErrorList:
+    """Values the credential's header can't carry as entered: an apiKey header value with a control or non-Latin-1
+    character (the transport would refuse the request or, with CR/LF, split the header), basic credentials outside
+    Latin-1 (how they are encoded) or a username with ':' (RFC 7617: the backend would split it elsewhere).
+    Details never repeat the value."""
+
+    def text(name: str | None) -> str | None:
+        value = values.get(name or "")
+        return value if isinstance(value, str) else None
+
+    errors: ErrorList = []
+    if auth.kind == "apiKey" and auth.location == "header":
+        key = text(auth.value_parameter)
+        if key is not None and not _fits_a_header(key):
+            errors.append(_error(auth.value_parameter, "Must be visible Latin-1 characters: it goes in a header."))
+    elif auth.kind == "basic":
+        username, password = text(auth.username_parameter), text(auth.password_parameter)
+        if username is not None and (":" in username or not _is_latin1(username)):
+            errors.append(_error(auth.username_parameter, "A basic username is Latin-1 without ':'."))
+        if password is not None and not _is_latin1(password):
+            errors.append(_error(auth.password_parameter, "A basic password is Latin-1."))
+    return errors
+
+
+def _error(name: str | None, detail: str) -> dict[str, str]:
+    return {"pointer": json_pointer("parameters", name or ""), "detail": detail}

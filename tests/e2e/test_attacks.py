@@ -6,6 +6,7 @@ nothing did), which status and problem type came back, and that no secret is ech
 
 from __future__ import annotations
 
+import base64
 import uuid
 
 import pytest
@@ -206,3 +207,72 @@ def test_a_backend_redirect_never_sends_the_caller_back_to_the_gateways_api(
     response = caller.delete(f"{stack.url}/api/connections/{connection_id}/invoke/moving", allow_redirects=False)
     assert response.status_code == 307
     assert response.headers.get("Location") == (expected.format(**names) if expected else None)
+
+
+# -- hostile values a user stores ---------------------------------------------------------------------
+
+
+def _basic_connector(stack: Stack, connector_id: str) -> None:
+    definition, _ = api_key_connector(host_of(stack.backend.url))
+    definition["securityDefinitions"] = {"basic_auth": {"type": "basic"}}
+    required = {"constraints": {"required": "true"}}
+    parameters = {
+        "username": {"type": "string", "uiDefinition": {"displayName": "User", **required}},
+        "password": {"type": "securestring", "uiDefinition": {"displayName": "Password", **required}},
+    }
+    stack.register(connector_id, definition, {"properties": {"connectionParameters": parameters}})
+
+
+HOSTILE_KEYS = {
+    "crlf": "k\r\nX-Injected: 1",
+    "lf": "k\nX-Injected: 1",
+    "nul": "k\x00x",
+    "non-latin1": "ключ-",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_KEYS))
+def test_a_key_a_header_cant_carry_is_refused_at_creation_without_an_echo(stack: Stack, kind: str) -> None:
+    # Before: stored, then every call was a 500 (the transport refused the header value), a NUL reached the backend.
+    marker = uuid.uuid4().hex
+    _register(stack, "atk-key-values")
+    response = stack.client("atk-key-user").post(
+        f"{stack.url}/api/connectors/atk-key-values/connections",
+        json={"displayName": "hostile", "parameters": {"api_key": HOSTILE_KEYS[kind] + marker}},
+    )
+    assert response.status_code == 400, response.text
+    assert [e["pointer"] for e in problem(response)["errors"]] == ["/parameters/api_key"]
+    assert marker not in response.text
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "refused"),
+    [
+        ("ann:admin", "pw", "/parameters/username"),  # the backend would read user "ann", password "admin:pw"
+        ("анна", "pw", "/parameters/username"),
+        ("ann", "пароль", "/parameters/password"),
+        ("ännchen", "pässwörd", None),
+        ("ann\r\nX-Injected 1", "pw", None),  # base64-encoded: no header to split
+    ],
+)
+def test_basic_credentials_the_header_cant_carry_as_entered_are_refused(
+    stack: Stack, username: str, password: str, refused: str | None
+) -> None:
+    _basic_connector(stack, "atk-basic")
+    client = stack.client("atk-basic-user")
+    created = client.post(
+        f"{stack.url}/api/connectors/atk-basic/connections",
+        json={"displayName": "hostile", "parameters": {"username": username, "password": password}},
+    )
+    if refused:
+        assert created.status_code == 400, created.text
+        assert [e["pointer"] for e in problem(created)["errors"]] == [refused]
+        assert password not in created.text
+        return
+    assert created.status_code == 201, created.text
+    response = client.get(f"{stack.url}/api/connections/{created.json()['id']}/invoke/basic-ok")
+    assert response.status_code == 200, response.text
+    seen = stack.backend.requests[-1]
+    assert seen.header("X-Injected") is None
+    expected = base64.b64encode(f"{username}:{password}".encode("latin-1")).decode()
+    assert seen.header("Authorization") == f"Basic {expected}"
