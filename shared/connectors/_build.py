@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import re
 from typing import Any
+from urllib.parse import unquote
 
 from shared.connectors._auth import detect_auth_scheme
 from shared.connectors._connection_check import parse_connection_check
@@ -39,11 +40,20 @@ def _parse_host(host: Any, errors: ErrorList) -> str:
     return host
 
 
+def _has_dot_segment(base_path: str) -> bool:
+    """A `.`/`..` segment (also percent-encoded) or `//`: the backend would resolve it to another path than the one
+    the connector shows, and the path guard checks callers' paths against (shared/proxy/_urls.py)."""
+    decoded = unquote(unquote(base_path)).strip("/")  # leading and trailing slashes are normalised away
+    return (
+        "//" in decoded or "\\" in decoded or any(segment and set(segment) == {"."} for segment in decoded.split("/"))
+    )
+
+
 def _parse_base_path(base_path: Any, errors: ErrorList) -> str:
     if base_path is None:
         return "/"
-    if not isinstance(base_path, str) or _BAD_PATH_CHARACTERS.search(base_path):
-        detail = "The basePath must be a path without spaces, control characters, '?' or '#'."
+    if not isinstance(base_path, str) or _BAD_PATH_CHARACTERS.search(base_path) or _has_dot_segment(base_path):
+        detail = "The basePath must be a path without spaces, control characters, '?', '#', '//' or '.'/'..' segments."
         errors.append({"pointer": "/apiDefinition/basePath", "detail": detail})
         return "/"
     return "/" + base_path.strip("/") if base_path.strip("/") else "/"

@@ -276,3 +276,55 @@ def test_basic_credentials_the_header_cant_carry_as_entered_are_refused(
     assert seen.header("X-Injected") is None
     expected = base64.b64encode(f"{username}:{password}".encode("latin-1")).decode()
     assert seen.header("Authorization") == f"Basic {expected}"
+
+
+# -- a hostile maker's hosts and paths ----------------------------------------------------------------
+
+METADATA_SPELLINGS = ["2852039166", "0xa9fea9fe", "169.254.43518", "0251.0376.0251.0376", "0xa9.0xfe.0xa9.0xfe"]
+
+
+@pytest.mark.parametrize("host", METADATA_SPELLINGS)
+def test_odd_spellings_of_the_metadata_address_never_reach_it(stack: Stack, host: str) -> None:
+    connector_id = f"atk-imds-{METADATA_SPELLINGS.index(host)}"
+    definition, properties = api_key_connector(host, base_path="/")
+    response = stack.maker().put(
+        f"{stack.url}/api/connectors/{connector_id}", json={"apiDefinition": definition, "apiProperties": properties}
+    )
+    if response.status_code == 400:  # refused at upload: fine too
+        problem(response)
+        return
+    assert response.status_code in (200, 201), response.text
+    caller = stack.client("atk-imds")
+    connection_id = stack.connect(caller, connector_id, {"api_key": KEY})["id"]
+    called = caller.get(f"{stack.url}/api/connections/{connection_id}/invoke/metadata/instance")
+    assert called.status_code == 403, called.text
+    assert problem(called)["type"] == PROBLEM + "backend-address-forbidden"
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["user@127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:99999", "bücher.example", "-a.example"],
+)
+def test_a_host_with_userinfo_a_bad_port_or_non_ascii_is_refused_at_upload(stack: Stack, host: str) -> None:
+    definition, properties = api_key_connector(host)
+    response = stack.maker().put(
+        f"{stack.url}/api/connectors/atk-host-{uuid.uuid4().hex[:8]}",
+        json={"apiDefinition": definition, "apiProperties": properties},
+    )
+    assert response.status_code == 400, response.text
+    assert "/apiDefinition/host" in [e["pointer"] for e in problem(response)["errors"]]
+
+
+@pytest.mark.parametrize(
+    "base_path", ["/v1/../admin", "/v1/%2e%2e/admin", "/v1/%2E%2e", "/./admin", "/v1//admin", "/v1/%252e%252e"]
+)
+def test_a_base_path_with_dot_segments_is_refused_at_upload(stack: Stack, base_path: str) -> None:
+    # Before: stored, and the backend got /v1/%2E%2E/admin/x: the path the connector showed and the path guard
+    # checked callers against was not the one the backend resolved.
+    definition, properties = api_key_connector(host_of(stack.backend.url), base_path=base_path)
+    response = stack.maker().put(
+        f"{stack.url}/api/connectors/atk-base-{uuid.uuid4().hex[:8]}",
+        json={"apiDefinition": definition, "apiProperties": properties},
+    )
+    assert response.status_code == 400, response.text
+    assert [e["pointer"] for e in problem(response)["errors"]] == ["/apiDefinition/basePath"]
