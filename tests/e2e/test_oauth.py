@@ -610,7 +610,8 @@ def test_a_sign_in_under_way_when_its_connector_is_replaced_stores_nothing(
     browser = requests.Session()
     callback = sign_in(to_provider(browser, connection["loginUrl"]), session=browser, username="rita")
 
-    moved = {**definition, "host": "elsewhere.example.com"}  # the backend changes: its connections disconnect
+    # The backend changes (over https, as the https rule requires): its connections disconnect.
+    moved = {**definition, "host": "elsewhere.example.com", "schemes": ["https"]}
     body = {"apiDefinition": moved, "apiProperties": properties, "clientSecret": CLIENT_SECRET}
     forced = stack.maker().put(f"{stack.url}/api/connectors/oauth-replaced?force=true", json=body)
     assert forced.status_code == 200, forced.text
