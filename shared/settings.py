@@ -406,7 +406,11 @@ class Settings:
     applicationinsights_entra: bool = False  # ingest with the managed identity (Authorization=AAD)
 
     def redirect_allowed(self, url: str) -> bool:
-        """A post-login redirect must start with an allowlisted prefix that ends at a path boundary."""
+        """A post-login redirect must start with an allowlisted prefix that ends at a path boundary, and be visible
+        ASCII without a backslash: the callback writes it into a Location header (a CR/LF would split it), and
+        browsers drop tabs and newlines from URLs and read a backslash as a slash."""
+        if not all("!" <= char <= "~" and char != "\\" for char in url):
+            return False
         return any(
             url == prefix or url.startswith(prefix if prefix.endswith("/") else prefix + "/")
             for prefix in self.oauth_post_login_redirects

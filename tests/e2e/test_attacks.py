@@ -328,3 +328,65 @@ def test_a_base_path_with_dot_segments_is_refused_at_upload(stack: Stack, base_p
     )
     assert response.status_code == 400, response.text
     assert [e["pointer"] for e in problem(response)["errors"]] == ["/apiDefinition/basePath"]
+
+
+# -- the OAuth post-login redirect --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/done",
+        "https://app.example.com.evil.example/done",
+        "https://app.example.com/done@evil.example",
+        "https://app.example.com/donex",
+        "https://app.example.com@evil.example/done",
+        "https://app.example.com/done/\r\nSet-Cookie: x=1",
+        "https://app.example.com/done/\tx",
+        "https://app.example.com/done/ x",
+        "https://app.example.com/done/\\evil",
+        "//evil.example/done",
+        "javascript:alert(1)//https://app.example.com/done/",
+    ],
+)
+def test_a_post_login_redirect_off_the_allowlist_is_refused(
+    stack: Stack, echo: tuple[requests.Session, str], url: str
+) -> None:
+    response = stack.client("atk-redirect").post(
+        f"{stack.url}/api/connectors/atk-echo/connections",
+        json={"displayName": "r", "parameters": {"api_key": KEY}, "postLoginRedirectUrl": url},
+    )
+    assert response.status_code == 400, response.text
+    assert problem(response)["type"] == PROBLEM + "invalid-parameters"
+
+
+# -- a hostile backend's headers, and transport errors --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(f"X-Many-{i}", "v") for i in range(150)],
+        [("X-Huge", "v" * 70_000)],
+    ],
+    ids=["150-headers", "70kB-header"],
+)
+def test_a_backend_flooding_headers_gets_a_502_problem(
+    stack: Stack, echo: tuple[requests.Session, str], headers: list[tuple[str, str]]
+) -> None:
+    caller, connection_id = echo
+    stack.backend.respond("/v1/flood", headers=headers, body="x")
+    response = caller.get(f"{stack.url}/api/connections/{connection_id}/invoke/flood")
+    assert response.status_code == 502, response.text[:300]
+    assert problem(response)["type"].startswith(PROBLEM + "backend-")
+
+
+def test_a_transport_error_never_echoes_a_key_in_the_query(stack: Stack) -> None:
+    closed = stack.backend.url.rsplit(":", 1)[0] + ":1"  # nothing listens on port 1
+    stack.register("atk-query-closed", *api_key_connector(host_of(closed), location="query", name="key"))
+    caller, connection_id = _own_connection(stack, "atk-query-closed", "atk-query-owner")
+    response = caller.get(f"{stack.url}/api/connections/{connection_id}/invoke/x?key=mine")
+    assert response.status_code == 502, response.text
+    assert problem(response)["type"] == PROBLEM + "backend-unreachable"
+    assert KEY not in response.text
+    assert KEY not in stack.gateway_log()
