@@ -1,8 +1,9 @@
 """schemathesis against the running gateway, driven by the document the gateway serves at /api/openapi.json.
 
 Every operation of the document is exercised with a maker's subscription key: data that fits the document
-and data that doesn't. No answer may be a 5xx, and every answer must be one the document describes (status,
-media type, body schema). Nothing is excluded:
+and data that doesn't, with made-up ids and, where the path names a connector, connection or subscription,
+with ids of the maker's own that exist (fresh for each operation). No answer may be a 5xx, and every answer
+must be one the document describes (status, media type, headers, body schema). Nothing is excluded:
 - the invoke passthrough is exercised too; with no connection of this maker it answers the gateway's own
   problems (404 and friends), and the document says any status may come back from a real backend;
 - the OAuth start page and callback are exercised with made-up tickets and states: problems, or error pages.
@@ -13,6 +14,8 @@ Bounded for 2 shared cores: a fixed number of examples per operation, derandomiz
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 
 import pytest
 import requests
@@ -29,10 +32,12 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from shared.api.openapi import openapi_path
-from tests.e2e.conftest import MAKER_ROLE, Stack, problem
+from tests.e2e.conftest import MAKER_ROLE, Stack, api_key_connector, host_of, problem
+from tests.support.backend import RecordingBackend
 
 pytestmark = pytest.mark.e2e
-EXAMPLES_PER_OPERATION = int(os.environ.get("OPENAPI_FUZZ_EXAMPLES", "12"))
+KEY_HEADER = "Ocp-Apim-Subscription-Key"  # the default AUTH_SUBSCRIPTION_KEY_HEADER
+EXAMPLES_PER_OPERATION = int(os.environ.get("OPENAPI_FUZZ_EXAMPLES", "8"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -59,16 +64,70 @@ def _registered_operations() -> list[tuple[str, str]]:
     return [(openapi_path(route.route), method) for route in function_app.app.http_routes for method in route.methods]
 
 
+@pytest.fixture(scope="module")
+def fuzz_backend() -> Iterator[RecordingBackend]:
+    # Its own backend: invoked paths and bodies are schemathesis's, and no other test should see them.
+    backend = RecordingBackend()
+    try:
+        yield backend
+    finally:
+        backend.stop()
+
+
+@pytest.fixture
+def existing(stack: Stack, maker_key: str, fuzz_backend: RecordingBackend) -> dict[str, str]:
+    """Ids of things that exist, the maker's own: a connector, a connection to it and a second subscription
+    (not the one whose key the test uses, which an example may cancel or regenerate)."""
+    session = requests.Session()
+    session.headers[KEY_HEADER] = maker_key
+    connector_id = f"fuzz-{uuid.uuid4().hex[:8]}"
+    definition, properties = api_key_connector(host_of(fuzz_backend.url))
+    created = session.put(
+        f"{stack.url}/api/connectors/{connector_id}",
+        json={"apiDefinition": definition, "apiProperties": properties},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    connection = session.post(
+        f"{stack.url}/api/connectors/{connector_id}/connections",
+        json={"displayName": "fuzzed", "parameters": {"api_key": "fuzz-" + uuid.uuid4().hex}},
+        timeout=30,
+    )
+    assert connection.status_code == 201, connection.text
+    subscription = session.post(f"{stack.url}/api/subscriptions", json={"displayName": "fuzzed"}, timeout=30)
+    assert subscription.status_code == 201, subscription.text
+    return {
+        "connectorId": connector_id,
+        "connectionId": connection.json()["id"],
+        "subscriptionId": subscription.json()["id"],
+    }
+
+
+def _rounds(path_parameters: dict[str, str]) -> list[tuple[GenerationMode, dict[str, str] | None]]:
+    """Data that fits the document and data that doesn't. Where the path names something that exists, with
+    its real ids (so handlers get past their 404 to the body, and 200 bodies are checked too), and once with
+    made-up ids; otherwise with whatever the document allows."""
+    if not path_parameters:
+        return [(GenerationMode.POSITIVE, None), (GenerationMode.NEGATIVE, None)]
+    return [
+        (GenerationMode.POSITIVE, None),
+        (GenerationMode.POSITIVE, path_parameters),
+        (GenerationMode.NEGATIVE, path_parameters),
+    ]
+
+
 @pytest.mark.parametrize(("path", "method"), _registered_operations(), ids=lambda value: value)
 def test_the_gateway_answers_as_its_document_says(
-    gateway_api, stack: Stack, maker_key: str, path: str, method: str
+    request: pytest.FixtureRequest, gateway_api, stack: Stack, maker_key: str, path: str, method: str
 ) -> None:
     operation = gateway_api[path][method]
-    headers = {"Ocp-Apim-Subscription-Key": maker_key}  # the default AUTH_SUBSCRIPTION_KEY_HEADER
+    headers = {KEY_HEADER: maker_key}
+    names = [name for name in ("connectorId", "connectionId", "subscriptionId") if "{" + name + "}" in path]
+    known = {name: request.getfixturevalue("existing")[name] for name in names} if names else {}
 
-    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+    for mode, path_parameters in _rounds(known):
 
-        @given(case=operation.as_strategy(generation_mode=mode))
+        @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
         @settings(
             max_examples=EXAMPLES_PER_OPERATION,
             deadline=None,
