@@ -69,6 +69,13 @@ def build_gateway(settings: Settings) -> Gateway:
     oauth = OAuthClient(BackendSession(settings.proxy_address_policy))
     records = ConnectionRecords(tables.connections)
     leases = Leases(records, secrets)  # the one writer of a connection's tokens at a time
+    backend = BackendSession(settings.proxy_address_policy)
+    tester = ConnectionTester(  # test connection calls go the way invocations go: same guard, deadline and cap
+        backend,
+        (settings.proxy_connect_timeout, settings.proxy_read_timeout),
+        settings.proxy_total_timeout,
+        settings.proxy_max_response_bytes,
+    )
     signin = SignIn(
         tables.states,
         records,
@@ -77,15 +84,9 @@ def build_gateway(settings: Settings) -> Gateway:
         settings.public_url,
         leases,
         address_policy=settings.proxy_address_policy,
+        tester=tester,  # an OAuth connection's credential exists only after sign-in: it is tested there
     )
     counters = limits_table(settings)
-    backend = BackendSession(settings.proxy_address_policy)
-    tester = ConnectionTester(  # test connection calls go the way invocations go: same guard, deadline and cap
-        backend,
-        (settings.proxy_connect_timeout, settings.proxy_read_timeout),
-        settings.proxy_total_timeout,
-        settings.proxy_max_response_bytes,
-    )
     refresher = TokenRefresher(
         records,
         secrets,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from requests.auth import AuthBase
@@ -66,3 +67,20 @@ class ConnectionTester:
         )
         if not 200 <= response.status < 300:
             raise check_failed(check, response.status)
+
+
+def sign_in_refusal(
+    tester: ConnectionTester | None, check: dict[str, Any] | None, backend_url: str, auth: AuthBase
+) -> str | None:
+    """At an OAuth callback (the credential exists only then): why the snapshot's test connection (a
+    ConnectionCheck as a dict) refused the new token, or None when it passed or there is nothing to test."""
+    if tester is None or not check:
+        return None
+    try:
+        tester.check(ConnectionCheck(**check), backend_url, auth)
+    except problems.Problem as problem:  # the backend's refusal, or its transport problem (unreachable, ...)
+        status = problem.extensions.get("backendStatus")
+        if status is not None:
+            return f"the test connection ({check['operation_id']}) answered HTTP {status} with the new sign-in"
+        return f"the test connection failed: {problem.detail}"
+    return None

@@ -41,12 +41,21 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 from shared import problems
+from shared.auth_schemes import BearerToken
 from shared.callers import Principal
 from shared.connections import _access as access
+from shared.connections._connection_checks import ConnectionTester, sign_in_refusal
 from shared.connections._lease import LEASE_FIELD, Lease, LeaseLost, Leases, iso_at
 from shared.connections._records import CONNECTED, ERROR, ConnectionRecords, snapshot_of
 from shared.connections._snapshot import client_credential, snapshot_oauth
-from shared.oauth import OAuthClient, OAuthConfig, OAuthError, authorization_url, backend_url_with_host, new_pkce
+from shared.oauth import (
+    OAuthClient,
+    OAuthConfig,
+    OAuthError,
+    authorization_url,
+    backend_url_with_host,
+    new_pkce,
+)
 from shared.proxy import AddressPolicy
 from shared.stores.errors import translate_errors
 from shared.stores.secrets import SecretStore
@@ -174,7 +183,9 @@ class SignIn:
         leases: Leases,
         clock: Callable[[], float] = time.time,
         address_policy: AddressPolicy | None = None,  # judges a backend host a token response names
+        tester: ConnectionTester | None = None,  # runs the connector's test connection with the first token
     ) -> None:
+        self._tester = tester
         self._address_policy = address_policy or AddressPolicy()
         self._states = states
         self._records = records
@@ -418,6 +429,11 @@ class SignIn:
                 reason = f"the sign-in was refused: {error.description}"
                 lease.write({"status": ERROR, "errorReason": reason})
                 return SignInResult(connection_id, ERROR, reason, redirect)
+        backend = fields.get("backendUrl") or snapshot["backendUrl"]
+        refusal = sign_in_refusal(self._tester, snapshot.get("testConnection"), backend, BearerToken(tokens))
+        if refusal:  # the tokens are dropped: nothing of this sign-in is stored
+            lease.write({"status": ERROR, "errorReason": refusal})
+            return SignInResult(connection_id, ERROR, refusal, redirect)
         version = self._secrets.put(
             record["secretName"],
             {"values": payload.get("values", {}), "tokens": tokens.to_secret(), LEASE_FIELD: lease.id},

@@ -53,6 +53,8 @@ def connector_snapshot(
         ),
         "allowTokenRetrieval": registered.allow_token_retrieval,
         "policy": registered.policy,
+        # An OAuth sign-in connection is tested at its callback, when its first token exists.
+        "testConnection": dataclasses.asdict(check) if (check := registered.connector.test_connection) else None,
     }
 
 

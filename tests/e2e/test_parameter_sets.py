@@ -21,6 +21,7 @@ import requests
 
 from shared.connectors import decode_document
 from tests.e2e.conftest import GatewayFactory, Stack, host_of, problem
+from tests.support import connector_files
 from tests.support.backend import RecordingBackend
 from tests.support.connector_files import CURATED_CONNECTORS, api_key_connector, read_connector_files
 from tests.support.gateway_signin import to_provider
@@ -457,3 +458,47 @@ def test_the_dry_run_says_what_the_upload_would(stack: Stack, backend: Recording
     assert warned["valid"] is True
     oauth_set = "/apiProperties/properties/connectionParameterSets/values/0/parameters/token/oAuthSettings"
     assert oauth_set in [w["pointer"] for w in warned["warnings"]]
+
+
+def _signed_in_connection(stack: Stack, provider: OidcProvider, connector_id: str, user: str) -> tuple[int, dict]:
+    """The callback page's status, and the connection after it."""
+    client = stack.client(user)
+    connection = create(client, stack, connector_id, parameters={}).json()
+    browser = requests.Session()
+    callback = provider.sign_in(to_provider(browser, connection["loginUrl"]), session=browser, username=user)
+    page = browser.get(callback, headers={"Accept": "text/html"}, timeout=30)
+    return page.status_code, client.get(f"{stack.url}/api/connections/{connection['id']}").json()
+
+
+def test_an_oauth_connection_is_tested_with_its_first_token_at_the_callback(
+    stack: Stack, backend: RecordingBackend, provider: OidcProvider
+) -> None:
+    definition, properties = connector_files.oauth_connector(
+        host_of(backend.url),
+        provider.authorization_endpoint,
+        provider.token_endpoint,
+        provider.revocation_endpoint,
+        "ave-client",
+        base_path="/tested",
+    )
+    definition["paths"] = {"/ping": {"get": {"operationId": "Ping", "responses": {"200": {"description": "ok"}}}}}
+    definition["x-ms-capabilities"] = {"testConnection": {"operationId": "Ping", "parameters": {}}}
+    body = {"apiDefinition": definition, "apiProperties": properties, "clientSecret": OAUTH_CLIENT_SECRET}
+    assert stack.maker().put(f"{stack.url}/api/connectors/oauth-tested", json=body).status_code == 201
+
+    backend.respond("/tested/ping", status=401)
+    backend.clear()
+    page, refused = _signed_in_connection(stack, provider, "oauth-tested", "tested-refused")
+    assert page == 400  # the callback's "Sign-in did not complete" page
+    assert refused["status"] == "Error"
+    assert refused["error"] == "the test connection (Ping) answered HTTP 401 with the new sign-in"
+    [tested] = backend.requests
+    assert (tested.method, tested.path) == ("GET", "/tested/ping")
+    assert (tested.header("Authorization") or "").startswith("Bearer ")
+    record = stack.connection_record(refused["id"])
+    assert "tokens" not in stack.keyvault_secret(record["secretName"], record["secretVersion"] or None)
+
+    backend.respond("/tested/ping", status=200)
+    page, accepted = _signed_in_connection(stack, provider, "oauth-tested", "tested-accepted")
+    assert (page, accepted["status"]) == (200, "Connected")
+    assert backend.requests[-1].path == "/tested/ping"
