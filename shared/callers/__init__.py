@@ -6,12 +6,14 @@ from shared.callers._jwt_policy import RequiredClaim, TokenLocation
 from shared.callers._keys import SubscriptionKeyStore, subscription_key_table
 from shared.callers._principal import (
     GROUP_GRANTEE_PREFIX,
+    MAX_GRANTEE_LENGTH,
     Authentication,
     Principal,
     PrincipalKind,
     grantee_identities,
     group_grantee,
     in_group_namespace,
+    is_plausible_grantee,
 )
 from shared.callers._scope import ALL_SCOPE, SubscriptionGrant, parse_scope
 from shared.callers._subscription_model import (
@@ -37,6 +39,7 @@ __all__ = [
     "ALLOWED_ALGORITHMS",
     "ALL_SCOPE",
     "GROUP_GRANTEE_PREFIX",
+    "MAX_GRANTEE_LENGTH",
     "SLOTS",
     "STATES",
     "Authentication",
@@ -64,6 +67,7 @@ __all__ = [
     "grantee_identities",
     "group_grantee",
     "in_group_namespace",
+    "is_plausible_grantee",
     "normalized_roles",
     "parse_scope",
     "parse_slot",

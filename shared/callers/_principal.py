@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -46,6 +47,18 @@ GROUP_GRANTEE_PREFIX = "group:"
 
 def in_group_namespace(principal_id: str) -> bool:
     return principal_id.startswith(GROUP_GRANTEE_PREFIX)
+
+
+MAX_GRANTEE_LENGTH = 256  # an Entra "entra|tid|oid" is 80; an OIDC "iss|sub" fits: sub is at most 255 ASCII
+
+
+def is_plausible_grantee(value: str) -> bool:
+    """A principal or group id a share may name: not too long for the record that lists a connection's shares, and
+    without control, format (bidi overrides, zero-width) or line-separator characters that would forge lines or
+    disguise the name in an audit entry or a listing."""
+    return 0 < len(value) <= MAX_GRANTEE_LENGTH and not any(
+        unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in value
+    )
 
 
 def group_grantee(group: str) -> str:

@@ -18,13 +18,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import problems
-from shared.callers import GROUP_GRANTEE_PREFIX, Principal, grantee_identities, group_grantee, in_group_namespace
+from shared.callers import (
+    GROUP_GRANTEE_PREFIX,
+    MAX_GRANTEE_LENGTH,
+    Principal,
+    grantee_identities,
+    group_grantee,
+    in_group_namespace,
+    is_plausible_grantee,
+)
 
 USE = "use"
 MANAGE = "manage"
 TOKEN = "token"  # noqa: S105 - a permission name
 PERMISSIONS = (USE, MANAGE, TOKEN)
 MAX_SHARES = 100
+# A Table string property holds 32K UTF-16 characters: past this the write would fail as a 503, not a clear 400.
+MAX_SHARES_CHARACTERS = 30_000
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,11 @@ def parse_share(body: Any) -> Share:
             [{"pointer": "/permissions", "detail": f"a list of {', '.join(PERMISSIONS)}"}],
         )
     value = body[who[0]].strip()
+    if not is_plausible_grantee(value):
+        raise problems.invalid_parameters(
+            f"A {who[0]} id has at most {MAX_GRANTEE_LENGTH} characters, none of them control or format characters.",
+            [{"pointer": f"/{who[0]}", "detail": "a plausible id"}],
+        )
     if who[0] == "principal" and in_group_namespace(value):
         raise problems.invalid_parameters(
             f"A principal id never starts with {GROUP_GRANTEE_PREFIX!r}; to share with a group, send "
@@ -134,4 +149,6 @@ def with_share(shares: list[Share], share: Share, owner: str, granter: frozenset
     kept = [s for s in shares if s.grantee != share.grantee]
     if len(kept) >= MAX_SHARES:
         raise problems.bad_request(f"A connection can be shared with at most {MAX_SHARES} principals and groups.")
+    if len(shares_property([*kept, share])) > MAX_SHARES_CHARACTERS:
+        raise problems.bad_request("The connection's shares would no longer fit its record; remove some first.")
     return [*kept, share]

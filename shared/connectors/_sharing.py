@@ -16,7 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.callers import GROUP_GRANTEE_PREFIX, grantee_identities, group_grantee, in_group_namespace
+from shared.callers import (
+    GROUP_GRANTEE_PREFIX,
+    MAX_GRANTEE_LENGTH,
+    grantee_identities,
+    group_grantee,
+    in_group_namespace,
+    is_plausible_grantee,
+)
 from shared.connectors._errors import ConnectorInvalid
 
 USE = "use"
@@ -82,6 +89,9 @@ def parse_connector_share(body: Any) -> ConnectorShare:
         detail = f"A non-empty list of {', '.join(CONNECTOR_PERMISSIONS)}."
         raise ConnectorInvalid([{"pointer": "/permissions", "detail": detail}])
     value = body[who[0]].strip()
+    if not is_plausible_grantee(value):
+        detail = f"At most {MAX_GRANTEE_LENGTH} characters, none of them control or format characters."
+        raise ConnectorInvalid([{"pointer": f"/{who[0]}", "detail": detail}])
     if who[0] == "principal" and in_group_namespace(value):
         detail = f'A principal id never starts with {GROUP_GRANTEE_PREFIX!r}; send {{"group": "<id>"}}.'
         raise ConnectorInvalid([{"pointer": "/principal", "detail": detail}])

@@ -128,10 +128,18 @@ def forward_request_headers(
     return outgoing
 
 
+# A backend's response is served from the gateway's origin, so these would give it power over the whole origin in
+# the caller's browser, sandbox or not: a service worker scope beyond its connection's path (every other
+# connection's calls, the sign-in pages), wiping the gateway's cookies and storage, and how browsers reach the host.
+ORIGIN_WIDE_RESPONSE_HEADERS = frozenset(
+    {"service-worker-allowed", "clear-site-data", "alt-svc", "strict-transport-security"}
+)
+
+
 def forward_response_headers(headers: HeaderSource) -> list[tuple[str, str]]:
     """The backend's headers for the caller, repeated ones (Set-Cookie) kept as separate pairs."""
     pairs = _pairs(headers)
-    dropped = HOP_BY_HOP | {"content-length"} | _connection_listed(pairs)
+    dropped = HOP_BY_HOP | ORIGIN_WIDE_RESPONSE_HEADERS | {"content-length"} | _connection_listed(pairs)
     return [(name, value) for name, value in pairs if name.lower() not in dropped]
 
 

@@ -390,3 +390,69 @@ def test_a_transport_error_never_echoes_a_key_in_the_query(stack: Stack) -> None
     assert problem(response)["type"] == PROBLEM + "backend-unreachable"
     assert KEY not in response.text
     assert KEY not in stack.gateway_log()
+
+
+@pytest.mark.parametrize(
+    "principal", ["x" * 70_000, "evil\r\nowner: someone", "\u202eevil", ""], ids=["70k", "crlf", "bidi", "empty"]
+)
+def test_a_share_naming_a_hostile_principal_is_a_clear_400(
+    stack: Stack, echo: tuple[requests.Session, str], principal: str
+) -> None:
+    owner, connection_id = echo
+    response = owner.post(f"{stack.url}/api/connections/{connection_id}/shares", json={"principal": principal})
+    assert response.status_code == 400, response.text[:300]
+    problem(response)
+
+
+def test_a_backend_cant_claim_powers_over_the_whole_gateway_origin(stack: Stack) -> None:
+    # Before: passed as sent. Even where a connector turns the sandbox off (a web app backend), a backend's response
+    # is served from the gateway's origin: Service-Worker-Allowed lets its worker control every path of the gateway
+    # in that browser (other connections' calls, the sign-in pages), Clear-Site-Data wipes the gateway's cookies and
+    # storage, Alt-Svc and Strict-Transport-Security decide how browsers reach the gateway's host.
+    _register(stack, "atk-webapp")
+    stack.maker().put(
+        f"{stack.url}/api/connectors/atk-webapp",
+        json={
+            "apiDefinition": api_key_connector(host_of(stack.backend.url))[0],
+            "apiProperties": api_key_connector(host_of(stack.backend.url))[1],
+            "policy": {"responses": {"sandbox": False}},
+        },
+    ).raise_for_status()
+    caller, connection_id = _own_connection(stack, "atk-webapp", "atk-webapp-owner")
+    stack.backend.respond(
+        "/v1/sw.js",
+        headers=[
+            ("Content-Type", "text/javascript"),
+            ("Service-Worker-Allowed", "/"),
+            ("Clear-Site-Data", '"cookies", "storage"'),
+            ("Alt-Svc", 'h3=":443"; ma=86400'),
+            ("Strict-Transport-Security", "max-age=63072000; includeSubDomains; preload"),
+            ("X-Kept", "yes"),
+        ],
+        body="self.addEventListener('fetch', e => {})",
+    )
+    response = caller.get(f"{stack.url}/api/connections/{connection_id}/invoke/sw.js")
+    assert response.status_code == 200
+    for name in ("Service-Worker-Allowed", "Clear-Site-Data", "Alt-Svc", "Strict-Transport-Security"):
+        assert name not in response.headers, name
+    assert response.headers["X-Kept"] == "yes"
+
+
+@pytest.mark.parametrize("principal", ["x" * 5_000, "evil\r\nowner: someone", "\u202eevil"], ids=["5k", "crlf", "bidi"])
+def test_a_connector_share_naming_a_hostile_principal_is_a_clear_400(stack: Stack, principal: str) -> None:
+    _register(stack, "atk-connector-shares")
+    response = stack.maker().post(
+        f"{stack.url}/api/connectors/atk-connector-shares/shares", json={"principal": principal}
+    )
+    assert response.status_code == 400, response.text[:300]
+    problem(response)
+
+
+def test_shares_that_would_overflow_the_record_are_a_400_not_a_503(stack: Stack) -> None:
+    _register(stack, "atk-share-overflow")
+    owner, connection_id = _own_connection(stack, "atk-share-overflow", "atk-overflow-owner")
+    shares = f"{stack.url}/api/connections/{connection_id}/shares"
+    statuses = [owner.post(shares, json={"principal": f"{i:03d}" + "é" * 250}).status_code for i in range(25)]
+    assert set(statuses) == {201, 400}, statuses
+    assert statuses.index(400) > 10 and set(statuses[statuses.index(400) :]) == {400}
+    assert owner.get(shares).status_code == 200
