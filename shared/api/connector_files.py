@@ -22,6 +22,7 @@ from shared.api.connectors import (
     read_upload,
     require_edit,
     require_manager,
+    sees,
 )
 from shared.connector_store import RegisteredConnector
 from shared.connectors import (
@@ -134,26 +135,28 @@ def validate(call: Call) -> func.HttpResponse:
     connector_id = call.route("connectorId")
     require_manager(call, connector_id)
     existing = call.gateway.connectors.find(connector_id)
-    if existing is not None and EDIT not in permissions(call, existing):
-        existing = None  # a connector the caller can't replace is no business of this dry run
     errors: list[dict[str, Any]] = []
+    if existing is not None and EDIT not in permissions(call, existing):
+        if sees(call, existing):  # PUT would answer 403; one that is hidden from the caller stays unmentioned
+            errors.append({"pointer": "", "detail": f"Connector {connector_id!r} exists and you may not replace it."})
+        existing = None  # a connector the caller can't replace is no business of this dry run
     warnings: list[dict[str, Any]] = []
     try:
         validate_connector_id(connector_id)
         upload = read_upload(call.request)
         connector = build_connector(connector_id, upload.api_definition, upload.api_properties)
     except ConnectorError as error:
-        errors = list(getattr(error, "errors", [])) or [{"pointer": "", "detail": str(error)}]
+        errors += list(getattr(error, "errors", [])) or [{"pointer": "", "detail": str(error)}]
     except problems.Problem as problem:
         if problem.status != 400:
             raise  # too large, wrong media type: the request itself is wrong, not the connector
-        errors = _problem_errors(problem)
+        errors += _problem_errors(problem)
     else:
         registered = RegisteredConnector(
             connector, allow_token_retrieval=upload.allow_token_retrieval, policy=None, owner=call.principal.id
         )
         warnings = _warnings(call, upload, registered, existing)
-        errors = https_rule_errors(connector, call.gateway.settings.proxy_address_policy.allow_loopback)
+        errors += https_rule_errors(connector, call.gateway.settings.proxy_address_policy.allow_loopback)
         if errors:  # PUT refuses these
             return json_response({"valid": False, "errors": errors, "warnings": warnings})
         result = {"valid": True, "errors": [], "warnings": warnings, "connector": connector_summary(connector)}

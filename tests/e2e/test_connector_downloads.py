@@ -6,7 +6,7 @@ import json
 import os
 import uuid
 
-from tests.e2e.conftest import Stack, api_key_connector, host_of, problem
+from tests.e2e.conftest import MAKER_ROLE, Stack, api_key_connector, host_of, problem
 from tests.support.connector_files import CURATED_CONNECTORS
 
 REAL = CURATED_CONNECTORS / "independent-publisher-connectors" / "Nationalize.io"
@@ -125,3 +125,20 @@ def test_a_file_larger_than_a_table_entity_comes_back_whole(stack: Stack) -> Non
     assert maker.get(f"{stack.url}/api/connectors/dl-large/apiDefinition").content == body
     rows = [e for e in stack.entities("connectors") if e["PartitionKey"] == "file|dl-large"]
     assert len(rows) == 2
+
+
+def test_the_dry_run_says_when_put_would_refuse_a_replace(stack: Stack) -> None:
+    definition, properties = api_key_connector(host_of(stack.backend.url))
+    stack.register("dry-theirs", definition, properties)  # owned by "maker"
+    body = {"apiDefinition": definition, "apiProperties": properties}
+    other = stack.client("maker-b", (MAKER_ROLE,))
+    response = other.post(f"{stack.url}/api/connectors/dry-theirs/validate", json=body)
+    assert response.status_code == 200, response.text
+    verdict = response.json()
+    assert verdict["valid"] is False
+    assert verdict["errors"] == [{"pointer": "", "detail": "Connector 'dry-theirs' exists and you may not replace it."}]
+    assert other.put(f"{stack.url}/api/connectors/dry-theirs", json=body).status_code == 403
+    own = stack.maker().post(f"{stack.url}/api/connectors/dry-theirs/validate", json=body).json()
+    assert (own["valid"], own["errors"]) == (True, [])
+    not_a_maker = stack.client("user").post(f"{stack.url}/api/connectors/dry-theirs/validate", json=body)
+    assert not_a_maker.status_code == 403
