@@ -182,3 +182,45 @@ def test_without_a_credential_the_cli_says_how_to_get_one(cli_env: dict) -> None
     assert result.returncode == 2
     assert "GATEWAY_KEY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_create_with_a_client_secret_keeps_it_in_key_vault_only(stack: Stack, cli_env: dict, tmp_path: Path) -> None:
+    secret = "cli-client-secret-" + os.urandom(8).hex()
+    SECRETS.add(secret, "a CLI client secret")
+    definition, _ = api_key_connector(host_of(stack.backend.url))
+    definition["securityDefinitions"] = {
+        "oauth2": {
+            "type": "oauth2",
+            "flow": "accessCode",
+            "authorizationUrl": "https://login.example.com/authorize",
+            "tokenUrl": "https://login.example.com/token",
+            "scopes": {},
+        }
+    }
+    settings = {
+        "identityProvider": "oauth2",
+        "clientId": "cli-client",
+        "scopes": ["read"],
+        "redirectMode": "Global",
+        "customParameters": {
+            "authorizationUrl": {"value": "https://login.example.com/authorize"},
+            "tokenUrl": {"value": "https://login.example.com/token"},
+            "refreshUrl": {"value": "https://login.example.com/token"},
+        },
+    }
+    properties = {
+        "properties": {"connectionParameters": {"token": {"type": "oauthSetting", "oAuthSettings": settings}}}
+    }
+    (tmp_path / "def.json").write_text(json.dumps(definition, indent=2))
+    (tmp_path / "props.json").write_text(json.dumps(properties, indent=2))
+    env = {**cli_env, "GATEWAY_CLIENT_SECRET": secret}  # the environment, not a flag: ps and shell history
+    files = ("--api-def", tmp_path / "def.json", "--api-prop", tmp_path / "props.json", "--cid", "cli-oauth")
+    created = cli(env, "create", *files, "--json")
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["oauth"]["clientSecretStored"] is True
+    assert secret not in created.stdout
+
+    downloaded = cli(cli_env, "download", "--cid", "cli-oauth", "--dest", tmp_path / "copy")
+    assert downloaded.returncode == 0, downloaded.stderr
+    assert (tmp_path / "copy" / "apiProperties.json").read_bytes() == (tmp_path / "props.json").read_bytes()
+    assert secret not in repr(stack.entities("connectors"))
