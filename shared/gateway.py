@@ -19,12 +19,15 @@ from shared.connections import (
     ConnectionRecords,
     ConnectionService,
     ConnectionTester,
+    ConnectionUse,
     GrantIndex,
     Leases,
     SignIn,
     TokenRefresher,
 )
 from shared.connector_store import ConnectorStore
+from shared.connectors import Connector
+from shared.invoke import ConnectorRuntimes
 from shared.limits import QuotaCounter, RateLimiter, limits_table
 from shared.oauth import OAuthClient
 from shared.proxy import BackendSession
@@ -39,6 +42,8 @@ class Gateway:
     settings: Settings
     connectors: ConnectorStore
     connections: ConnectionService
+    connection_use: ConnectionUse  # the part of connections the invoke pipeline needs
+    runtimes: ConnectorRuntimes  # connectors' parsed operations and templates, by runtime version
     signin: SignIn
     refresher: TokenRefresher
     callers: CallerAuthenticator
@@ -96,9 +101,18 @@ def build_gateway(settings: Settings) -> Gateway:
         signin.redirect_url,
         leases=leases,
     )
+    connectors = ConnectorStore(tables.connectors, secrets)
+    audit = AuditLog(tables.audit)
+
+    def read_connector(connector_id: str) -> Connector | None:
+        registered = connectors.find(connector_id)
+        return registered.connector if registered else None
+
     return Gateway(
         settings=settings,
-        connectors=ConnectorStore(tables.connectors, secrets),
+        connectors=connectors,
+        connection_use=ConnectionUse(records, secrets, refresher, audit),
+        runtimes=ConnectorRuntimes(read_connector),
         connections=ConnectionService(
             records,
             secrets,
@@ -107,7 +121,7 @@ def build_gateway(settings: Settings) -> Gateway:
             oauth,
             settings.redirect_allowed,
             GrantIndex(tables.grants),
-            AuditLog(tables.audit),
+            audit,
             tester=tester,
         ),
         signin=signin,

@@ -5,13 +5,15 @@ gateway's origin. Pure: parse and validate, describe, decide whom a counter coun
     {"ipFilter": {"allow": ["10.0.0.0/8"], "forbid": ["10.0.0.7"]},
      "rateLimit": {"calls": 100, "periodSeconds": 60, "key": "connection"},
      "quota": {"calls": 10000, "bandwidthBytes": null, "renewalPeriodSeconds": 86400, "key": "principal"},
-     "responses": {"sandbox": false}}
+     "responses": {"sandbox": false},
+     "operations": {"passThrough": true}}
 
 Every section is optional. `key` says whom a limit counts: each `connection` (the default), each calling
 `principal`, or each `subscription` (a caller without a subscription key counts as its principal).
 Counters belong to the connector: a per-principal limit counts that principal's calls to this
 connector's connections only. A quota's `renewalPeriodSeconds` 0 never renews (a lifetime quota);
-`bandwidthBytes` counts request and response bodies.
+`bandwidthBytes` counts request and response bodies. `operations.passThrough` opts into forwarding paths
+the swagger doesn't declare (by default only declared operations are callable, as in Power Platform and APIM).
 
 `parse_policy` turns the JSON a maker sends into a `ConnectorPolicy` and its canonical `document`
 (defaults filled in), which is what is stored, shown and copied into connection snapshots.
@@ -36,8 +38,9 @@ MAX_RATE_PERIOD_SECONDS = 86_400  # longer windows are quotas
 MAX_RENEWAL_PERIOD_SECONDS = 366 * 86_400
 MAX_BANDWIDTH_BYTES = 2**62
 
-_SECTIONS = ("ipFilter", "rateLimit", "quota", "visibility", "responses")
+_SECTIONS = ("ipFilter", "rateLimit", "quota", "visibility", "responses", "operations")
 _RESPONSE_FIELDS = ("sandbox",)
+_OPERATION_FIELDS = ("passThrough",)
 _VISIBILITY_FIELDS = ("audience", "principals", "groups")
 AUDIENCES = ("everyone", "makers", "listed")  # who sees the connector (and may connect to it); makers always do
 MAX_LISTED = 100
@@ -74,6 +77,8 @@ class ConnectorPolicy:
     document: dict[str, Any]  # canonical JSON: stored, shown, and copied into connection snapshots
     # False: backend responses go to callers without the CSP sandbox and nosniff (shared/proxy/_origin.py).
     sandbox_responses: bool = True
+    # True: a path the swagger doesn't declare is forwarded too (no operation, only unscoped templates).
+    pass_through: bool = False
 
     def visible_to(self, principal_id: str, groups: frozenset[str], is_maker: bool) -> bool:
         """Whether a principal sees the connector and may create connections to it."""
@@ -218,6 +223,17 @@ def _responses(value: Any, pointer: str, errors: _Errors) -> dict[str, Any] | No
     return {"sandbox": sandbox}
 
 
+def _operations(value: Any, pointer: str, errors: _Errors) -> dict[str, Any] | None:
+    section = _object(value, pointer, _OPERATION_FIELDS, errors)
+    if section is None:
+        return None
+    pass_through = section.get("passThrough", False)
+    if not isinstance(pass_through, bool):
+        errors.add(f"{pointer}/passThrough", "must be true or false")
+        return None
+    return {"passThrough": pass_through}
+
+
 def parse_policy(value: Any, pointer: str = "/policy") -> ConnectorPolicy | None:
     """The policy in `value` (None for null or {}: no policy). PolicyError lists every problem by JSON pointer."""
     if value is None:
@@ -243,6 +259,10 @@ def parse_policy(value: Any, pointer: str = "/policy") -> ConnectorPolicy | None
         responses = _responses(section["responses"], f"{pointer}/responses", errors)
         if responses is not None and not responses["sandbox"]:
             document["responses"] = responses  # the default (sandboxed) needs no entry
+    if section.get("operations") is not None:
+        operations = _operations(section["operations"], f"{pointer}/operations", errors)
+        if operations is not None and operations["passThrough"]:
+            document["operations"] = operations  # the default (declared operations only) needs no entry
     if errors.items:
         raise PolicyError(errors.items)
     return policy_from_document(document) if document else None
@@ -273,6 +293,7 @@ def policy_from_document(document: Mapping[str, Any] | None) -> ConnectorPolicy 
         ),
         document=dict(document),
         sandbox_responses=(document.get("responses") or {}).get("sandbox", True),
+        pass_through=(document.get("operations") or {}).get("passThrough", False),
     )
 
 

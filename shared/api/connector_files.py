@@ -34,6 +34,7 @@ from shared.connectors import (
     https_rule_errors,
     validate_connector_id,
 )
+from shared.invoke import ConnectorRuntime
 from shared.oauth import oauth_warnings
 from shared.web import Call, endpoint, json_response
 
@@ -144,7 +145,7 @@ def validate(call: Call) -> func.HttpResponse:
     try:
         validate_connector_id(connector_id)
         upload = read_upload(call.request)
-        connector = build_connector(connector_id, upload.api_definition, upload.api_properties)
+        connector = build_connector(connector_id, upload.api_definition, upload.api_properties, upload.script)
     except ConnectorError as error:
         errors += list(getattr(error, "errors", [])) or [{"pointer": "", "detail": str(error)}]
     except problems.Problem as problem:
@@ -156,6 +157,8 @@ def validate(call: Call) -> func.HttpResponse:
             connector, allow_token_retrieval=upload.allow_token_retrieval, policy=None, owner=call.principal.id
         )
         warnings = _warnings(call, upload, registered, existing)
+        # What the invoke pipeline can't honour: templates, custom code, left-out operations.
+        warnings += [w for w in ConnectorRuntime(connector).warnings if w not in warnings]
         errors += https_rule_errors(connector, call.gateway.settings.proxy_address_policy.allow_loopback)
         if errors:  # PUT refuses these
             return json_response({"valid": False, "errors": errors, "warnings": warnings})

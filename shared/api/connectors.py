@@ -38,6 +38,7 @@ from shared.connectors import (
     validate_connector_id,
     with_connector_share,
 )
+from shared.invoke import ConnectorRuntime
 from shared.json_limits import MAX_DEPTH, nested_deeper_than
 from shared.oauth import oauth_warnings
 from shared.policies import ConnectorPolicy, PolicyError, parse_policy, policy_from_document
@@ -64,6 +65,7 @@ class Upload:
     policy: ConnectorPolicy | None
     files: dict[str, bytes]  # what downloads return: the files as uploaded, apiProperties without client secrets
     moved_secrets: tuple[str, ...] = ()  # JSON pointers of the client secrets taken out of apiProperties
+    script: str | None = None  # script.csx as text: the operations it handles answer 501 here
 
 
 def _document(data: bytes, filename: str) -> dict:
@@ -131,14 +133,20 @@ def _policy(value: Any) -> ConnectorPolicy | None:
 
 def _json_fields(request: func.HttpRequest) -> dict[str, Any]:
     body = _document(request.get_body() or b"", "request body")
-    unknown = sorted(set(body) - set(DOCUMENTS) - set(EXTRAS))
+    unknown = sorted(set(body) - set(DOCUMENTS) - set(EXTRAS) - {"script"})
     if unknown:
         raise problems.bad_request(f"Unknown field(s) in the body: {', '.join(unknown)}.")
+    script = body.pop("script", None)
+    if script is not None and not isinstance(script, str):
+        raise problems.bad_request("script must be the text of script.csx.")
     for part in DOCUMENTS:
         if part in body and not isinstance(body[part], dict):
             raise problems.bad_request(f"{part} must be a JSON object (the content of {DOCUMENTS[part]}).")
     # No file bytes were sent: the documents are kept as the JSON they were sent as.
-    return {**body, "files": {part: _json_file(body[part]) for part in DOCUMENTS if part in body}}
+    files = {part: _json_file(body[part]) for part in DOCUMENTS if part in body}
+    if script:
+        files["script"] = script.encode("utf-8")
+    return {**body, "files": files}
 
 
 def _json_file(document: dict[str, Any]) -> bytes:
@@ -214,7 +222,13 @@ def read_upload(request: func.HttpRequest) -> Upload:
         _policy(fields.get("policy")),
         files,
         moved,
+        _script(files.get("script")),
     )
+
+
+def _script(data: bytes | None) -> str | None:
+    """script.csx as text (kept as uploaded among the files; here only its presence and size matter)."""
+    return data.decode("utf-8-sig", errors="replace") if data else None
 
 
 def _without_client_secrets(api_properties: dict[str, Any]) -> tuple[dict[str, Any], str | None, tuple[str, ...]]:
@@ -236,6 +250,7 @@ def _summary(call: Call, registered: RegisteredConnector) -> dict[str, Any]:
         "policy": registered.policy,
         "owner": registered.owner or None,  # None: stored before connectors had owners; only admins manage it
         "permissions": sorted(permissions(call, registered)),
+        **_operations(registered),
     }
     if registered.connector.auth.kind != "oauth2":
         return summary
@@ -256,6 +271,13 @@ def _summary(call: Call, registered: RegisteredConnector) -> dict[str, Any]:
         "allowTokenRetrieval": registered.allow_token_retrieval,
     }
     return summary
+
+
+def _operations(registered: RegisteredConnector) -> dict[str, Any]:
+    """Its operations (templates, supported and why not) and the upload's warnings, as the pipeline will run it."""
+    runtime = ConnectorRuntime(registered.connector)
+    pass_through = not runtime.table or bool(registered.policy and registered.policy.get("operations"))
+    return {"operations": runtime.describe(), "passThrough": pass_through, "warnings": runtime.warnings}
 
 
 def _require_scope(call: Call, connector_id: str) -> None:
@@ -359,7 +381,7 @@ def put(call: Call) -> func.HttpResponse:
         require_edit(call, existing)  # before reading the upload: a hijacker learns nothing from it
     try:
         upload = read_upload(call.request)
-        connector = build_connector(connector_id, upload.api_definition, upload.api_properties)
+        connector = build_connector(connector_id, upload.api_definition, upload.api_properties, upload.script)
     except ConnectorError as error:
         raise problems.invalid_parameters(str(error), getattr(error, "errors", [])) from None
     _require_https_rule(call, connector)

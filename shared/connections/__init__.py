@@ -5,9 +5,10 @@ from shared.connections._grants import GrantIndex
 from shared.connections._lease import Leases
 from shared.connections._records import ConnectionRecords
 from shared.connections._refresh import TokenRefresher
-from shared.connections._service import ConnectionService, ConnectionTarget, Credential
+from shared.connections._service import ConnectionService
 from shared.connections._signin import CALLBACK_PATH, Consent, SignIn, SignInResult
 from shared.connections._snapshot import oauth_config
+from shared.connections._use import ConnectionTarget, ConnectionUse, Credential
 
 __all__ = [
     "CALLBACK_PATH",
@@ -15,6 +16,7 @@ __all__ = [
     "ConnectionService",
     "ConnectionTarget",
     "ConnectionTester",
+    "ConnectionUse",
     "Consent",
     "Credential",
     "GrantIndex",

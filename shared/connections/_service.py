@@ -17,7 +17,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,7 +54,7 @@ from shared.connections._snapshot import (
 from shared.connections._unusable import DISCONNECTED, connector_changed_meanwhile, not_usable
 from shared.connections._update import ConnectionUpdate, parse_update_body
 from shared.connector_store import RegisteredConnector
-from shared.connectors import AuthScheme, Connector, ConnectorError, validate_connection_values
+from shared.connectors import Connector, ConnectorError, validate_connection_values
 from shared.oauth import OAuthClient, OAuthError, ProviderAddressRefused, TokenSet, oauth_setup_problem
 from shared.stores.secrets import SecretStore
 from shared.stores.tables import json_properties, now_iso
@@ -65,25 +64,6 @@ log = logging.getLogger(__name__)
 PENDING_GRACE_SECONDS = 600
 MAX_DISPLAY_NAME = 200
 SHARE_WRITE_ATTEMPTS = 5  # concurrent writes to one record are rare; a record that keeps changing gets a 409
-
-
-@dataclass(frozen=True)
-class ConnectionTarget:
-    """Where a connection's calls go and under which policy: known from the one point read, before any secret."""
-
-    id: str
-    connector_id: str
-    backend_url: str
-    policy: dict[str, Any] | None  # the connector's gateway policy (IP filter, limits), from the snapshot
-    entity: dict[str, Any] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Credential:
-    """How to authenticate a connection's call to its backend."""
-
-    auth: AuthBase | None
-    reauthenticate: Callable[[], AuthBase] | None = None  # OAuth: after a backend 401, refresh once
 
 
 def _parse_create_body(body: Any, connector: Connector, redirect_allowed: Callable[[str], bool]) -> tuple:
@@ -264,32 +244,6 @@ class ConnectionService:
         if not entity.get("secretName") or not entity.get("secretVersion"):
             return {}
         return self._secrets.get(entity["secretName"], entity["secretVersion"])
-
-    def target(self, principal: Principal, connection_id: str) -> ConnectionTarget:
-        """The one point read of an invocation: who may use it, where it goes, under which policy. No secrets yet,
-        so a call the policy refuses costs no Key Vault read and no token refresh."""
-        entity = self._read_permitted(principal, connection_id, access.USE)
-        if entity["status"] != CONNECTED:
-            raise not_usable(connection_id, entity["status"], entity.get("errorReason", ""))
-        snapshot = snapshot_of(entity)
-        backend_url = entity.get("backendUrl") or snapshot["backendUrl"]
-        return ConnectionTarget(connection_id, entity["connectorId"], backend_url, snapshot.get("policy"), entity)
-
-    def credential(self, principal: Principal, target: ConnectionTarget) -> Credential:
-        """The admitted call's credential: Key Vault only when this secret version isn't cached yet."""
-        entity = target.entity
-        self.audit.used(target.id, principal)
-        snapshot = snapshot_of(entity)
-        payload = self._payload(entity)
-        if not snapshot.get("oauth"):
-            values = {**plain_values_of(entity), **payload.get("values", {})}
-            return Credential(auth_for(AuthScheme(**snapshot["auth"]), values))
-        tokens = self._refresher.current(entity, payload)
-
-        def reauthenticate() -> AuthBase:
-            return BearerToken(self._refresher.refresh(target.id, entity["secretVersion"], force=True))
-
-        return Credential(BearerToken(tokens), reauthenticate)
 
     def token(self, principal: Principal, connection_id: str) -> dict[str, Any]:
         """The current access token (APIM's get-authorization-context), where the connector allows it."""

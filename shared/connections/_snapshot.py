@@ -1,9 +1,12 @@
 """What a connection record keeps of its connector, so an invocation needs no second read.
 
 The snapshot is small: the backend URL, the auth scheme, the OAuth configuration, a
-reference (never the value) to the connector's client secret and the connector's policy
-(IP filter and limits, shared/policies.py). Replacing a connector rewrites the snapshots
-of its connections.
+reference (never the value) to the connector's client secret, the connector's policy
+(IP filter and limits, shared/policies.py) and the connector's runtime version: a content hash of its
+operations, policy templates and custom code. Those can be far larger than Table's 64 KiB property
+limit, so they stay in the connector's record; the invoke path keeps them parsed in a per-process cache
+keyed by this hash and reads the connector once on a miss (shared/invoke/_runtime.py). Replacing a
+connector rewrites the snapshots of its connections.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ def connector_snapshot(
         "policy": registered.policy,
         # An OAuth sign-in connection is tested at its callback, when its first token exists.
         "testConnection": dataclasses.asdict(check) if (check := registered.connector.test_connection) else None,
+        "runtimeVersion": registered.connector.runtime_version,
     }
 
 
@@ -68,6 +72,7 @@ def signed_out_snapshot(registered: RegisteredConnector) -> dict[str, Any]:
         "clientSecret": None,
         "allowTokenRetrieval": False,
         "policy": registered.policy,
+        "runtimeVersion": registered.connector.runtime_version,
     }
 
 

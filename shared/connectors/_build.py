@@ -14,6 +14,7 @@ from shared.connectors._auth import detect_auth_scheme
 from shared.connectors._connection_check import parse_connection_check
 from shared.connectors._errors import ConnectorInvalid, ErrorList
 from shared.connectors._model import Backend, Connector, validate_connector_id
+from shared.connectors._operations import parse_operations
 from shared.connectors._parameter_parsing import PARAMETERS_POINTER, parse_parameters
 from shared.connectors._parameter_sets import parse_parameter_sets
 
@@ -86,9 +87,27 @@ def _parse_policy_template_instances(raw: Any, errors: ErrorList) -> tuple[dict[
     return tuple(copy.deepcopy(raw))
 
 
-def build_connector(connector_id: str, api_definition: dict[str, Any], api_properties: dict[str, Any]) -> Connector:
-    """Build the Connector from decoded documents; raise ConnectorInvalid listing every problem found."""
+MAX_SCRIPT_CHARACTERS = 1024 * 1024  # Power Platform's limit for script.csx
+
+
+def _parse_script_operations(raw: Any, errors: ErrorList) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(name, str) for name in raw):
+        errors.append(
+            {"pointer": "/apiProperties/properties/scriptOperations", "detail": "Must be a list of operationIds."}
+        )
+        return None
+    return tuple(raw)
+
+
+def build_connector(
+    connector_id: str, api_definition: dict[str, Any], api_properties: dict[str, Any], script: str | None = None
+) -> Connector:
+    """Build the Connector from decoded documents (and script.csx, kept as given); raise ConnectorInvalid listing
+    every problem found. Operations the gateway had to leave out are `warnings`, not errors."""
     errors: ErrorList = []
+    warnings: ErrorList = []
     try:
         validate_connector_id(connector_id)
     except ConnectorInvalid as invalid:
@@ -106,8 +125,11 @@ def build_connector(connector_id: str, api_definition: dict[str, Any], api_prope
     parameter_sets = parse_parameter_sets(properties.get("connectionParameterSets"), api_definition, errors)
     auth = detect_auth_scheme(api_definition, parameters, oauth_settings, parameter_sets, errors)
     policies = _parse_policy_template_instances(properties.get("policyTemplateInstances"), errors)
-    warnings: ErrorList = []
     connection_check = parse_connection_check(api_definition, warnings)
+    operations = parse_operations(api_definition, warnings)
+    script_operations = _parse_script_operations(properties.get("scriptOperations"), errors)
+    if script is not None and len(script) > MAX_SCRIPT_CHARACTERS:
+        errors.append({"pointer": "/script", "detail": f"script.csx is limited to {MAX_SCRIPT_CHARACTERS} characters."})
     if errors:
         raise ConnectorInvalid(errors)
     return Connector(
@@ -121,5 +143,8 @@ def build_connector(connector_id: str, api_definition: dict[str, Any], api_prope
         policies,
         parameter_sets=parameter_sets or (),
         test_connection=connection_check,
+        operations=operations,
+        custom_code=script is not None,
+        script_operations=script_operations if script is not None else None,
         warnings=tuple(warnings),
     )

@@ -7,11 +7,14 @@ gateway does not interpret yet (oAuthSettings, policyTemplateInstances, uiDefini
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from shared.connectors._errors import ConnectorInvalid
+from shared.connectors._operations import Operation, operation_from_record, operation_to_record
 
 CONNECTOR_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
@@ -106,6 +109,26 @@ class Connector:
     test_connection: ConnectionCheck | None = None
     # Findings that don't refuse the upload but that a maker must see: {"pointer", "detail"}, like errors.
     warnings: tuple[dict[str, str], ...] = ()
+    operations: tuple[Operation, ...] = ()
+    # script.csx came with it (the file is kept among the connector's files): a Python gateway can't run it,
+    # so the operations it handles answer 501.
+    custom_code: bool = False
+    script_operations: tuple[str, ...] | None = None  # apiProperties scriptOperations; None: every operation
+
+    @property
+    def runtime_version(self) -> str:
+        """A content hash of what shapes its calls besides the backend and auth (operations, templates, custom
+        code). Connection snapshots carry it, so the invoke path finds the parsed operation table in its
+        in-process cache without a second read, and a replaced connector's table is never used for the new one."""
+        shaping = {
+            "operations": [operation_to_record(operation) for operation in self.operations],
+            "templates": list(self.policy_template_instances),
+            "customCode": self.custom_code,
+            "scriptOperations": self.script_operations,
+            "basePath": self.backend.base_path,
+        }
+        text = json.dumps(shaping, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def parameter(self, name: str) -> ConnectionParameter | None:
         return next((p for p in self.parameters if p.name == name), None)
@@ -139,7 +162,9 @@ RECORD_VERSION = 1
 
 def connector_to_record(connector: Connector) -> dict[str, Any]:
     """A JSON-serialisable dict of the whole connector (for storage; not for callers)."""
-    return {"recordVersion": RECORD_VERSION, **dataclasses.asdict(connector)}
+    record = dataclasses.asdict(connector)
+    record["operations"] = [operation_to_record(operation) for operation in connector.operations]
+    return {"recordVersion": RECORD_VERSION, **record}
 
 
 def _parameters_from_record(records: list[dict[str, Any]]) -> tuple[ConnectionParameter, ...]:
@@ -173,6 +198,10 @@ def connector_from_record(record: dict[str, Any]) -> Connector:
             policy_template_instances=tuple(record["policy_template_instances"]),
             parameter_sets=parameter_sets,
             test_connection=ConnectionCheck(**test_connection) if test_connection else None,
+            # Records stored before operations were kept have none: their calls pass through as before.
+            operations=tuple(operation_from_record(o) for o in record.get("operations", ())),
+            custom_code=bool(record.get("custom_code", False)),
+            script_operations=(None if record.get("script_operations") is None else tuple(record["script_operations"])),
             warnings=tuple(record.get("warnings", ())),
         )
     except (KeyError, TypeError) as error:
@@ -215,6 +244,7 @@ def connector_summary(connector: Connector) -> dict[str, Any]:
         "backendUrl": connector.backend.url,
         "authentication": _authentication_summary(connector.auth),
         **_support(connector.auth),
+        "customCode": connector.custom_code,
         "parameters": _parameters_summary(connector.parameters),
         "warnings": [dict(warning) for warning in connector.warnings],
     }

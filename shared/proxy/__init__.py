@@ -21,7 +21,7 @@ from shared.proxy._origin import (
 from shared.proxy._transport import BackendSession, BlockedAddressError, quiet_transport_logging
 from shared.proxy._url_values import HOST_DECIDING, Position, UnsafeValue, check_value, positions
 from shared.proxy._url_values import render as render_url_template
-from shared.proxy._urls import backend_url
+from shared.proxy._urls import backend_url, filter_query, guard_path
 
 __all__ = [
     "GATEWAY_COOKIE_PREFIX",
@@ -43,10 +43,12 @@ __all__ = [
     "check_private_networks",
     "check_value",
     "classify",
+    "filter_query",
     "forward",
     "forward_request_headers",
     "forward_response_headers",
     "gateway_location",
+    "guard_path",
     "is_platform_header",
     "positions",
     "quiet_transport_logging",

@@ -1,0 +1,179 @@
+"""A connector's operations, as its swagger declares them: what an invocation may call.
+
+Kept at upload from `paths` and `x-ms-paths` (the latter lets one path carry several operations told
+apart by fixed query values, `/items?op=list`). Each operation keeps what the gateway matches on
+(method and path template) and what makers and flows see (operationId, summary, parameters,
+`x-ms-trigger`, `x-ms-notification-url`, `x-ms-visibility`). Path templates are relative to basePath,
+as Power Platform and APIM read them.
+
+Pure. Real makers' swaggers are loose: an entry that can't be an operation is left out with a warning
+(a JSON pointer and why), never a failed upload of a file that works in Power Platform.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from shared.connectors._errors import ErrorList, json_pointer
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch")
+PATH_PARAMETER = re.compile(r"\{([^{}/]+)\}")
+_SWAGGER_PARAMETER_LOCATIONS = ("path", "query", "header", "body", "formData")
+MAX_OPERATIONS = 1000
+
+
+@dataclass(frozen=True)
+class OperationParameter:
+    name: str
+    location: str  # "path" | "query" | "header" | "body" | "formData"
+    type: str  # swagger type ("string", "integer", "number", "boolean", "array", "object", "file"); "" for body
+    required: bool
+    format: str = ""
+
+
+@dataclass(frozen=True)
+class Operation:
+    operation_id: str
+    method: str  # upper case
+    path: str  # the template relative to basePath, as declared: "/items/{id}"; x-ms-paths keep their "?a=b"
+    summary: str
+    parameters: tuple[OperationParameter, ...]
+    trigger: str | None  # x-ms-trigger: "single", "batch" or another value as declared
+    notification_url: bool  # a webhook trigger: a parameter carries x-ms-notification-url
+    visibility: str | None  # x-ms-visibility: "important", "advanced", "internal"
+
+    def parameter(self, name: str, location: str) -> OperationParameter | None:
+        return next((p for p in self.parameters if p.name == name and p.location == location), None)
+
+
+def _resolve(raw: Any, api_definition: dict[str, Any]) -> Any:
+    """A shared parameter (`{"$ref": "#/parameters/x"}`) as declared under `parameters`; anything else as is."""
+    if isinstance(raw, dict) and isinstance(raw.get("$ref"), str) and raw["$ref"].startswith("#/parameters/"):
+        shared = api_definition.get("parameters")
+        return shared.get(raw["$ref"].removeprefix("#/parameters/")) if isinstance(shared, dict) else None
+    return raw
+
+
+def _parameters(raw_lists: list[Any], api_definition: dict[str, Any]) -> tuple[tuple[OperationParameter, ...], bool]:
+    """The parameters (an operation's own win over its path's of the same name and location), and whether one
+    carries x-ms-notification-url."""
+    found: dict[tuple[str, str], OperationParameter] = {}
+    notification = False
+    for raw_list in raw_lists:
+        for raw in raw_list if isinstance(raw_list, list) else []:
+            parameter = _resolve(raw, api_definition)
+            if not isinstance(parameter, dict):
+                continue
+            name, location = parameter.get("name"), parameter.get("in")
+            if not isinstance(name, str) or location not in _SWAGGER_PARAMETER_LOCATIONS:
+                continue
+            notification = notification or parameter.get("x-ms-notification-url") in (True, "true")
+            kind = parameter.get("type")
+            fmt = parameter.get("format")
+            found[(name, location)] = OperationParameter(
+                name=name,
+                location=location,
+                type=kind if isinstance(kind, str) else "",
+                required=parameter.get("required") is True or location == "path",
+                format=fmt if isinstance(fmt, str) else "",
+            )
+    return tuple(found.values()), notification
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _operations_of(
+    paths: Any, section: str, api_definition: dict[str, Any], warnings: ErrorList
+) -> list[tuple[Operation, str]]:
+    if paths is None:
+        return []
+    if not isinstance(paths, dict):
+        warnings.append({"pointer": json_pointer("apiDefinition", section), "detail": "Not an object of paths."})
+        return []
+    found: list[tuple[Operation, str]] = []
+    for path, item in paths.items():
+        pointer = json_pointer("apiDefinition", section, path)
+        if not isinstance(path, str) or not path.startswith("/") or not isinstance(item, dict):
+            warnings.append({"pointer": pointer, "detail": "Left out: a path starts with '/' and maps to an object."})
+            continue
+        for method in HTTP_METHODS:
+            raw = item.get(method)
+            if raw is None:
+                continue
+            if not isinstance(raw, dict):
+                warnings.append({"pointer": f"{pointer}/{method}", "detail": "Left out: not an object."})
+                continue
+            parameters, notification = _parameters([item.get("parameters"), raw.get("parameters")], api_definition)
+            operation_id = _text(raw.get("operationId")) or f"{method.upper()} {path}"
+            found.append(
+                (
+                    Operation(
+                        operation_id=operation_id,
+                        method=method.upper(),
+                        path=path,
+                        summary=_text(raw.get("summary")) or "",
+                        parameters=parameters,
+                        trigger=_text(raw.get("x-ms-trigger")),
+                        notification_url=notification,
+                        visibility=_text(raw.get("x-ms-visibility")),
+                    ),
+                    f"{pointer}/{method}",
+                )
+            )
+    return found
+
+
+def parse_operations(api_definition: dict[str, Any], warnings: ErrorList) -> tuple[Operation, ...]:
+    """Every operation of `paths` and `x-ms-paths`. `warnings` collects warnings: left-out entries, a second
+    operation under an operationId already used (templates name operations by id: the first one keeps it)."""
+    found = [
+        *_operations_of(api_definition.get("paths"), "paths", api_definition, warnings),
+        *_operations_of(api_definition.get("x-ms-paths"), "x-ms-paths", api_definition, warnings),
+    ]
+    if len(found) > MAX_OPERATIONS:
+        detail = f"Only the first {MAX_OPERATIONS} operations are kept."
+        warnings.append({"pointer": "/apiDefinition/paths", "detail": detail})
+        found = found[:MAX_OPERATIONS]
+    seen: set[str] = set()
+    kept: list[Operation] = []
+    for operation, pointer in found:
+        if operation.operation_id.lower() in seen:
+            detail = "The operationId is used twice; this operation is left out."
+            warnings.append({"pointer": f"{pointer}/operationId", "detail": detail})
+            continue
+        seen.add(operation.operation_id.lower())
+        kept.append(operation)
+    return tuple(kept)
+
+
+def operation_to_record(operation: Operation) -> dict[str, Any]:
+    return {
+        "operation_id": operation.operation_id,
+        "method": operation.method,
+        "path": operation.path,
+        "summary": operation.summary,
+        "parameters": [
+            {"name": p.name, "location": p.location, "type": p.type, "required": p.required, "format": p.format}
+            for p in operation.parameters
+        ],
+        "trigger": operation.trigger,
+        "notification_url": operation.notification_url,
+        "visibility": operation.visibility,
+    }
+
+
+def operation_from_record(record: dict[str, Any]) -> Operation:
+    return Operation(
+        operation_id=record["operation_id"],
+        method=record["method"],
+        path=record["path"],
+        summary=record["summary"],
+        parameters=tuple(OperationParameter(**p) for p in record["parameters"]),
+        trigger=record["trigger"],
+        notification_url=record["notification_url"],
+        visibility=record["visibility"],
+    )

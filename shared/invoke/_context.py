@@ -1,0 +1,70 @@
+"""What one invocation carries from stage to stage."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from shared.callers import Principal
+from shared.connections import ConnectionTarget, Credential
+from shared.invoke._match import MatchedOperation
+from shared.invoke._runtime import ConnectorRuntime, OperationPlan
+from shared.limits import Admission
+from shared.policies import ConnectorPolicy
+from shared.templates import CallerResponse, Evaluation, OutgoingRequest
+
+
+@dataclass(frozen=True)
+class IncomingCall:
+    """The caller's request, as the HTTP adapter read it."""
+
+    principal: Principal
+    connection_id: str
+    method: str
+    raw_path: str  # after /invoke, percent-encoding intact, relative to the connector's basePath
+    raw_query: str
+    headers: Mapping[str, str]
+    body: bytes
+    client_ip: str | None
+    proto: str
+    subscription_id: str | None = None
+    credential_query: Collection[str] = ()  # gateway credentials in the query: never forwarded
+    credential_headers: Collection[str] = ()  # gateway credentials in headers: never forwarded
+
+
+@dataclass
+class Invocation:
+    call: IncomingCall
+    connection: ConnectionTarget | None = None
+    policy: ConnectorPolicy | None = None
+    runtime: ConnectorRuntime | None = None
+    matched: MatchedOperation | None = None  # None: a pass-through call (the policy allows undeclared paths)
+    plan: OperationPlan | None = None
+    request: OutgoingRequest | None = None
+    admission: Admission | None = None
+    credential: Credential | None = None
+    response: CallerResponse | None = None
+    backend_url: str = ""  # the URL the backend was called at (after templates)
+    # The caller's headers as the backend may see them (gateway credentials and cookies gone): what @headers reads.
+    forwarded_headers: Mapping[str, str] = field(default_factory=dict)
+    log_fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def operation_id(self) -> str | None:
+        return self.matched.operation.operation_id if self.matched else None
+
+    def evaluation(self) -> Evaluation:
+        """What template expressions read: the connection's values and the caller's original request."""
+        query: dict[str, str] = {}
+        hidden = {name.lower() for name in self.call.credential_query}
+        for name, value in parse_qsl(self.call.raw_query, keep_blank_values=True):
+            if name.lower() not in hidden:  # a gateway key never reaches a template
+                query.setdefault(name.lower(), value)
+        return Evaluation(
+            connection=self.credential.values if self.credential else {},
+            method=self.call.method,
+            headers={name.lower(): value for name, value in self.forwarded_headers.items()},
+            query=query,
+            body=self.call.body,
+        )

@@ -1,0 +1,62 @@
+"""Stage 6, forward: the shaped request to the backend (the URL guarded again: templates may have moved the
+path or built the host), the credential added last by `requests`, one refresh-and-retry on a 401."""
+
+from __future__ import annotations
+
+import logging
+import time
+from urllib.parse import quote
+
+from shared import proxy, telemetry
+from shared.invoke._admit import count_response_bytes
+from shared.invoke._context import Invocation
+from shared.invoke._environment import Environment
+from shared.templates import CallerResponse
+
+log = logging.getLogger(__name__)
+
+
+def backend_url(invocation: Invocation) -> str:
+    request = invocation.request
+    assert request is not None
+    url = proxy.backend_url(
+        request.base_url,
+        request.path,
+        request.raw_query,
+        drop_query=invocation.call.credential_query,
+        add_query=request.query_set,
+    )
+    if request.query_added:
+        added = "&".join(f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in request.query_added)
+        url += ("&" if "?" in url else "?") + added
+    return url
+
+
+def forward(invocation: Invocation, env: Environment) -> None:
+    request, credential, connection = invocation.request, invocation.credential, invocation.connection
+    assert request is not None and credential is not None and connection is not None
+    url = backend_url(invocation)
+    invocation.backend_url = url
+    limits = env.limits
+    timeout = (limits.connect_timeout, limits.read_timeout)
+    options = {"total_timeout": limits.total_timeout, "max_response_bytes": limits.max_response_bytes}
+    body = request.body or None
+    started = time.perf_counter()
+    response = proxy.forward(
+        env.backend, request.method, url, request.headers, body, credential.auth, timeout, **options
+    )
+    if response.status == 401 and credential.reauthenticate is not None:
+        # The token may have been revoked or rotated early: refresh once, retry once.
+        auth = credential.reauthenticate()
+        response = proxy.forward(env.backend, request.method, url, request.headers, body, auth, timeout, **options)
+    log.info(
+        "invoke %s %s%s -> %s in %.0f ms",
+        connection.id,
+        invocation.call.method,
+        f" ({invocation.operation_id})" if invocation.operation_id else "",
+        response.status,
+        (time.perf_counter() - started) * 1000,
+    )
+    telemetry.count(telemetry.INVOCATIONS, status=response.status, connector=connection.connector_id)
+    count_response_bytes(invocation, env, len(response.body))
+    invocation.response = CallerResponse(response.status, list(response.headers), response.body)

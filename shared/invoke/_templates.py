@@ -1,0 +1,27 @@
+"""Stages 5 and 7: the operation's policy templates, request section before forwarding and response section
+after, in the order the connector lists them."""
+
+from __future__ import annotations
+
+from shared.invoke._context import Invocation
+from shared.invoke._environment import Environment
+
+
+def request_templates(invocation: Invocation, env: Environment) -> None:
+    plan, request = invocation.plan, invocation.request
+    assert plan is not None and request is not None
+    evaluation = invocation.evaluation()
+    for instance in plan.request:
+        assert instance.template is not None
+        instance.template.apply_request(request, evaluation)
+
+
+def response_templates(invocation: Invocation, env: Environment) -> None:
+    plan, response = invocation.plan, invocation.response
+    assert plan is not None and response is not None
+    if not plan.response:
+        return
+    evaluation = invocation.evaluation()
+    for instance in plan.response:
+        assert instance.template is not None
+        instance.template.apply_response(response, evaluation)

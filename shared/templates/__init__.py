@@ -1,0 +1,36 @@
+"""Power Platform policy templates (`policyTemplateInstances`): data plus one small class per templateId.
+
+`parse_instances` reads a connector's instances (scope, section, parameters) once; each supported
+instance changes an `OutgoingRequest` or a `CallerResponse` when an operation it applies to runs.
+The classes register themselves by id on import: headers (setheader), query (setqueryparameter),
+host (dynamichosturl, dynamicsubdomain), route (routerequesttoendpoint).
+"""
+
+from shared.templates import headers, host, query, route  # noqa: F401  (registers the templates)
+from shared.templates._base import (
+    REQUEST,
+    RESPONSE,
+    TEMPLATES,
+    CallerResponse,
+    OutgoingRequest,
+    Template,
+    TemplateUnsupported,
+    register,
+)
+from shared.templates._expressions import Evaluation
+from shared.templates._instances import TemplateInstance, instance_warnings, parse_instances
+
+__all__ = [
+    "REQUEST",
+    "RESPONSE",
+    "TEMPLATES",
+    "CallerResponse",
+    "Evaluation",
+    "OutgoingRequest",
+    "Template",
+    "TemplateInstance",
+    "TemplateUnsupported",
+    "instance_warnings",
+    "parse_instances",
+    "register",
+]
