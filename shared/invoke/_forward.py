@@ -7,6 +7,9 @@ import logging
 import time
 from urllib.parse import quote
 
+from requests import PreparedRequest
+from requests.auth import AuthBase
+
 from shared import proxy, telemetry
 from shared.invoke._admit import count_response_bytes
 from shared.invoke._context import Invocation
@@ -32,6 +35,25 @@ def backend_url(invocation: Invocation) -> str:
     return url
 
 
+class _TemplatesAfterCredential(AuthBase):
+    """The credential, then the headers templates override: Power Platform runs policies after authentication."""
+
+    def __init__(self, credential: AuthBase | None, headers: dict[str, str]) -> None:
+        self.credential = credential
+        self.headers = headers
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        if self.credential is not None:
+            request = self.credential(request)
+        for name, value in self.headers.items():
+            request.headers[name] = value
+        return request
+
+
+def _auth(auth: AuthBase | None, template_headers: dict[str, str]) -> AuthBase | None:
+    return _TemplatesAfterCredential(auth, template_headers) if template_headers else auth
+
+
 def forward(invocation: Invocation, env: Environment) -> None:
     request, credential, connection = invocation.request, invocation.credential, invocation.connection
     assert request is not None and credential is not None and connection is not None
@@ -42,12 +64,11 @@ def forward(invocation: Invocation, env: Environment) -> None:
     options = {"total_timeout": limits.total_timeout, "max_response_bytes": limits.max_response_bytes}
     body = request.body or None
     started = time.perf_counter()
-    response = proxy.forward(
-        env.backend, request.method, url, request.headers, body, credential.auth, timeout, **options
-    )
+    auth = _auth(credential.auth, request.template_headers)
+    response = proxy.forward(env.backend, request.method, url, request.headers, body, auth, timeout, **options)
     if response.status == 401 and credential.reauthenticate is not None:
         # The token may have been revoked or rotated early: refresh once, retry once.
-        auth = credential.reauthenticate()
+        auth = _auth(credential.reauthenticate(), request.template_headers)
         response = proxy.forward(env.backend, request.method, url, request.headers, body, auth, timeout, **options)
     log.info(
         "invoke %s %s%s -> %s in %.0f ms",

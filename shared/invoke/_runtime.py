@@ -92,7 +92,7 @@ class ConnectorRuntime:
                     "path": operation.path,
                     "summary": operation.summary,
                     "parameters": [
-                        {"name": p.name, "in": p.location, "type": p.type, "required": p.required}
+                        {"name": p.name, "in": p.location, "type": p.type, "format": p.format, "required": p.required}
                         for p in operation.parameters
                     ],
                     "trigger": operation.trigger,

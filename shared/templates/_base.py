@@ -37,6 +37,9 @@ class OutgoingRequest:
     query_set: dict[str, str] = field(default_factory=dict)  # replaces the caller's parameter of that name
     query_added: list[tuple[str, str]] = field(default_factory=list)  # appended after everything else
     base_url_from_connection: bool = False  # a template built the host from connection values
+    # Headers templates set: applied after the connection's credential, as Power Platform applies policies
+    # after its authentication (a setheader turning an API key into "Bearer <key>" wins over the raw key).
+    template_headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

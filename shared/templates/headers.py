@@ -82,6 +82,8 @@ class SetHeader(Template):
 
     def apply_request(self, request: OutgoingRequest, evaluation: Evaluation) -> None:
         set_header(request.headers, self.name, evaluate(self.value, evaluation), self.action)
+        if self.action == "override":
+            request.template_headers[self.name] = request.headers[self.name]
 
     def apply_response(self, response: CallerResponse, evaluation: Evaluation) -> None:
         set_response_header(response.headers, self.name, evaluate(self.value, evaluation), self.action)

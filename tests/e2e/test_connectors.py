@@ -195,12 +195,21 @@ def test_real_connector_credential_reaches_the_backend(
     values = {p["name"]: _value_for(p, i) for i, p in enumerate(summary["parameters"]) if p["type"] != "oauthsetting"}
     caller = stack.client("integrator")
     connection = stack.connect(caller, connector_id, values)
-    response = caller.get(f"{stack.url}/api/connections/{connection['id']}/invoke/probe/{connector_id}?q=1")
+    invoke_url = f"{stack.url}/api/connections/{connection['id']}/invoke"
+    undeclared = caller.get(f"{invoke_url}/probe/{connector_id}?q=1")
+    assert undeclared.status_code == 404 and problem(undeclared)["type"].endswith("operation-not-found")
+    assert not [r for r in stack.backend.requests if f"/probe/{connector_id}" in r.path]
+    operation = _plain_operation(summary)
+    if operation is None:  # every operation has templates or custom code: test_policy_templates covers those
+        return
+    path, query = _call_path(operation, connector_id)
+    response = caller.request(operation["method"], f"{invoke_url}{path}?{query}")
     assert response.status_code == 200, response.text
 
-    seen = [r for r in stack.backend.requests if f"/probe/{connector_id}" in r.path][-1]
+    seen = [r for r in stack.backend.requests if connector_id in r.path or connector_id in r.query][-1]
     base_path = summary["backendUrl"].split(host_of(stack.backend.url), 1)[1]
-    assert seen.path.startswith(f"{base_path.rstrip('/')}/probe/{connector_id}")
+    assert seen.method == operation["method"]
+    assert seen.path.startswith(base_path.rstrip("/") + "/")
     auth = summary["authentication"]
     if auth["type"] == "apiKey":
         parameter = _api_key_parameter(summary)
@@ -214,6 +223,27 @@ def test_real_connector_credential_reaches_the_backend(
         assert seen.header("Authorization") == "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
     else:
         assert seen.header("Authorization") is None
+
+
+def _plain_operation(summary: dict) -> dict | None:
+    """A supported operation no template changes: the credential alone shapes what the backend gets."""
+    return next((o for o in summary["operations"] if o["supported"] and not o["templates"]), None)
+
+
+def _call_path(operation: dict, marker: str) -> tuple[str, str]:
+    """A path that matches the operation (each path parameter a value of its type) and a query carrying
+    `marker`, so the backend's record of this call can be found."""
+    template, _, fixed = operation["path"].partition("?")
+    types = {
+        p["name"]: "uuid" if p["format"] == "uuid" else p["type"] for p in operation["parameters"] if p["in"] == "path"
+    }
+    samples = {"integer": "7", "number": "7", "boolean": "true", "uuid": "0f8fad5b-d9cb-469f-a165-70867728950e"}
+    path = re.sub(
+        r"\{([^{}/]+)\}",
+        lambda m: samples.get(types.get(m.group(1), ""), f"{marker}-{m.group(1)}"),
+        template,
+    )
+    return path, "&".join(part for part in (fixed, f"probe={marker}") if part)
 
 
 def _api_key_parameter(summary: dict) -> str:
