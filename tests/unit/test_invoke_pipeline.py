@@ -1,0 +1,214 @@
+"""The invoke pipeline's stages without a network: operation matching, the runtime's plans, and the stage order
+(nothing past a refusing stage runs: no credential for an undeclared or unsupported operation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from shared.callers import Principal
+from shared.connections import ConnectionTarget, Credential
+from shared.connectors import build_connector
+from shared.invoke import STAGES, ConnectorRuntime, ConnectorRuntimes, Environment, ForwardLimits, IncomingCall, run
+from shared.problems import Problem
+from tests.support.connector_files import make_api_definition, make_api_properties
+
+P = "x-ms-apimTemplateParameter."
+PATHS = {
+    "/items": {"get": {"operationId": "ListItems", "summary": "List"}},
+    "/items/{id}": {
+        "get": {"operationId": "GetItem", "parameters": [{"name": "id", "in": "path", "type": "integer"}]},
+        "delete": {"operationId": "DeleteItem", "parameters": [{"name": "id", "in": "path", "type": "integer"}]},
+    },
+    "/items/special": {"get": {"operationId": "Special"}},
+    "/me/tasks('{task_id}')": {
+        "get": {"operationId": "GetTask", "parameters": [{"name": "task_id", "in": "path", "type": "string"}]}
+    },
+    "/hooks": {
+        "post": {
+            "operationId": "Subscribe",
+            "x-ms-trigger": "single",
+            "parameters": [
+                {"name": "body", "in": "body", "schema": {"properties": {"url": {"x-ms-notification-url": True}}}},
+                {"name": "callback", "in": "query", "type": "string", "x-ms-notification-url": True},
+            ],
+        }
+    },
+}
+X_MS_PATHS = {"/run?op=a": {"post": {"operationId": "RunA"}}, "/run?op=b": {"post": {"operationId": "RunB"}}}
+
+
+def _connector(templates: list | None = None, script: str | None = None, **properties: Any):
+    definition = make_api_definition(paths=PATHS, **{"x-ms-paths": X_MS_PATHS})
+    return build_connector(
+        "items", definition, make_api_properties(policyTemplateInstances=templates or [], **properties), script
+    )
+
+
+def test_operations_are_kept_with_what_flows_see() -> None:
+    connector = _connector()
+    by_id = {o.operation_id: o for o in connector.operations}
+    assert set(by_id) == {"ListItems", "GetItem", "DeleteItem", "Special", "GetTask", "Subscribe", "RunA", "RunB"}
+    assert by_id["Subscribe"].trigger == "single" and by_id["Subscribe"].notification_url
+    assert by_id["ListItems"].summary == "List" and by_id["GetItem"].method == "GET"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "expected", "values"),
+    [
+        ("GET", "/items", "", "ListItems", {}),
+        ("GET", "/items/", "", "ListItems", {}),
+        ("GET", "/items/7", "", "GetItem", {"id": "7"}),
+        ("DELETE", "/items/7", "", "DeleteItem", {"id": "7"}),
+        ("GET", "/items/special", "", "Special", {}),  # the literal path beats the template
+        ("GET", "/me/tasks('a%20b')", "", "GetTask", {"task_id": "a%20b"}),
+        ("POST", "/run", "op=b&x=1", "RunB", {}),
+        ("POST", "/run", "x=1", None, {}),
+        ("PUT", "/items", "", None, {}),
+        ("GET", "/items/7/more", "", None, {}),
+        ("GET", "/other", "", None, {}),
+    ],
+)
+def test_calls_match_their_operation(method: str, path: str, query: str, expected: str | None, values: dict) -> None:
+    matched = ConnectorRuntime(_connector()).table.match(method, path, query)
+    assert (matched.operation.operation_id if matched else None) == expected
+    if matched:
+        assert dict(matched.path_values) == values
+
+
+def test_path_parameters_are_decoded_once_and_checked_against_their_type() -> None:
+    table = ConnectorRuntime(_connector()).table
+    with pytest.raises(Problem) as caught:
+        table.match("GET", "/items/abc", "")
+    assert caught.value.status == 400 and "integer" in caught.value.detail
+    assert table.match("GET", "/me/tasks('a%252F')", "").decoded["task_id"] == "a%2F"  # once, not twice
+
+
+def test_custom_code_marks_its_operations_unsupported() -> None:
+    runtime = ConnectorRuntime(_connector(script="public class Script {}", scriptOperations=["GetItem"]))
+    assert runtime.plan("GetItem").unsupported and not runtime.plan("ListItems").unsupported
+    everything = ConnectorRuntime(_connector(script="public class Script {}"))
+    assert all(o["unsupportedReasons"] for o in everything.describe())
+    assert [w["pointer"] for w in everything.warnings] == ["/script"]
+
+
+def test_templates_scope_to_their_operations_and_sections() -> None:
+    runtime = ConnectorRuntime(
+        _connector(
+            [
+                {"templateId": "setheader", "parameters": {P + "name": "X-All", P + "value": "1"}},
+                {
+                    "templateId": "SetQueryParameter",
+                    "parameters": {P + "name": "q", P + "value": "1", "x-ms-apimTemplate-operationName": ["GetItem"]},
+                },
+                {
+                    "templateId": "setheader",
+                    "parameters": {P + "name": "X-R", P + "value": "1", "x-ms-apimTemplate-policySection": "Response"},
+                },
+                {"templateId": "stringreplace", "parameters": {"x-ms-apimTemplate-operationName": ["DeleteItem"]}},
+            ]
+        )
+    )
+    assert [i.index for i in runtime.plan("GetItem").request] == [0, 1]
+    assert [i.index for i in runtime.plan("ListItems").request] == [0]
+    assert [i.index for i in runtime.plan("ListItems").response] == [2]
+    assert "stringreplace" in runtime.plan("DeleteItem").unsupported[0]
+    assert [i.index for i in runtime.plan(None).request] == [0]  # a pass-through call: unscoped templates only
+
+
+# -- the stages in order, with fakes --------------------------------------------------------------------
+
+
+@dataclass
+class FakeConnections:
+    connector: Any
+    policy: dict | None = None
+    credentials: list[str] = field(default_factory=list)
+
+    def target(self, principal: Principal, connection_id: str) -> ConnectionTarget:
+        return ConnectionTarget(
+            connection_id,
+            "items",
+            "https://api.example.com/v1",
+            self.policy,
+            {},
+            self.connector.runtime_version,
+            {"tenant": "t1"},
+        )
+
+    def credential(self, principal: Principal, target: ConnectionTarget) -> Credential:
+        self.credentials.append(target.id)
+        return Credential(None, values={"tenant": "t1"})
+
+
+class FakeLimits:
+    def hit(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("no limit is configured")
+
+
+def _environment(connections: FakeConnections, reads: list[str]) -> Environment:
+    def read(connector_id: str) -> Any:
+        reads.append(connector_id)
+        return connections.connector
+
+    return Environment(
+        connections=connections,  # type: ignore[arg-type]
+        runtimes=ConnectorRuntimes(read),
+        rate_limiter=FakeLimits(),  # type: ignore[arg-type]
+        quotas=FakeLimits(),  # type: ignore[arg-type]
+        backend=None,  # type: ignore[arg-type]  # forward isn't run here
+        limits=ForwardLimits(1024, 1, 1, 1, 1024),
+        connection_calls_per_minute=0,
+    )
+
+
+def _call(method: str, path: str, query: str = "") -> IncomingCall:
+    principal = Principal("p1", frozenset(), "p1", "user")
+    return IncomingCall(principal, "c1", method, path, query, {"Accept": "*/*"}, b"", None, "https")
+
+
+UP_TO_TEMPLATES = STAGES[:6]
+
+
+def test_a_declared_call_is_shaped_by_its_templates_and_the_runtime_is_read_once() -> None:
+    connector = _connector(
+        [
+            {
+                "templateId": "setheader",
+                "parameters": {P + "name": "X-Tenant", P + "value": "@connectionParameters('tenant')"},
+            }
+        ]
+    )
+    connections, reads = FakeConnections(connector), []
+    env = _environment(connections, reads)
+    for _ in range(3):
+        done = run(_call("GET", "/items/7"), env, UP_TO_TEMPLATES)
+    assert reads == ["items"]  # one connector read, then the cache
+    assert done.operation_id == "GetItem"
+    assert done.request.headers["X-Tenant"] == "t1" and done.request.path == "/items/7"
+
+
+@pytest.mark.parametrize(
+    ("connector", "path", "status"),
+    [
+        (_connector(), "/undeclared", 404),
+        (_connector(script="class Script {}"), "/items", 501),
+        (_connector([{"templateId": "updatenextlink", "parameters": {}}]), "/items", 501),
+    ],
+)
+def test_refused_calls_get_no_credential(connector: Any, path: str, status: int) -> None:
+    connections = FakeConnections(connector)
+    with pytest.raises(Problem) as caught:
+        run(_call("GET", path), _environment(connections, []), UP_TO_TEMPLATES)
+    assert caught.value.status == status
+    assert connections.credentials == []
+
+
+def test_pass_through_is_opt_in_by_policy_or_for_connectors_without_operations() -> None:
+    connections = FakeConnections(_connector(), policy={"operations": {"passThrough": True}})
+    done = run(_call("GET", "/undeclared"), _environment(connections, []), UP_TO_TEMPLATES)
+    assert done.matched is None and done.request.path == "/undeclared"
+    bare = FakeConnections(build_connector("items", make_api_definition(), make_api_properties()))
+    assert run(_call("GET", "/anything"), _environment(bare, []), UP_TO_TEMPLATES).matched is None

@@ -1,0 +1,166 @@
+"""Policy templates without a network: expressions, each template's effect, scope, section, what can't be honoured."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.problems import Problem
+from shared.templates import (
+    TEMPLATES,
+    CallerResponse,
+    Evaluation,
+    OutgoingRequest,
+    instance_warnings,
+    parse_instances,
+)
+from shared.templates._expressions import UnsupportedExpression, evaluate, parse
+
+P = "x-ms-apimTemplateParameter."
+
+
+def _evaluation(**connection: str) -> Evaluation:
+    return Evaluation(
+        connection=connection,
+        method="PATCH",
+        headers={"x-tenant": "acme"},
+        query={"projectid": "p1"},
+        body=b'{"a":1}',
+    )
+
+
+def _request(**overrides: object) -> OutgoingRequest:
+    fields: dict = {
+        "method": "GET",
+        "base_url": "https://api.example.com/v1",
+        "path": "/items/42",
+        "raw_query": "a=1",
+        "headers": {"Accept": "application/json"},
+        "body": b"",
+        "path_values": {"id": "42"},
+    }
+    fields.update(overrides)
+    return OutgoingRequest(**fields)
+
+
+def _one(template_id: str, **parameters: object):
+    (instance,) = parse_instances([{"templateId": template_id, "parameters": parameters}])
+    return instance
+
+
+def test_expressions_of_real_connectors() -> None:
+    evaluation = _evaluation(host="h.example.com")
+    assert evaluate(parse("https://@connectionParameters('host')/api"), evaluation) == "https://h.example.com/api"
+    assert evaluate(parse("@connectionParameters('missing','api')"), evaluation) == "api"
+    assert evaluate(parse("@Request.OriginalHTTPMethod"), evaluation) == "PATCH"
+    assert evaluate(parse("@headers('X-Tenant')-@queryParameters('projectId')"), evaluation) == "acme-p1"
+    assert evaluate(parse("@body()"), evaluation) == '{"a":1}'
+    assert evaluate(parse("ops@example.com"), evaluation) == "ops@example.com"  # an @ that starts no expression
+    with pytest.raises(UnsupportedExpression, match="triggerBody"):
+        parse("@triggerBody()")
+
+
+def test_template_ids_match_case_insensitively_and_the_registry_holds_the_first_templates() -> None:
+    assert {"dynamichosturl", "dynamicsubdomain", "setheader", "setqueryparameter", "routerequesttoendpoint"} <= set(
+        TEMPLATES
+    )
+    assert _one("dynamicHostUrl", **{P + "urlTemplate": "@connectionParameters('u')"}).unsupported is None
+
+
+def test_setheader_override_skip_append_and_response_section() -> None:
+    request = _request(headers={"X-A": "caller"})
+    _one("setheader", **{P + "name": "x-a", P + "value": "t", P + "existsAction": "skip"}).template.apply_request(
+        request, _evaluation()
+    )
+    assert request.headers == {"X-A": "caller"}
+    _one("setheader", **{P + "name": "X-A", P + "value": "@connectionParameters('k')"}).template.apply_request(
+        request, _evaluation(k="v")
+    )
+    assert request.headers == {"X-A": "v"} and request.template_headers == {"X-A": "v"}
+    response = CallerResponse(200, [("Set-Cookie", "a"), ("Set-Cookie", "b")], b"")
+    instance = _one(
+        "setheader",
+        **{
+            P + "name": "X-R",
+            P + "value": "1",
+            P + "existsAction": "append",
+            "x-ms-apimTemplate-policySection": "Response",
+        },
+    )
+    assert instance.section == "response"
+    instance.template.apply_response(response, _evaluation())
+    assert response.headers[-1] == ("X-R", "1") and len(response.headers) == 3
+
+
+def test_setheader_refuses_line_breaks_and_gateway_owned_headers() -> None:
+    instance = _one("setheader", **{P + "name": "X-A", P + "value": "@headers('x-tenant')"})
+    with pytest.raises(Problem):
+        instance.template.apply_request(_request(), Evaluation({}, "GET", {"x-tenant": "a\r\nInjected: 1"}, {}, b""))
+    assert "Host" in (_one("setheader", **{P + "name": "Host", P + "value": "x"}).unsupported or "")
+
+
+def test_setqueryparameter_override_and_skip() -> None:
+    request = _request(raw_query="piIntegrator=caller&b=2")
+    _one("setqueryparameter", **{P + "name": "piIntegrator", P + "value": "89"}).template.apply_request(
+        request, _evaluation()
+    )
+    assert request.query_set == {"piIntegrator": "89"}
+    _one("setqueryparameter", **{P + "name": "b", P + "value": "x", P + "existsAction": "skip"}).template.apply_request(
+        request, _evaluation()
+    )
+    assert "b" not in request.query_set
+
+
+def test_dynamichosturl_checks_each_value_for_its_position() -> None:
+    label = _one("dynamicsubdomain", **{P + "urlTemplate": "https://@connectionParameters('s').alisqi.com/api/"})
+    request = _request()
+    label.template.apply_request(request, _evaluation(s="acme"))
+    assert request.base_url == "https://acme.alisqi.com/api" and request.base_url_from_connection
+    for hostile in ("evil.com/x", "a.b", "x@y", "169.254.169.254#"):
+        with pytest.raises(Problem) as caught:
+            label.template.apply_request(_request(), _evaluation(s=hostile))
+        assert caught.value.status == 400 and hostile not in caught.value.detail
+    origin = _one("dynamichosturl", **{P + "urlTemplate": "@connectionParameters('u')"})
+    for hostile in ("https://a@b.example", "https://h.example/x?y=1", "ftp://h.example", "http://h.example"):
+        with pytest.raises(Problem):
+            origin.template.apply_request(_request(), _evaluation(u=hostile))  # http: the connector is https
+
+
+def test_a_host_from_the_callers_request_is_unsupported() -> None:
+    for template in ("https://@headers('HostURL')", "@queryParameters('hostUrl')", "https://@body()"):
+        instance = _one("dynamichosturl", **{P + "urlTemplate": template})
+        assert instance.template is None and "caller" in (instance.unsupported or "")
+
+
+def test_routerequesttoendpoint_fills_path_parameters_and_connection_values() -> None:
+    instance = _one(
+        "routerequesttoendpoint",
+        **{P + "newPath": "/@connectionParameters('ws')/docs/{id}", P + "httpMethod": "POST"},
+    )
+    request = _request()
+    instance.template.apply_request(request, _evaluation(ws="w1"))
+    assert (request.path, request.method) == ("/w1/docs/42", "POST")
+    with pytest.raises(Problem):
+        instance.template.apply_request(_request(), _evaluation(ws="../admin"))
+
+
+def test_unknown_templates_and_sections_are_named_in_warnings() -> None:
+    instances = parse_instances(
+        [
+            {"templateId": "convertobjecttoarray", "title": "T", "parameters": {}},
+            {
+                "templateId": "setqueryparameter",
+                "parameters": {P + "name": "a", P + "value": "b", "x-ms-apimTemplate-policySection": "Response"},
+            },
+            {
+                "templateId": "setheader",
+                "parameters": {P + "name": "a", P + "value": "b", "x-ms-apimTemplate-operationName": ["Nope"]},
+            },
+        ]
+    )
+    warnings = instance_warnings(instances, ["Known"])
+    assert [w["pointer"] for w in warnings] == [
+        "/apiProperties/properties/policyTemplateInstances/0/templateId",
+        "/apiProperties/properties/policyTemplateInstances/1/templateId",
+        "/apiProperties/properties/policyTemplateInstances/2/parameters/x-ms-apimTemplate-operationName",
+    ]
+    assert instances[2].applies_to("nope") and not instances[2].applies_to("Known")
