@@ -11,7 +11,7 @@ import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from shared.frontdoor import (
@@ -22,14 +22,16 @@ from shared.frontdoor import (
     parse_entry,
     parse_identities,
 )
+from shared.jwt_settings import (
+    RequiredClaim,
+    check_token_location,
+    parse_failed_status,
+    parse_required_claims,
+    parse_signing_keys,
+    parse_tenants,
+)
 from shared.proxy._addresses import AddressPolicy, check_private_networks
-
-if TYPE_CHECKING:
-    from shared.callers._jwt_policy import RequiredClaim
-
-
-class SettingsError(ValueError):
-    """A setting has a value the gateway can't use. The message names the setting."""
+from shared.setting_errors import SettingsError as SettingsError  # re-exported: its home for callers
 
 
 @dataclass(frozen=True)
@@ -432,15 +434,6 @@ class Settings:
         prefix = raw("TABLES_PREFIX")
         if not (prefix.isascii() and prefix.isalnum() and prefix[0].isalpha() and len(prefix) <= 20):
             raise SettingsError("TABLES_PREFIX must be 1-20 letters and digits, starting with a letter")
-        # Imported here: shared.callers imports this module, so a module-level import would be circular.
-        from shared.callers._jwt_keys import parse_signing_keys
-        from shared.callers._jwt_policy import (
-            check_token_location,
-            parse_failed_status,
-            parse_required_claims,
-            parse_tenants,
-        )
-
         check_token_location(
             raw("AUTH_TOKEN_HEADER"),
             raw("AUTH_TOKEN_QUERY"),

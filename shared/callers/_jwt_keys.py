@@ -13,7 +13,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -21,31 +20,24 @@ from urllib.parse import urlsplit
 
 import jwt
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from shared.callers._jwt_policy import TENANT_PLACEHOLDER
+from shared.jwt_settings import (  # noqa: F401  (re-exported: the callers package's names for them)
+    ALLOWED_ALGORITHMS,
+    MIN_RSA_BITS,
+    SIGNING_KEYS_SETTING,
+    jwk_fits_algorithm,
+    parse_signing_keys,
+)
 from shared.settings import SettingsError
 
 log = logging.getLogger(__name__)
-
-ALLOWED_ALGORITHMS: tuple[str, ...] = ("RS256", "RS512", "PS256", "ES256")
-_KEY_TYPE_FOR_ALGORITHM = {"RS256": "RSA", "RS512": "RSA", "PS256": "RSA", "ES256": "EC"}
-_CURVE_FOR_ALGORITHM = {"ES256": "P-256"}
-MIN_RSA_BITS = 2048
 
 JWKS_CACHE_SECONDS = 3600.0
 UNKNOWN_KID_REFETCH_SECONDS = 300.0
 FETCH_FAILURE_BACKOFF_SECONDS = 30.0  # an issuer outage must not turn every request into a slow fetch
 FETCH_TIMEOUT_SECONDS = (5.0, 10.0)  # (connect, read)
 MAX_DOCUMENT_BYTES = 1 << 20
-
-SIGNING_KEYS_SETTING = "AUTH_OIDC_SIGNING_KEYS"
-_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
-# Only what verification needs; everything else (x5c, key_ops, ...) is dropped from static keys.
-_JWK_MEMBERS = ("kty", "kid", "use", "alg", "n", "e", "crv", "x", "y", "issuer")
 
 Clock = Callable[[], float]
 
@@ -84,17 +76,6 @@ def require_trusted_issuer_url(issuer: str) -> None:
 
 def discovery_url(issuer: str) -> str:
     return issuer.rstrip("/") + "/.well-known/openid-configuration"
-
-
-def jwk_fits_algorithm(jwk: Mapping[str, Any], algorithm: str) -> bool:
-    """Whether a JWKS entry may verify a token signed with `algorithm` (already on the allowlist)."""
-    if jwk.get("kty") != _KEY_TYPE_FOR_ALGORITHM[algorithm]:
-        return False
-    if algorithm in _CURVE_FOR_ALGORITHM and jwk.get("crv") != _CURVE_FOR_ALGORITHM[algorithm]:
-        return False
-    if jwk.get("alg") not in (None, algorithm):
-        return False
-    return jwk.get("use") in (None, "sig")
 
 
 def jwk_fits_issuer(key_issuer: Any, issuer: str, tenant: str | None) -> bool:
@@ -145,90 +126,6 @@ class KeyRing:
 
 
 # --- static keys (AUTH_OIDC_SIGNING_KEYS) -------------------------------------------------------
-
-
-def _settings_error(detail: str) -> SettingsError:
-    return SettingsError(f"{SIGNING_KEYS_SETTING}: {detail}")
-
-
-def _public_jwk(key: Mapping[str, Any], where: str) -> dict[str, str]:
-    """A public RSA (2048+ bits) or EC P-256 JWK, reduced to the members verification needs."""
-    kty = key.get("kty")
-    if kty == "oct":
-        raise _settings_error(f"{where} is a symmetric key; HS* algorithms are refused, give public keys")
-    if kty not in ("RSA", "EC"):
-        raise _settings_error(f"{where} has kty {kty!r}; only RSA and EC (P-256) keys are accepted")
-    if "d" in key:
-        raise _settings_error(f"{where} is a private key; give only the public key")
-    jwk = {member: key[member] for member in _JWK_MEMBERS if member in key}
-    if any(not isinstance(value, str) for value in jwk.values()):
-        raise _settings_error(f"{where} has a member that is not a string")
-    algorithms = [algorithm for algorithm in ALLOWED_ALGORITHMS if jwk_fits_algorithm(jwk, algorithm)]
-    if not algorithms:
-        raise _settings_error(f"{where} fits none of {', '.join(ALLOWED_ALGORITHMS)} (check crv, alg and use)")
-    try:
-        public_key = jwt.PyJWK(dict(jwk), algorithm=algorithms[0]).key
-    except jwt.PyJWTError:
-        raise _settings_error(f"{where} is not a valid {kty} public key") from None
-    if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < MIN_RSA_BITS:
-        raise _settings_error(f"{where} is a {public_key.key_size}-bit RSA key; at least {MIN_RSA_BITS} bits")
-    return jwk
-
-
-def _jwk_from_public_key(public_key: Any, where: str) -> dict[str, str]:
-    if isinstance(public_key, rsa.RSAPublicKey):
-        return _public_jwk(RSAAlgorithm.to_jwk(public_key, as_dict=True), where)
-    if isinstance(public_key, ec.EllipticCurvePublicKey) and isinstance(public_key.curve, ec.SECP256R1):
-        return _public_jwk(ECAlgorithm.to_jwk(public_key, as_dict=True), where)
-    raise _settings_error(f"{where} is neither an RSA nor an EC P-256 key")
-
-
-def _jwks_from_pem(text: str) -> list[dict[str, str]]:
-    blocks = list(_PEM_BLOCK.finditer(text))
-    if not blocks:
-        raise _settings_error("no PEM block found (expected -----BEGIN PUBLIC KEY----- or CERTIFICATE)")
-    jwks = []
-    for position, block in enumerate(blocks):
-        label, where = block.group(1), f"PEM block {position + 1} ({block.group(1)})"
-        pem = block.group(0).encode("ascii", "replace")
-        if "PRIVATE" in label:
-            raise _settings_error(f"{where} is a private key; give only public keys or certificates")
-        if label not in ("CERTIFICATE", "PUBLIC KEY", "RSA PUBLIC KEY"):
-            raise _settings_error(f"{where} is not a PUBLIC KEY or CERTIFICATE")
-        try:
-            if label == "CERTIFICATE":
-                public_key = x509.load_pem_x509_certificate(pem).public_key()
-            else:
-                public_key = load_pem_public_key(pem)
-        except ValueError as error:
-            raise _settings_error(f"{where} can't be read: {error}") from None
-        jwks.append(_jwk_from_public_key(public_key, where))
-    return jwks
-
-
-def parse_signing_keys(raw: str) -> tuple[str, ...]:
-    """AUTH_OIDC_SIGNING_KEYS: a JWKS document, one JWK, or PEM public keys / certificates
-    (newlines may be written as `\\n`). Returns the public JWKs as JSON texts, so Settings stays
-    hashable and immutable; SettingsError names what's wrong."""
-    text = raw.strip()
-    if not text:
-        return ()
-    if text.startswith("{"):
-        try:
-            document = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise _settings_error(f"not valid JSON: {error.msg} at column {error.colno}") from None
-        entries = document.get("keys") if isinstance(document, dict) and "keys" in document else [document]
-        if not isinstance(entries, list) or not entries:
-            raise _settings_error("the JWKS 'keys' must be a non-empty list")
-        jwks = []
-        for position, entry in enumerate(entries):
-            if not isinstance(entry, dict):
-                raise _settings_error(f"key {position} is not a JSON object")
-            jwks.append(_public_jwk(entry, f"key {position}"))
-    else:
-        jwks = _jwks_from_pem(text.replace("\\n", "\n"))
-    return tuple(json.dumps(jwk, sort_keys=True) for jwk in jwks)
 
 
 class StaticSigningKeys:
