@@ -113,7 +113,8 @@ PATH_PARAMETERS: Mapping[str, str] = MappingProxyType(
         "subscriptionId": "Subscription id, as creating the subscription returned it.",
         "shareId": "Share id, as the share listing returns it.",
         "ticket": "The single-use sign-in ticket of a connection's loginUrl.",
-        "path": "The rest of the URL path (it may hold `/`), appended to the connector's backend base path.",
+        "path": "The rest of the URL path (it may hold `/`), relative to the connector's basePath: it must match"
+        " one of the connector's declared operations (unless its policy opts into pass-through).",
     }
 )
 
@@ -389,8 +390,14 @@ OPERATIONS: Mapping[str, Operation] = MappingProxyType(
             CALLER,
             {},
             {
-                **NOT_FOUND_CONNECTION,
-                400: ("path-rejected", "header-rejected"),
+                404: ("connection-not-found", "operation-not-found", "connector-not-found"),
+                400: (
+                    "path-rejected",
+                    "header-rejected",
+                    "path-parameter-invalid",
+                    "connection-value-rejected",
+                    "bad-header",
+                ),
                 403: ("backend-address-forbidden", "quota-exceeded"),
                 409: (
                     "connection-needs-reauthorization",
@@ -400,8 +407,14 @@ OPERATIONS: Mapping[str, Operation] = MappingProxyType(
                 ),
                 413: ("body-too-large",),
                 429: ("rate-limited",),
-                501: ("not-implemented",),
-                502: ("backend-unreachable", "backend-error", "backend-response-too-large", "token-request-failed"),
+                501: ("not-implemented", "operation-not-supported"),
+                502: (
+                    "backend-unreachable",
+                    "backend-error",
+                    "backend-response-too-large",
+                    "token-request-failed",
+                    "template-failed",
+                ),
                 504: ("backend-timeout",),
             },
             Body({"*/*": "Passthrough"}, required=False),
