@@ -244,13 +244,16 @@ def _without_client_secrets(api_properties: dict[str, Any]) -> tuple[dict[str, A
 
 def _summary(call: Call, registered: RegisteredConnector) -> dict[str, Any]:
     connector_view = connector_summary(registered.connector)
+    runtime = ConnectorRuntime(registered.connector)
+    # The connector's own warnings come first in the runtime's; then what the pipeline can't honour.
     summary = {
         **connector_view,
-        "warnings": [*connector_view["warnings"], *oauth_warnings(registered.connector)],
+        "warnings": [*runtime.warnings, *oauth_warnings(registered.connector)],
         "policy": registered.policy,
         "owner": registered.owner or None,  # None: stored before connectors had owners; only admins manage it
         "permissions": sorted(permissions(call, registered)),
-        **_operations(registered),
+        "operations": runtime.describe(),
+        "passThrough": not runtime.table or bool(registered.policy and registered.policy.get("operations")),
     }
     if registered.connector.auth.kind != "oauth2":
         return summary
@@ -271,13 +274,6 @@ def _summary(call: Call, registered: RegisteredConnector) -> dict[str, Any]:
         "allowTokenRetrieval": registered.allow_token_retrieval,
     }
     return summary
-
-
-def _operations(registered: RegisteredConnector) -> dict[str, Any]:
-    """Its operations (templates, supported and why not) and the upload's warnings, as the pipeline will run it."""
-    runtime = ConnectorRuntime(registered.connector)
-    pass_through = not runtime.table or bool(registered.policy and registered.policy.get("operations"))
-    return {"operations": runtime.describe(), "passThrough": pass_through, "warnings": runtime.warnings}
 
 
 def _require_scope(call: Call, connector_id: str) -> None:

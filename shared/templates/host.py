@@ -5,9 +5,9 @@
 The operation's path (relative to basePath) is appended to the built URL. Each value is checked for the
 position it fills (shared/proxy/_url_values.py: one DNS label for a subdomain, a host with an optional
 port for a host, an absolute URL for a whole origin), and the address guard judges where the request
-connects, at connect time, as for the swagger's host. Values the caller controls (`@headers`,
-`@queryParameters`, `@body()`) can't decide the host: the connection's credential would go wherever a
-caller says, so such an instance is unsupported (its operations answer 501).
+connects, at connect time, as for the swagger's host. Plain http only to a loopback host (the https
+rule). Values the caller controls (`@headers`, `@queryParameters`, `@body()`) can't decide the host: the
+connection's credential would go wherever a caller says, so such an instance is unsupported (501).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.connectors import is_loopback_host
 from shared.problems import Problem
 from shared.proxy import UnsafeValue, render_url_template
 from shared.proxy._url_values import MissingPlaceholder
@@ -72,13 +73,13 @@ class DynamicHostUrl(Template):
                 f"Policy template {self.template_id!r} builds a backend URL that isn't an absolute http(s) URL "
                 "without query or fragment; check the connection's values.",
             )
-        if parts.scheme == "http" and urlsplit(request.base_url).scheme == "https":
+        if parts.scheme == "http" and not is_loopback_host(parts.netloc):
+            # The https rule, as at upload: only a loopback backend (local development) may be plain http.
             raise Problem(
                 400,
                 "connection-value-rejected",
                 "Connection value rejected",
-                f"Policy template {self.template_id!r} builds an http URL for an https connector: the credential "
-                "would travel in clear text.",
+                f"Policy template {self.template_id!r} builds a plain http URL: credentials go only over https.",
             )
         request.base_url = url.rstrip("/")
         request.base_url_from_connection = True

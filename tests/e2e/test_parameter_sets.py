@@ -102,10 +102,10 @@ def test_a_basic_set_connection_sends_that_sets_credential(
     connection = response.json()
     assert connection["status"] == "Connected"
     assert stack.connection_record(connection["id"])["parameterSet"] == "basic"
-    invoked = client.get(f"{stack.url}/api/connections/{connection['id']}/invoke/governance/requests")
+    invoked = client.get(f"{stack.url}/api/connections/{connection['id']}/invoke/flow/objecttypes")
     assert invoked.status_code == 200, invoked.text
     seen = backend.requests[-1]
-    assert seen.path == "/admin/governance/requests"
+    assert seen.path == "/admin/flow/objecttypes"
     expected = base64.b64encode(f"ops@contoso.com:{PASSWORD}".encode()).decode()
     assert seen.header("Authorization") == f"Basic {expected}"
 
@@ -366,16 +366,16 @@ def test_the_maker_fixes_the_oauth_set_and_its_connections_send_their_token(
     browser = requests.Session()
     callback = provider.sign_in(to_provider(browser, connection["loginUrl"]), session=browser, username="ave")
     assert browser.get(callback, headers={"Accept": "text/html"}, timeout=30).status_code == 200
-    invoked = client.get(f"{stack.url}/api/connections/{connection['id']}/invoke/governance/oauth")
+    invoked = client.get(f"{stack.url}/api/connections/{connection['id']}/invoke/flow/objectstatus")
     assert invoked.status_code == 200, invoked.text
     seen = backend.requests[-1]
-    assert seen.path == "/admin/governance/oauth"
+    assert seen.path == "/admin/flow/objectstatus"
     assert (seen.header("Authorization") or "").startswith("Bearer ")
 
     basic = create(
         client, stack, "avepoint-fixed", parameterSet="basic", parameters={"username": "u", "password": PASSWORD}
     ).json()
-    assert client.get(f"{stack.url}/api/connections/{basic['id']}/invoke/governance/basic").status_code == 200
+    assert client.get(f"{stack.url}/api/connections/{basic['id']}/invoke/flow/servicetypes").status_code == 200
     expected = base64.b64encode(f"u:{PASSWORD}".encode()).decode()
     assert backend.requests[-1].header("Authorization") == f"Basic {expected}"
 
@@ -388,7 +388,7 @@ def test_a_replaced_connector_keeps_each_connection_on_its_set(stack: Stack, bac
     connection = create(client, stack, "avepoint-replaced", parameterSet="basic", parameters=values).json()
     # The same files again: nothing about where credentials go changed, so the connection keeps working.
     assert put_connector(stack, stack.url, "avepoint-replaced", definition, properties).status_code == 200
-    invoke = f"{stack.url}/api/connections/{connection['id']}/invoke/after-replace"
+    invoke = f"{stack.url}/api/connections/{connection['id']}/invoke/flow/workspace"
     assert client.get(invoke).status_code == 200
     expected = base64.b64encode(f"keeper:{PASSWORD}".encode()).decode()
     assert backend.requests[-1].header("Authorization") == f"Basic {expected}"

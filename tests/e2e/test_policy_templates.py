@@ -11,7 +11,8 @@ import pytest
 import requests
 
 from shared.connectors import decode_document
-from tests.e2e.conftest import Stack, host_of, problem
+from tests.e2e.conftest import GatewayFactory, Stack, host_of, problem
+from tests.support.backend import RecordingBackend
 from tests.support.connector_files import CURATED_CONNECTORS, read_connector_files
 
 
@@ -83,6 +84,24 @@ def test_dynamichosturl_values_pass_the_position_check_and_the_address_guard(
         assert problem(response)["type"].endswith("connection-value-rejected")
     assert api_url not in response.text
     _nothing_received(stack, marker)
+
+
+def test_a_loopback_host_from_a_connection_is_refused_where_loopback_is(
+    stack: Stack, start_gateway_process: GatewayFactory
+) -> None:
+    """As deployed (PROXY_ALLOW_LOOPBACK off): a user naming a loopback host as api_url reaches nothing."""
+    strict = start_gateway_process({"PROXY_ALLOW_LOOPBACK": "false"})
+    with RecordingBackend() as listener:
+        caller, invoke, _ = _connect(
+            stack,
+            "certified-connectors/Cireson Service Manager Portal",
+            "tpl-loopback",
+            {"api_url": listener.url, "api_key": "key-" + uuid.uuid4().hex},
+        )
+        response = caller.get(invoke.replace(stack.url, strict) + "/api/CloudConnector/Users")
+        assert response.status_code == 403, response.text
+        assert problem(response)["type"].endswith("backend-address-forbidden")
+        assert listener.requests == []
 
 
 def test_setqueryparameter_applies_to_the_operations_it_names(stack: Stack) -> None:

@@ -212,3 +212,14 @@ def test_pass_through_is_opt_in_by_policy_or_for_connectors_without_operations()
     assert done.matched is None and done.request.path == "/undeclared"
     bare = FakeConnections(build_connector("items", make_api_definition(), make_api_properties()))
     assert run(_call("GET", "/anything"), _environment(bare, []), UP_TO_TEMPLATES).matched is None
+
+
+def test_the_pass_through_policy_parses_and_defaults_to_declared_operations_only() -> None:
+    from shared.policies import PolicyError, parse_policy
+
+    policy = parse_policy({"operations": {"passThrough": True}})
+    assert policy is not None and policy.pass_through and policy.document == {"operations": {"passThrough": True}}
+    assert parse_policy({"operations": {"passThrough": False}}) is None  # the default needs no entry
+    with pytest.raises(PolicyError) as caught:
+        parse_policy({"operations": {"passThrough": "yes", "other": 1}})
+    assert {e["pointer"] for e in caught.value.errors} == {"/policy/operations/other", "/policy/operations/passThrough"}
