@@ -421,7 +421,7 @@ def test_rotating_a_sets_password_is_validated_against_that_set(
         f"{stack.url}/api/connections/{connection['id']}", json={"parameters": {"password": rotated}}
     )
     assert response.status_code == 200, response.text
-    assert client.get(f"{stack.url}/api/connections/{connection['id']}/invoke/rotated").status_code == 200
+    assert client.get(f"{stack.url}/api/connections/{connection['id']}/invoke/flow/servicetypes").status_code == 200
     expected = base64.b64encode(f"rotator:{rotated}".encode()).decode()
     assert backend.requests[-1].header("Authorization") == f"Basic {expected}"
 
