@@ -127,6 +127,8 @@ class ConnectorStore:
             "files": json.dumps({name: ref.to_json() for name, ref in refs.items()}, separators=(",", ":")),
             **record,
         }
+        if existing is None:
+            self._refuse_case_variant(connector.id)
         with translate_errors("Table Storage"):
             try:
                 if existing is None:
@@ -154,6 +156,22 @@ class ConnectorStore:
         return RegisteredConnector(
             connector, secret_name, entity["secretVersion"], allow_token_retrieval, policy, owner, shares, etag, refs
         )
+
+    def _refuse_case_variant(self, connector_id: str) -> None:
+        """Table keys are case-sensitive, people aren't: a new id that differs from an existing one only in letter
+        case would let a maker stand a look-alike next to another maker's connector. The existing id isn't named
+        (it may be one the caller can't see). Two such creations racing each other can still both pass."""
+        wanted = connector_id.casefold()
+        with translate_errors("Table Storage"):
+            entities = self._table.query_entities("PartitionKey eq @p", parameters={"p": PARTITION}, select=["RowKey"])
+            taken = any(e["RowKey"].casefold() == wanted and e["RowKey"] != connector_id for e in entities)
+        if taken:
+            raise problems.Problem(
+                409,
+                "connector-id-taken",
+                "Connector id taken",
+                f"A connector whose id differs from {connector_id!r} only in letter case exists; choose another id.",
+            )
 
     def _drop_files_except(self, connector_id: str, kept: Mapping[str, FileRef]) -> None:
         """Best effort: a leftover copy of a file is no secret, and the next replace or delete removes it."""

@@ -152,7 +152,7 @@ OPERATIONS: Mapping[str, Operation] = MappingProxyType(
                 ),
                 403: ("backend-address-forbidden",),
                 404: ("connector-not-found",),
-                409: ("connector-in-use", "connector-changed"),
+                409: ("connector-in-use", "connector-changed", "connector-id-taken"),
                 413: ("body-too-large", "too-many-parts", "connector-too-large"),
                 415: ("unsupported-media-type",),
             },

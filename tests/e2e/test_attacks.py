@@ -456,3 +456,26 @@ def test_shares_that_would_overflow_the_record_are_a_400_not_a_503(stack: Stack)
     assert set(statuses) == {201, 400}, statuses
     assert statuses.index(400) > 10 and set(statuses[statuses.index(400) :]) == {400}
     assert owner.get(shares).status_code == 200
+
+
+def test_a_maker_cant_squat_a_case_variant_of_another_makers_connector_id(stack: Stack) -> None:
+    # Before: "ATK-Squat" was created next to "atk-squat" (Table keys are case-sensitive), owned by another maker and
+    # pointing anywhere: a user connecting to the id as they remembered it gave their key to the look-alike.
+    definition, properties = api_key_connector(host_of(stack.backend.url))
+    body = {"apiDefinition": definition, "apiProperties": properties}
+    first = stack.client("atk-maker-a", ("Connectors.Manage",)).put(f"{stack.url}/api/connectors/atk-squat", json=body)
+    assert first.status_code == 201, first.text
+    squatter = stack.client("atk-maker-b", ("Connectors.Manage",))
+    for variant in ("ATK-Squat", "atk-SQUAT"):
+        response = squatter.put(f"{stack.url}/api/connectors/{variant}", json=body)
+        assert response.status_code == 409, response.text
+        assert problem(response)["type"] == PROBLEM + "connector-id-taken"
+        assert "atk-squat" not in response.text  # the existing id isn't disclosed
+    assert [
+        c["id"]
+        for c in stack.maker().get(f"{stack.url}/api/connectors").json()["value"]
+        if c["id"].lower() == "atk-squat"
+    ] == ["atk-squat"]
+    # Its owner still replaces it under its own id.
+    again = stack.client("atk-maker-a", ("Connectors.Manage",)).put(f"{stack.url}/api/connectors/atk-squat", json=body)
+    assert again.status_code == 200, again.text
