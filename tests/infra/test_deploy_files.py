@@ -38,6 +38,7 @@ NEVER_DEPLOYED = [
     "__blobstorage__/x",
     "shared/__pycache__/settings.cpython-311.pyc",
     ".pytest_cache/v/cache",
+    ".hypothesis/constants/x",  # the schemathesis fuzz test's hypothesis database
     "README.md",
     "azure.yaml",
 ]
