@@ -479,3 +479,31 @@ def test_a_maker_cant_squat_a_case_variant_of_another_makers_connector_id(stack:
     # Its owner still replaces it under its own id.
     again = stack.client("atk-maker-a", ("Connectors.Manage",)).put(f"{stack.url}/api/connectors/atk-squat", json=body)
     assert again.status_code == 200, again.text
+
+
+def test_a_callers_query_parameters_never_shadow_a_query_key(stack: Stack) -> None:
+    stack.register("atk-query-key", *api_key_connector(host_of(stack.backend.url), location="query", name="api_key"))
+    caller, connection_id = _own_connection(stack, "atk-query-key", "atk-query-key-owner")
+    query = "API_KEY=mine&Api%5FKey=mine2&api_key=mine3&keep=1"
+    response = caller.get(f"{stack.url}/api/connections/{connection_id}/invoke/q?{query}")
+    assert response.status_code == 200, response.text
+    assert stack.backend.requests[-1].query == f"keep=1&api_key={KEY}"
+
+
+def test_a_validation_error_never_echoes_the_value(stack: Stack) -> None:
+    definition, properties = api_key_connector(host_of(stack.backend.url))
+    properties["properties"]["connectionParameters"]["region"] = {
+        "type": "string",
+        "allowedValues": [{"value": "eu"}, {"value": "us"}],
+        "uiDefinition": {"displayName": "Region", "constraints": {"required": "true"}},
+    }
+    stack.register("atk-echo-values", definition, properties)
+    marker = "secret-looking-" + uuid.uuid4().hex
+    response = stack.client("atk-values").post(
+        f"{stack.url}/api/connectors/atk-echo-values/connections",
+        json={"displayName": "v", "parameters": {"api_key": 12345, "region": marker}},
+    )
+    assert response.status_code == 400, response.text
+    body = problem(response)
+    assert marker not in body["detail"] and marker not in str([e["detail"] for e in body["errors"]])
+    assert marker not in stack.gateway_log()
