@@ -38,7 +38,6 @@ from shared.connectors import (
     validate_connector_id,
     with_connector_share,
 )
-from shared.invoke import ConnectorRuntime
 from shared.json_limits import MAX_DEPTH, nested_deeper_than
 from shared.oauth import oauth_warnings
 from shared.policies import ConnectorPolicy, PolicyError, parse_policy, policy_from_document
@@ -244,7 +243,7 @@ def _without_client_secrets(api_properties: dict[str, Any]) -> tuple[dict[str, A
 
 def _summary(call: Call, registered: RegisteredConnector) -> dict[str, Any]:
     connector_view = connector_summary(registered.connector)
-    runtime = ConnectorRuntime(registered.connector)
+    runtime = call.gateway.runtimes.of(registered.connector)
     # The connector's own warnings come first in the runtime's; then what the pipeline can't honour.
     summary = {
         **connector_view,

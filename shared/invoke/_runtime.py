@@ -129,11 +129,21 @@ class ConnectorRuntimes:
         connector = self._read(connector_id)
         if connector is None:  # deleted meanwhile; its connections go with it
             raise problems.not_found("connector", connector_id)
+        return self.of(connector)
+
+    def of(self, connector: Connector) -> ConnectorRuntime:
+        """The runtime of a connector already read (a GET, an upload): from the cache when its version is there."""
+        key = (connector.id, connector.runtime_version)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
         runtime = ConnectorRuntime(connector)
         with self._lock:
             # Cached under its own version: a snapshot a replace hasn't rewritten yet misses again, never
             # gets another connector's table under its old version.
-            self._cache[(connector_id, runtime.version)] = runtime
+            self._cache[key] = runtime
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
         return runtime

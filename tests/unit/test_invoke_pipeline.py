@@ -223,3 +223,10 @@ def test_the_pass_through_policy_parses_and_defaults_to_declared_operations_only
     with pytest.raises(PolicyError) as caught:
         parse_policy({"operations": {"passThrough": "yes", "other": 1}})
     assert {e["pointer"] for e in caught.value.errors} == {"/policy/operations/other", "/policy/operations/passThrough"}
+
+
+def test_a_connector_already_read_fills_the_same_cache() -> None:
+    connector, reads = _connector(), []
+    runtimes = ConnectorRuntimes(lambda connector_id: reads.append(connector_id) or connector)
+    assert runtimes.of(connector) is runtimes.get("items", connector.runtime_version)
+    assert reads == []
