@@ -75,16 +75,44 @@ _COMPONENT_HEADERS = {
 }
 
 
-def _problem_response(status: int, slugs: Iterable[str], html: bool) -> dict[str, Any]:
+# Headers a problem of that status carries besides the correlation id.
+_PROBLEM_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "required": True,
+            "description": 'RFC 6750 challenge: `Bearer realm="connector-gateway"`, with `error` when a credential was '
+            "sent and refused.",
+            "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {"description": "Seconds until a call may succeed.", "schema": {"type": "string"}},
+    },
+    503: {
+        "Retry-After": {
+            "required": True,
+            "description": "Seconds until the stores may answer again.",
+            "schema": {"type": "string"},
+        }
+    },
+}
+
+
+def _problem_response(status: int, slugs: Iterable[str], operation: Operation) -> dict[str, Any]:
     types = sorted({PROBLEM_TYPE_PREFIX + slug for slug in slugs})
+    description = f"{_STATUS_TEXT.get(status, 'Problem')}: " + ", ".join(f"`{t}`" for t in types)
     content: dict[str, Any] = {PROBLEM_CONTENT_TYPE: {"schema": _ref("Problem")}}
-    if html:
+    headers = {**_HEADERS, **_PROBLEM_HEADERS.get(status, {})}
+    if operation.html_errors:
         content[HTML] = {"schema": _ref("Html")}
-    return {
-        "description": f"{_STATUS_TEXT.get(status, 'Problem')}: " + ", ".join(f"`{t}`" for t in types),
-        "headers": _HEADERS,
-        "content": content,
-    }
+    if operation.passthrough:
+        # The backend may answer with the same status, in its own shape and headers.
+        description += "; or the backend's own answer with this status, as it is"
+        content["*/*"] = {}
+        headers = {
+            name: {**header, "required": False} if "required" in header else header for name, header in headers.items()
+        }
+    return {"description": description, "headers": headers, "content": content}
 
 
 def _merged_problems(operation: Operation) -> dict[int, set[str]]:
@@ -130,7 +158,7 @@ def _operation(route: RegisteredRoute, method: str, operation: Operation) -> dic
         if reply.schema:
             responses[str(status)]["content"] = {reply.media: {"schema": _ref(reply.schema)}}
     for status, slugs in sorted(_merged_problems(operation).items()):
-        responses[str(status)] = _problem_response(status, slugs, operation.html_errors)
+        responses[str(status)] = _problem_response(status, slugs, operation)
     if operation.passthrough:
         responses["default"] = {
             "description": "The backend's response, as it answered (any status and media type).",

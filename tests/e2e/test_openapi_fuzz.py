@@ -68,6 +68,9 @@ def _registered_operations() -> list[tuple[str, str]]:
 def fuzz_backend() -> Iterator[RecordingBackend]:
     # Its own backend: invoked paths and bodies are schemathesis's, and no other test should see them.
     backend = RecordingBackend()
+    # A backend's own refusal, in its own shape: a 401 page without a challenge. The document must allow it
+    # (the gateway's 401 problems always challenge), as it allows any other answer a backend gives.
+    backend.respond("/v1", 401, {"Content-Type": "text/html"}, "<p>who are you?</p>")
     try:
         yield backend
     finally:
@@ -146,6 +149,8 @@ def test_the_gateway_answers_as_its_document_says(
             # parameter to get wrong): nothing negative to send. Any other failure fails the test.
             if mode is not GenerationMode.NEGATIVE:
                 raise
+    if "/invoke/" in path:  # the rounds with a real connection reached its backend, and got its 401 back
+        assert any(recorded.method == method for recorded in request.getfixturevalue("fuzz_backend").requests)
 
 
 # -- what schemathesis found, kept as plain regression tests ------------------------------------------

@@ -88,8 +88,14 @@ def test_every_problem_response_is_the_problem_component_and_every_operation_has
                     assert content.pop("application/problem+json") == {
                         "schema": {"$ref": "#/components/schemas/Problem"}
                     }, (path, method, status)
-                    # Only the sign-in pages answer a browser's refusal with an error page.
-                    assert set(content) <= ({"text/html"} if path.startswith("/api/oauth/") else set())
+                    # Only the sign-in pages answer a browser's refusal with an error page; only invoke passes
+                    # on whatever the backend answers.
+                    if path.startswith("/api/oauth/"):
+                        assert set(content) == {"text/html"}
+                    elif "/invoke/" in path:
+                        assert content == {"*/*": {}}
+                    else:
+                        assert content == {}
                     assert response["headers"]["X-Correlation-Id"] == {"$ref": "#/components/headers/CorrelationId"}
                     assert "urn:connector-gateway:problem:" in response["description"]
             if operation["security"]:
@@ -144,3 +150,12 @@ def test_a_route_registered_later_is_in_the_document_without_a_catalog_entry():
     assert {"401", "500"} <= set(item["get"]["responses"])
     assert set(document["paths"]["/api/bare"]) == METHODS
     jsonschema.Draft202012Validator(OPENAPI_31).validate(document)
+
+
+def test_refusals_carry_their_documented_headers_except_where_a_backend_may_answer(document):
+    connection = document["paths"]["/api/connections/{connectionId}"]["get"]["responses"]
+    assert connection["401"]["headers"]["WWW-Authenticate"]["required"] is True
+    assert connection["503"]["headers"]["Retry-After"]["required"] is True
+    invoke = document["paths"]["/api/connections/{connectionId}/invoke/{path}"]["post"]["responses"]
+    assert invoke["401"]["headers"]["WWW-Authenticate"]["required"] is False  # a backend's 401 needn't challenge
+    assert "default" in invoke
