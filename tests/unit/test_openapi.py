@@ -159,3 +159,32 @@ def test_refusals_carry_their_documented_headers_except_where_a_backend_may_answ
     invoke = document["paths"]["/api/connections/{connectionId}/invoke/{path}"]["post"]["responses"]
     assert invoke["401"]["headers"]["WWW-Authenticate"]["required"] is False  # a backend's 401 needn't challenge
     assert "default" in invoke
+
+
+def _problems_in_the_code() -> tuple[dict[str, set[int]], set[str]]:
+    """(status by slug) of every `Problem(status, "slug", ...)`, and the slugs of `slug="..."` and
+    `not_found("what", ...)`, across shared/: what the gateway can answer."""
+    with_status: dict[str, set[int]] = {}
+    slugs: set[str] = set()
+    for source in sorted((REPO / "shared").rglob("*.py")):
+        text = source.read_text(encoding="utf-8")
+        for status, slug in re.findall(r'Problem\(\s*(\d{3}),\s*"([a-z0-9-]+)"', text):
+            with_status.setdefault(slug, set()).add(int(status))
+        slugs.update(re.findall(r'slug="([a-z0-9-]+)"', text))
+        slugs.update(f"{what}-not-found" for what in re.findall(r'not_found\(\s*"([a-z-]+)"', text))
+    return with_status, slugs
+
+
+def test_every_problem_type_the_code_raises_is_in_the_document_under_its_status(document):
+    documented: dict[str, set[int]] = {}
+    for item in document["paths"].values():
+        for operation in item.values():
+            for status, response in operation["responses"].items():
+                for slug in re.findall(r"`urn:connector-gateway:problem:([a-z0-9-]+)`", response["description"]):
+                    documented.setdefault(slug, set()).add(int(status))
+    with_status, slugs = _problems_in_the_code()
+    assert len(with_status) > 30, "the scan still finds the code's problems"
+    missing = sorted((set(with_status) | slugs) - set(documented))
+    assert not missing, f"problem types no operation documents (add them in shared/api/catalog.py): {missing}"
+    wrong_status = {slug: statuses - documented[slug] for slug, statuses in with_status.items()}
+    assert not {slug: statuses for slug, statuses in wrong_status.items() if statuses}
