@@ -88,8 +88,12 @@ class TokenRefresher:
             return tokens  # nothing to refresh it with: use it until it really expires
         return self.refresh(entity["PartitionKey"], entity["secretVersion"])
 
-    def refresh(self, connection_id: str, seen_version: str, force: bool = False) -> TokenSet:
-        """Refresh, unless someone already did since `seen_version`. Concurrent callers share one refresh."""
+    def refresh(self, connection_id: str, seen_version: str, force: bool = False, not_within: float = 0.0) -> TokenSet:
+        """Refresh, unless someone already did since `seen_version`. Concurrent callers share one refresh.
+
+        `not_within` (seconds): a forced refresh that finds the token refreshed that recently keeps it. A backend's
+        401 forces one (the token may have been revoked), but a backend that answers 401 whatever the token would
+        otherwise make every call a refresh with the owner's refresh token, at a caller's or backend's will."""
         with self._lock:
             flight = self._flights.get(connection_id)
             leader = flight is None
@@ -99,7 +103,7 @@ class TokenRefresher:
         if not leader:
             return flight.result(timeout=3 * LEASE_SECONDS)
         try:
-            tokens = self._refresh_across_instances(connection_id, seen_version, force)
+            tokens = self._refresh_across_instances(connection_id, seen_version, force, not_within)
             flight.set_result(tokens)
             return tokens
         except BaseException as error:
@@ -109,7 +113,9 @@ class TokenRefresher:
             with self._lock:
                 del self._flights[connection_id]
 
-    def _refresh_across_instances(self, connection_id: str, seen_version: str, force: bool) -> TokenSet:
+    def _refresh_across_instances(
+        self, connection_id: str, seen_version: str, force: bool, not_within: float = 0.0
+    ) -> TokenSet:
         deadline = time.monotonic() + LEASE_SECONDS + 5  # real waiting time, whatever the injected clock says
         while True:
             entity = self._records.read(connection_id)
@@ -117,6 +123,8 @@ class TokenRefresher:
                 raise problems.not_found("connection", connection_id)
             if entity["status"] == ERROR:
                 raise needs_reauthorization(connection_id, entity.get("errorReason") or "refresh refused")
+            if not_within and entity.get("tokenRefreshedAt", "") > iso_at(self._clock() - not_within):
+                return self._stored(entity)  # refreshed moments ago: a new token wouldn't change the answer
             if entity["secretVersion"] != seen_version:  # another instance refreshed meanwhile
                 tokens = self._stored(entity)
                 if force or not self.expiring(tokens):
@@ -179,6 +187,7 @@ class TokenRefresher:
             "status": CONNECTED,
             "secretVersion": version,
             "tokenExpiresAt": iso_at(tokens.expires_at),
+            "tokenRefreshedAt": iso_at(self._clock()),
             "refreshNotBefore": "",
             "errorReason": "",
         }

@@ -22,6 +22,9 @@ from shared.connections._unusable import not_usable
 from shared.connectors import AuthScheme
 from shared.stores.secrets import SecretStore
 
+# After a backend 401 the token is refreshed once and the call retried, unless it was refreshed this recently.
+RETRY_REFRESH_NOT_WITHIN_SECONDS = 60.0
+
 
 @dataclass(frozen=True)
 class ConnectionTarget:
@@ -91,6 +94,9 @@ class ConnectionUse:
         tokens = self._refresher.current(entity, payload)
 
         def reauthenticate() -> AuthBase:
-            return BearerToken(self._refresher.refresh(target.id, entity["secretVersion"], force=True))
+            refreshed = self._refresher.refresh(
+                target.id, entity["secretVersion"], force=True, not_within=RETRY_REFRESH_NOT_WITHIN_SECONDS
+            )
+            return BearerToken(refreshed)
 
         return Credential(BearerToken(tokens), reauthenticate, values)

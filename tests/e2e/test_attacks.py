@@ -13,6 +13,11 @@ import pytest
 import requests
 
 from tests.e2e.conftest import Stack, api_key_connector, host_of, problem
+from tests.e2e.test_oauth import oauth_connector, register, signed_in
+
+# A module fixture, re-exported: this module gets its own identity provider.
+from tests.e2e.test_oauth import provider as provider
+from tests.support.oidc_provider import OidcProvider
 
 PROBLEM = "urn:connector-gateway:problem:"
 KEY = "atk-key-" + uuid.uuid4().hex
@@ -507,3 +512,21 @@ def test_a_validation_error_never_echoes_the_value(stack: Stack) -> None:
     body = problem(response)
     assert marker not in body["detail"] and marker not in str([e["detail"] for e in body["errors"]])
     assert marker not in stack.gateway_log()
+
+
+# -- a hostile caller and an OAuth connection ------------------------------------------------------------
+
+
+def test_a_backend_401_cant_make_every_call_refresh_the_owners_token(stack: Stack, provider: OidcProvider) -> None:
+    # Before: every call answered 401 forced a refresh, so a caller with `use` (or the backend) could hammer the
+    # identity provider with the owner's refresh token, call after call, until it rate-limited or revoked it.
+    register(stack, "atk-oauth", *oauth_connector(stack, provider))
+    caller, connection_id = signed_in(stack, "atk-oauth", "atk-oauth-owner")
+    stack.backend.respond("/oauth/atk-always-401", status=401)
+    provider.reset()
+    for _ in range(3):
+        response = caller.get(f"{stack.url}/api/connections/{connection_id}/invoke/atk-always-401")
+        assert response.status_code == 401
+    assert provider.stats()["grants"]["refresh_token"] == 1
+    # The token that came back from that refresh is still used: the connection keeps working.
+    assert caller.get(f"{stack.url}/api/connections/{connection_id}/invoke/fine").status_code == 200
