@@ -362,6 +362,18 @@ def _require_https_rule(call: Call, connector: Connector) -> None:
     raise problems.Problem(400, "credentials-need-https", "Credentials need https", errors[0]["detail"], errors=errors)
 
 
+def _require_admin_for_unsandboxed(call: Call, policy: ConnectorPolicy | None) -> None:
+    """Unsandboxed responses run the backend's script on the gateway's origin, next to the sign-in pages: it could
+    open one in the victim's browser, read its CSRF token and finish the attacker's sign-in with the victim's
+    account. Only an admin hands the origin to a backend, on every upload (a replace may change the backend)."""
+    if policy is None or policy.sandbox_responses or call.is_admin:
+        return
+    raise problems.forbidden(
+        '"responses": {"sandbox": false} serves the backend\'s pages with script on the gateway\'s origin; only '
+        f"an admin (role {call.gateway.settings.admin_role!r}) may upload a connector with it."
+    )
+
+
 @endpoint
 def put(call: Call) -> func.HttpResponse:
     connector_id = call.route("connectorId")
@@ -380,6 +392,7 @@ def put(call: Call) -> func.HttpResponse:
     except ConnectorError as error:
         raise problems.invalid_parameters(str(error), getattr(error, "errors", [])) from None
     _require_https_rule(call, connector)
+    _require_admin_for_unsandboxed(call, upload.policy)
     policy = upload.policy.document if upload.policy else None
     changes = credential_route_changes(existing.connector, connector) if existing else []
     if changes:

@@ -12,7 +12,7 @@ import uuid
 import pytest
 import requests
 
-from tests.e2e.conftest import Stack, api_key_connector, host_of, problem
+from tests.e2e.conftest import MAKER_ROLE, Stack, api_key_connector, host_of, problem
 from tests.e2e.test_oauth import oauth_connector, register, signed_in
 
 # A module fixture, re-exported: this module gets its own identity provider.
@@ -20,6 +20,7 @@ from tests.e2e.test_oauth import provider as provider
 from tests.support.oidc_provider import OidcProvider
 
 PROBLEM = "urn:connector-gateway:problem:"
+ADMIN_ROLE = "Connectors.Admin"  # AUTH_ADMIN_ROLE's default
 KEY = "atk-key-" + uuid.uuid4().hex
 
 
@@ -414,8 +415,7 @@ def test_a_backend_cant_claim_powers_over_the_whole_gateway_origin(stack: Stack)
     # is served from the gateway's origin: Service-Worker-Allowed lets its worker control every path of the gateway
     # in that browser (other connections' calls, the sign-in pages), Clear-Site-Data wipes the gateway's cookies and
     # storage, Alt-Svc and Strict-Transport-Security decide how browsers reach the gateway's host.
-    _register(stack, "atk-webapp")
-    stack.maker().put(
+    stack.client("atk-admin", (MAKER_ROLE, ADMIN_ROLE)).put(
         f"{stack.url}/api/connectors/atk-webapp",
         json={
             "apiDefinition": api_key_connector(host_of(stack.backend.url))[0],
@@ -530,3 +530,22 @@ def test_a_backend_401_cant_make_every_call_refresh_the_owners_token(stack: Stac
     assert provider.stats()["grants"]["refresh_token"] == 1
     # The token that came back from that refresh is still used: the connection keeps working.
     assert caller.get(f"{stack.url}/api/connections/{connection_id}/invoke/fine").status_code == 200
+
+
+def test_only_an_admin_hands_the_gateway_origin_to_a_backend(stack: Stack) -> None:
+    # Before: any maker could upload "sandbox": false. Its backend's page then ran script on the gateway's origin in
+    # the browser of whoever followed a link (with the attacker's own subscription key): it could open the attacker's
+    # sign-in start page there (same origin: the binding cookie is set, the CSRF token readable), confirm it and send
+    # the victim to the provider, so the victim's account landed in the attacker's OAuth connection.
+    definition, properties = api_key_connector(host_of(stack.backend.url))
+    body = {"apiDefinition": definition, "apiProperties": properties, "policy": {"responses": {"sandbox": False}}}
+    refused = stack.maker().put(f"{stack.url}/api/connectors/atk-unsandboxed", json=body)
+    assert refused.status_code == 403, refused.text
+    assert problem(refused)["type"] == PROBLEM + "forbidden"
+    assert stack.maker().get(f"{stack.url}/api/connectors/atk-unsandboxed").status_code == 404
+    sandboxed = stack.maker().put(
+        f"{stack.url}/api/connectors/atk-unsandboxed", json={**body, "policy": {"responses": {"sandbox": True}}}
+    )
+    assert sandboxed.status_code == 201, sandboxed.text
+    admin = stack.client("atk-admin", (MAKER_ROLE, ADMIN_ROLE))
+    assert admin.put(f"{stack.url}/api/connectors/atk-unsandboxed", json=body).status_code == 200

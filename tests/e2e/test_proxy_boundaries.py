@@ -9,18 +9,21 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.e2e.conftest import GatewayFactory, Stack, api_key_connector, host_of, problem
+from tests.e2e.conftest import MAKER_ROLE, GatewayFactory, Stack, api_key_connector, host_of, problem
 from tests.support.stream_backend import StreamingBackend
 
 KEY = "key-" + uuid.uuid4().hex
 MIB = 1 << 20
 PROBLEM = "urn:connector-gateway:problem:"
+ADMIN_ROLE = "Connectors.Admin"  # AUTH_ADMIN_ROLE's default
 
 
 def _connect(stack: Stack, connector_id: str, host: str, policy: dict | None = None) -> tuple[requests.Session, str]:
     definition, properties = api_key_connector(host)
     body = {"apiDefinition": definition, "apiProperties": properties, **({"policy": policy} if policy else {})}
-    response = stack.maker().put(f"{stack.url}/api/connectors/{connector_id}", json=body)
+    # Turning the sandbox off is an admin's call (test_attacks.py has why).
+    uploader = stack.client("boundary-admin", (MAKER_ROLE, ADMIN_ROLE)) if policy else stack.maker()
+    response = uploader.put(f"{stack.url}/api/connectors/{connector_id}", json=body)
     assert response.status_code in (200, 201), response.text
     caller = stack.client("boundary-caller")
     return caller, stack.connect(caller, connector_id, {"api_key": KEY})["id"]
