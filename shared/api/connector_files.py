@@ -160,6 +160,9 @@ def validate(call: Call) -> func.HttpResponse:
         # What the invoke pipeline can't honour: templates, custom code, left-out operations.
         warnings += [w for w in ConnectorRuntime(connector).warnings if w not in warnings]
         errors += https_rule_errors(connector, call.gateway.settings.proxy_address_policy.allow_loopback)
+        if upload.policy is not None and not upload.policy.sandbox_responses and not call.is_admin:
+            detail = "Only an admin may upload a connector whose responses aren't sandboxed."
+            errors.append({"pointer": "/policy/responses/sandbox", "detail": detail})
         if errors:  # PUT refuses these
             return json_response({"valid": False, "errors": errors, "warnings": warnings})
         result = {"valid": True, "errors": [], "warnings": warnings, "connector": connector_summary(connector)}

@@ -542,6 +542,10 @@ def test_only_an_admin_hands_the_gateway_origin_to_a_backend(stack: Stack) -> No
     refused = stack.maker().put(f"{stack.url}/api/connectors/atk-unsandboxed", json=body)
     assert refused.status_code == 403, refused.text
     assert problem(refused)["type"] == PROBLEM + "forbidden"
+    dry_run = stack.maker().post(f"{stack.url}/api/connectors/atk-unsandboxed/validate", json=body)
+    assert dry_run.status_code == 200, dry_run.text
+    assert dry_run.json()["valid"] is False
+    assert [e["pointer"] for e in dry_run.json()["errors"]] == ["/policy/responses/sandbox"]
     assert stack.maker().get(f"{stack.url}/api/connectors/atk-unsandboxed").status_code == 404
     sandboxed = stack.maker().put(
         f"{stack.url}/api/connectors/atk-unsandboxed", json={**body, "policy": {"responses": {"sandbox": True}}}
