@@ -63,6 +63,17 @@ def environment(call: Call) -> pipeline.Environment:
     )
 
 
+def _trigger_origin(done: pipeline.Invocation, call: Call) -> str | None:
+    """The gateway origin a trigger operation's Location gets (webhook `x-ms-notification-url` subscriptions and
+    `x-ms-trigger` polls): GATEWAY_PUBLIC_URL, or the origin this call came in on. None: not a trigger."""
+    operation = done.matched.operation if done.matched else None
+    if operation is None or (operation.trigger is None and not operation.notification_url):
+        return None
+    public = call.gateway.settings.public_url or call.request.url
+    parts = urlsplit(public)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 @endpoint
 def invoke(call: Call) -> func.HttpResponse:
     settings = call.gateway.settings
@@ -101,7 +112,10 @@ def invoke(call: Call) -> func.HttpResponse:
     base_path = urlsplit(request.base_url).path
     backend_headers = proxy.scoped_cookies(response.headers, invoke_prefix, base_path)
     gateway = (call.request.url, settings.public_url)
-    backend_headers = proxy.gateway_location(backend_headers, done.backend_url, base_path, invoke_prefix, gateway)
+    trigger_origin = _trigger_origin(done, call) if done.matched else None
+    backend_headers = proxy.gateway_location(
+        backend_headers, done.backend_url, base_path, invoke_prefix, gateway, trigger_origin
+    )
     # Repeated backend headers are joined, except Set-Cookie: one header per cookie reaches the caller.
     sandbox = done.policy is None or done.policy.sandbox_responses
     headers = proxy.caller_response_headers(proxy.sandboxed(backend_headers, sandbox), pipeline.limit_headers(done))

@@ -23,6 +23,12 @@ one would land on the gateway's own API, where a 307 makes the caller's client r
 its gateway credential. `gateway_location` resolves it the way the backend meant it: inside the backend's base
 path it becomes the same place through this connection, elsewhere on the backend or anywhere else it stays
 absolute, and one on the gateway's own origin goes.
+
+A trigger's `Location` (a webhook subscription to DELETE later, the next poll of a polling trigger) is a URL
+the caller's flow calls next, with its gateway credential. Inside the backend's base path it becomes the
+absolute gateway URL (`trigger_origin` + the invoke path), so the call goes through the gateway with the
+connection's credential. Anywhere else it goes: the gateway can't call it with the credential, and a flow
+following it would hand its gateway credential to whichever host the backend named.
 """
 
 from __future__ import annotations
@@ -119,8 +125,10 @@ def gateway_location(
     base_path: str,
     invoke_prefix: str,
     gateway_origins: Collection[str],
+    trigger_origin: str | None = None,
 ) -> list[tuple[str, str]]:
-    """The backend's response headers with Location resolved for the caller (see the module docstring)."""
+    """The backend's response headers with Location resolved for the caller (see the module docstring).
+    `trigger_origin`: the call is a trigger's, and this is the gateway's public origin for its Location."""
     request = urlsplit(backend_request_url)
     base = base_path.rstrip("/")
     gateway = {_origin_of(urlsplit(url)) for url in gateway_origins if url}
@@ -138,7 +146,10 @@ def gateway_location(
                 continue
             if origin == _origin_of(request) and (target.path == base or target.path.startswith(base + "/")):
                 inside = target._replace(scheme="", netloc="", path=invoke_prefix + target.path[len(base) :])
-                value = inside.geturl()
+                value = (trigger_origin or "") + inside.geturl()
+            elif trigger_origin is not None:
+                logger.warning("dropped a trigger's Location outside the connector's backend")
+                continue
             else:
                 value = target.geturl()
         result.append((name, value))

@@ -3,10 +3,11 @@
 `parse_instances` reads a connector's instances (scope, section, parameters) once; each supported
 instance changes an `OutgoingRequest` or a `CallerResponse` when an operation it applies to runs.
 The classes register themselves by id on import: headers (setheader), query (setqueryparameter),
-host (dynamichosturl, dynamicsubdomain), route (routerequesttoendpoint).
+host (dynamichosturl, dynamicsubdomain), route (routerequesttoendpoint), properties (setproperty),
+arrays (convertobjecttoarray); unhonoured names the ones it knows but can't honour (pollingtrigger, setvaluefromurl).
 """
 
-from shared.templates import headers, host, query, route  # noqa: F401  (registers the templates)
+from shared.templates import arrays, headers, host, properties, query, route, unhonoured  # noqa: F401  (registers)
 from shared.templates._base import (
     REQUEST,
     RESPONSE,

@@ -56,6 +56,8 @@ class Template:
 
     template_id: ClassVar[str]
     sections: ClassVar[frozenset[str]] = frozenset({REQUEST})
+    # Reads the backend's answer as JSON: its operation asks the backend for an unencoded body.
+    reads_response_body: ClassVar[bool] = False
 
     def __init__(self, parameters: Mapping[str, Any]) -> None:
         self.parameters = parameters

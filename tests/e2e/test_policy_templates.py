@@ -149,24 +149,6 @@ def test_undeclared_operations_never_reach_the_backend(stack: Stack) -> None:
     _nothing_received(stack, marker)
 
 
-def test_unsupported_template_is_a_warning_and_its_operations_answer_501(stack: Stack) -> None:
-    caller, invoke, summary = _connect(
-        stack, "independent-publisher-connectors/Pushover", "tpl-pushover", {"api_key": "k"}
-    )
-    assert [w["pointer"] for w in summary["warnings"]] == [
-        "/apiProperties/properties/policyTemplateInstances/0/templateId"
-    ]
-    sounds = next(o for o in summary["operations"] if o["operationId"] == "GetSounds")
-    assert not sounds["supported"] and "convertobjecttoarray" in sounds["unsupportedReasons"][0]
-    marker = uuid.uuid4().hex
-    response = caller.get(f"{invoke}/1/sounds.json?probe={marker}")
-    assert response.status_code == 501
-    assert problem(response)["type"].endswith("operation-not-supported")
-    assert "convertobjecttoarray" in problem(response)["detail"]
-    _nothing_received(stack, marker)
-    assert stack.client("templates-user").get(f"{stack.url}/api/connectors/tpl-pushover").json()["warnings"]
-
-
 def test_custom_code_operations_answer_501_and_the_script_is_kept(stack: Stack) -> None:
     name = "independent-publisher-connectors/Nationalize.io"
     definition, properties = _load(name, stack)

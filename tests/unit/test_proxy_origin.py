@@ -77,3 +77,19 @@ def test_a_backend_location_is_resolved_the_way_the_backend_meant_it(location: s
     headers = [("Location", location), ("X-Other", "/v1/x")]
     result = gateway_location(headers, CALLED, "/v1", INVOKE, GATEWAY)
     assert result == ([("Location", expected)] if expected else []) + [("X-Other", "/v1/x")]
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("/v1/subscriptions/7", f"https://gw.example.com{INVOKE}/subscriptions/7"),
+        ("https://api.example.com/v1/poll?state=3", f"https://gw.example.com{INVOKE}/poll?state=3"),
+        ("/v2/outside-the-base-path", None),  # the backend, but not a path the connection can call
+        ("https://elsewhere.example/hooks/7", None),  # another host: the flow would hand it its gateway credential
+        ("http://api.example.com/v1/x", None),  # another origin (http)
+    ],
+)
+def test_a_trigger_location_becomes_the_gateway_url_or_goes(location: str, expected: str | None) -> None:
+    headers = [("Location", location), ("Retry-After", "30")]
+    result = gateway_location(headers, CALLED, "/v1", INVOKE, GATEWAY, trigger_origin="https://gw.example.com")
+    assert result == ([("Location", expected)] if expected else []) + [("Retry-After", "30")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from shared.problems import Problem
@@ -146,7 +148,7 @@ def test_routerequesttoendpoint_fills_path_parameters_and_connection_values() ->
 def test_unknown_templates_and_sections_are_named_in_warnings() -> None:
     instances = parse_instances(
         [
-            {"templateId": "convertobjecttoarray", "title": "T", "parameters": {}},
+            {"templateId": "notatemplate", "title": "T", "parameters": {}},
             {
                 "templateId": "setqueryparameter",
                 "parameters": {P + "name": "a", P + "value": "b", "x-ms-apimTemplate-policySection": "Response"},
@@ -164,3 +166,78 @@ def test_unknown_templates_and_sections_are_named_in_warnings() -> None:
         "/apiProperties/properties/policyTemplateInstances/2/parameters/x-ms-apimTemplate-operationName",
     ]
     assert instances[2].applies_to("nope") and not instances[2].applies_to("Known")
+
+
+def _response(body: bytes, *headers: tuple[str, str]) -> CallerResponse:
+    return CallerResponse(200, [("Content-Type", "application/json"), *headers], body)
+
+
+def test_convertobjecttoarray_as_pushover_declares_it() -> None:
+    instance = _one(
+        "convertObjectToArray",
+        **{
+            P + "propertyParentPath": "@body()",
+            P + "propertySubPath": "sounds",
+            P + "newPropertyPath": "@body().soundsArray",
+            P + "keyName": "sound",
+            P + "valueName": "description",
+            "x-ms-apimTemplate-policySection": "Response",
+        },
+    )
+    response = _response(b'{"sounds":{"bike":"Bike","echo":{"v":1}},"status":1}')
+    instance.template.apply_response(response, _evaluation())
+    assert json.loads(response.body) == {
+        "sounds": {"bike": "Bike", "echo": {"v": 1}},
+        "status": 1,
+        "soundsArray": [{"sound": "bike", "description": "Bike"}, {"sound": "echo", "description": {"v": 1}}],
+    }
+    for untouched in (b"<html>oops</html>", b"", b'{"sounds":[1]}'):
+        response = _response(untouched)
+        instance.template.apply_response(response, _evaluation())
+        assert response.body == untouched
+    with pytest.raises(Problem) as caught:  # never passed on as if the template had run
+        instance.template.apply_response(_response(b"\x1f\x8b", ("Content-Encoding", "gzip")), _evaluation())
+    assert caught.value.status == 502 and "convertobjecttoarray" in caught.value.detail
+
+
+def test_setproperty_constants_references_and_collections() -> None:
+    def setproperty(parent: str, name: str, value: str, section: str = "Response"):
+        return _one(
+            "setproperty",
+            **{
+                P + "newPropertyParentPathTemplate": parent,
+                P + "newPropertySubPathTemplate": name,
+                P + "propertyValuePathTemplate": value,
+                "x-ms-apimTemplate-policySection": section,
+            },
+        ).template
+
+    response = _response(b'{"next":"https://api.example.com/v1/rooms?page=2","data":[]}')
+    setproperty("@body()", "nextLink", "{@body().next}").apply_response(response, _evaluation())
+    assert json.loads(response.body)["nextLink"] == "https://api.example.com/v1/rooms?page=2"
+    last_page = _response(b'{"data":[]}')
+    setproperty("@body()", "nextLink", "{@body().next}").apply_response(last_page, _evaluation())
+    assert json.loads(last_page.body) == {"data": []}  # nothing to point at: paging stops
+    people = _response(b'{"people":[{"name":"x"},{"name":"y"}],"firstName":"John","lastName":"Smith"}')
+    setproperty("@body().people", "age", "30").apply_response(people, _evaluation())
+    setproperty("@body()", "name", "{@body().firstName} {@body().lastName}").apply_response(people, _evaluation())
+    document = json.loads(people.body)
+    assert [p["age"] for p in document["people"]] == ["30", "30"] and document["name"] == "John Smith"
+    request = _request(body=b'{"task":{"title":"t"}}', headers={"Content-Type": "application/json"})
+    setproperty("@body().task", "previewType", "checklist", "Request").apply_request(request, _evaluation())
+    assert json.loads(request.body) == {"task": {"title": "t", "previewType": "checklist"}}
+    for bad in ({P + "newPropertyParentPathTemplate": "body.$.x"}, {P + "propertyValuePathTemplate": "@triggerBody()"}):
+        parameters = {
+            P + "newPropertyParentPathTemplate": "@body()",
+            P + "newPropertySubPathTemplate": "n",
+            P + "propertyValuePathTemplate": "v",
+            **bad,
+        }
+        assert _one("setproperty", **parameters).unsupported
+
+
+def test_templates_known_but_not_honoured_say_why() -> None:
+    polling = _one("pollingtrigger", **{P + "triggerDataPath": "@triggerBody().results"})
+    assert polling.template is None and "flow engine" in (polling.unsupported or "")
+    fetch = _one("setvaluefromurl", **{P + "parameterValueUrl": "/oauth2/token"})
+    assert fetch.template is None and "second backend call" in (fetch.unsupported or "")

@@ -1,0 +1,136 @@
+"""JSON bodies for the data templates (setproperty, convertobjecttoarray): `@body()` paths and value templates. Pure.
+
+A path is `@body()` followed by property names and indexes: `@body()`, `@body().sounds`,
+`@body().items[0].id`. A value template is literal text with `{@body().path}` references:
+`{@body().firstName} {@body().lastName}`; a template that is one reference keeps the value's JSON type.
+
+A body that isn't JSON (empty, an HTML error page) is left as it is: the templates
+reshape JSON documents, as in Power Platform, and an error answer passes through untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from shared.problems import Problem
+from shared.templates._base import Template, TemplateUnsupported
+
+Step = str | int
+_PATH = re.compile(r"@body\(\)((?:\.[^.\[\]{}@]+|\[\d+\])*)")
+_STEP = re.compile(r"\.([^.\[\]{}@]+)|\[(\d+)\]")
+_REFERENCE = re.compile(r"\{(@body\(\)[^{}]*)\}")
+_MISSING = object()
+
+
+def parse_path(text: str, what: str) -> tuple[Step, ...]:
+    match = _PATH.fullmatch(text.strip())
+    if match is None:
+        raise TemplateUnsupported(f"{what} must be @body() or a path below it, like @body().items")
+    return tuple(name if name else int(index) for name, index in _STEP.findall(match.group(1)))
+
+
+def sub_path(text: str) -> tuple[Step, ...]:
+    """A path relative to a parent (`nextLink`, `a.b`); empty: the parent itself."""
+    return parse_path("@body()." + text.strip(), "the sub path") if text.strip() else ()
+
+
+def path_parameter(template: Template, name: str) -> tuple[Step, ...]:
+    return parse_path(template.text(name), f"the parameter {name}")
+
+
+def get(document: Any, path: tuple[Step, ...]) -> Any:
+    """The value at `path`, or _MISSING."""
+    node = document
+    for step in path:
+        in_list = isinstance(step, int) and isinstance(node, list) and step < len(node)
+        in_object = isinstance(step, str) and isinstance(node, dict) and step in node
+        if not (in_list or in_object):
+            return _MISSING
+        node = node[step]
+    return node
+
+
+def found(value: Any) -> bool:
+    return value is not _MISSING
+
+
+def put(document: Any, path: tuple[Step, ...], value: Any) -> bool:
+    """Set the value at `path` (its parent must exist and be an object); False when it can't be placed."""
+    if not path:
+        return False
+    parent = get(document, path[:-1])
+    last = path[-1]
+    if isinstance(last, str) and isinstance(parent, dict):
+        parent[last] = value
+        return True
+    if isinstance(last, int) and isinstance(parent, list) and last < len(parent):
+        parent[last] = value
+        return True
+    return False
+
+
+@dataclass(frozen=True)
+class ValueTemplate:
+    """A constant, `{@body().x}` references, or both."""
+
+    parts: tuple[str | tuple[Step, ...], ...]
+
+    @classmethod
+    def parse(cls, text: str) -> ValueTemplate:
+        parts: list[str | tuple[Step, ...]] = []
+        position = 0
+        for match in _REFERENCE.finditer(text):
+            if match.start() > position:
+                parts.append(text[position : match.start()])
+            parts.append(parse_path(match.group(1), "a {@body()...} reference"))
+            position = match.end()
+        if position < len(text):
+            parts.append(text[position:])
+        literal = "".join(part for part in parts if isinstance(part, str))
+        if re.search(r"@[A-Za-z_][A-Za-z0-9_.]*\(", literal):
+            raise TemplateUnsupported("a value may only reference {@body()...}: other expressions are not supported")
+        return cls(tuple(parts))
+
+    def render(self, document: Any) -> Any:
+        """The value for `document`; _MISSING when a sole reference finds nothing (the property is then not set)."""
+        if len(self.parts) == 1 and not isinstance(self.parts[0], str):
+            return get(document, self.parts[0])
+        rendered = []
+        for part in self.parts:
+            if isinstance(part, str):
+                rendered.append(part)
+                continue
+            value = get(document, part)
+            if not found(value) or value is None:
+                rendered.append("")
+            else:
+                rendered.append(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+        return "".join(rendered)
+
+
+def load(body: bytes, headers: list[tuple[str, str]] | dict[str, str], template_id: str) -> Any:
+    """The body as JSON, or _MISSING when it isn't a JSON document this template may reshape. An encoded body
+    (the operation asks the backend for identity; one that answers gzip anyway) is a 502 naming the template:
+    passing it on unchanged would skip the template silently."""
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    for name, value in pairs:
+        if name.lower() == "content-encoding" and value.strip().lower() not in ("", "identity"):
+            raise Problem(
+                502,
+                "template-failed",
+                "Policy template failed",
+                f"Policy template {template_id!r} can't read the backend's answer: it came {value.strip()}-encoded.",
+            )
+    if not body.strip():
+        return _MISSING
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _MISSING
+
+
+def dump(document: Any) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
