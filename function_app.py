@@ -3,6 +3,7 @@
 import azure.functions as func
 
 from shared.api import (
+    connection_openapi,
     connections,
     connector_files,
     connectors,
@@ -125,6 +126,16 @@ def connection_delete(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="connections/{connectionId}/reauthorize", methods=["POST"])
 def connection_reauthorize(req: func.HttpRequest) -> func.HttpResponse:
     return connections.reauthorize(req)
+
+
+@app.route(route="connections/{connectionId}/openapi", methods=["GET"])
+def connection_openapi_document(req: func.HttpRequest) -> func.HttpResponse:
+    return connection_openapi.openapi(req)
+
+
+@app.route(route="connections/{connectionId}/paconn", methods=["GET"])
+def connection_paconn_files(req: func.HttpRequest) -> func.HttpResponse:
+    return connection_openapi.paconn(req)
 
 
 @app.route(route="connections/{connectionId}/token", methods=["GET"])

@@ -58,6 +58,7 @@ SCHEMAS: dict[str, Any] = {
         {"status": {"const": "ready"}, "version": _STRING, "checks": {"type": "object"}}, ("status", "checks")
     ),
     "OpenApiDocument": _object({"openapi": _STRING, "paths": {"type": "object"}}, ("openapi", "paths")),
+    "SwaggerDocument": _object({"swagger": {"const": "2.0"}, "paths": {"type": "object"}}, ("swagger", "paths")),
     "Html": {"type": "string"},
     "Passthrough": {"description": "Any body: forwarded to the backend as it is."},
     "ConnectorUpload": _object(
@@ -88,6 +89,7 @@ SCHEMAS: dict[str, Any] = {
     ),
     "PaconnFile": {"description": "A paconn JSON file, byte for byte as uploaded (it may hold comments or a BOM)."},
     "Binary": {"type": "string", "contentMediaType": "application/octet-stream"},
+    "Zip": {"type": "string", "contentMediaType": "application/zip"},
     "PointedIssue": _object({"pointer": _STRING, "detail": _STRING, "line": {"type": "integer"}}),
     "Validation": _object(
         {

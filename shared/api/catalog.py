@@ -280,6 +280,22 @@ OPERATIONS: Mapping[str, Operation] = MappingProxyType(
             {**NOT_FOUND_CONNECTION, **JSON_BODY, 400: ("invalid-json", *INVALID), 409: ("not-reauthorizable",)},
             Body({JSON: "ReauthorizeRequest"}, required=False),
         ),
+        "connection_openapi_document": Operation(
+            "The connection's OpenAPI 2.0: the connector's swagger rewritten to call this connection through the "
+            "gateway, with the gateway's authentication, to import into a flow",
+            CALLER,
+            {200: Reply("The OpenAPI 2.0 (swagger) document.", "SwaggerDocument")},
+            {**NOT_FOUND_CONNECTION, 404: ("connection-not-found", "connector-not-found", "file-not-kept")},
+            description="Those who may use the connection. Only operations the gateway can honour are listed; "
+            "the connector's own credentials are left out.",
+        ),
+        "connection_paconn_files": Operation(
+            "The connection's OpenAPI as paconn files (apiDefinition.swagger.json + apiProperties.json, zipped) "
+            "authenticating with a gateway subscription key",
+            CALLER,
+            {200: Reply("A zip of the two paconn files.", "Zip", "application/zip")},
+            {**NOT_FOUND_CONNECTION, 404: ("connection-not-found", "connector-not-found", "file-not-kept")},
+        ),
         "connection_token": Operation(
             "The connection's current access token, where the connector allows it",
             CALLER,

@@ -9,6 +9,7 @@ from shared.connectors._changes import credential_route_changes
 from shared.connectors._client_secrets import FoundSecret, client_secret_of, take_client_secrets
 from shared.connectors._documents import decode_document
 from shared.connectors._errors import ConnectionValuesInvalid, ConnectorDocumentError, ConnectorError, ConnectorInvalid
+from shared.connectors._export import SUBSCRIPTION_KEY, EntraSignIn, GatewayAuth, entra_sign_in, export_swagger
 from shared.connectors._https_rule import https_rule_errors, is_loopback_host
 from shared.connectors._model import (
     AuthScheme,
@@ -38,6 +39,7 @@ from shared.connectors._sharing import (
 __all__ = [
     "CONNECTOR_PERMISSIONS",
     "EDIT",
+    "SUBSCRIPTION_KEY",
     "USE",
     "AuthScheme",
     "Backend",
@@ -50,7 +52,9 @@ __all__ = [
     "ConnectorError",
     "ConnectorInvalid",
     "ConnectorShare",
+    "EntraSignIn",
     "FoundSecret",
+    "GatewayAuth",
     "ParameterSet",
     "build_connector",
     "client_secret_of",
@@ -61,6 +65,8 @@ __all__ = [
     "credential_route_changes",
     "credential_value_errors",
     "decode_document",
+    "entra_sign_in",
+    "export_swagger",
     "https_rule_errors",
     "is_credential_header",
     "is_loopback_host",

@@ -1,0 +1,202 @@
+"""The per-connection OpenAPI export (shared/connectors/_export.py) over real connectors: every supported
+connector's export is valid OpenAPI 2.0 and valid against the paconn swagger schema, without its credentials."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import jsonschema
+import pytest
+from openapi_spec_validator import validate as validate_openapi
+
+from shared.api.connection_openapi import paconn_properties
+from shared.connectors import (
+    ConnectorError,
+    GatewayAuth,
+    build_connector,
+    decode_document,
+    entra_sign_in,
+    export_swagger,
+)
+from shared.invoke import ConnectorRuntime
+from tests.support.connector_files import (
+    EXPECTED_FAILURES,
+    iter_corpus_connectors,
+    iter_real_connectors,
+    read_connector_files,
+    whole_corpus,
+)
+from tests.support.schemas import read_schema
+
+SWAGGER_VALIDATOR = jsonschema.Draft4Validator(read_schema("apiDefinition.swagger.schema.json"))
+PROPERTIES_SCHEMA = read_schema("paconn-apiProperties.schema.json")
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+ENTRA = entra_sign_in([f"https://login.microsoftonline.com/{TENANT}/v2.0"], ["api://connector-gateway"])
+AUTH = GatewayAuth("Ocp-Apim-Subscription-Key", ENTRA, gateway_query=("subscription-key",))
+INVOKE = "/api/connections/c-1/invoke"
+
+
+@functools.cache  # read-only results, shared by the tests below
+def _export(directory: Path) -> tuple[dict, dict, dict] | None:
+    """(original swagger, export, apiProperties); None for a connector the gateway refuses or can't read."""
+    raw_definition, raw_properties = read_connector_files(directory)
+    try:
+        definition = decode_document(raw_definition, "apiDefinition.swagger.json")
+        properties = decode_document(raw_properties, "apiProperties.json")
+        connector = build_connector("c", definition, properties, None)
+    except ConnectorError:
+        return None
+    runtime = ConnectorRuntime(connector)
+    unsupported = {o.operation_id for o in connector.operations if runtime.plan(o.operation_id).unsupported}
+    return (
+        definition,
+        export_swagger(definition, connector, unsupported, "https://gw.example.com", INVOKE, AUTH),
+        properties,
+    )
+
+
+def _schema_errors(document: dict) -> set[str]:
+    return {
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message[:120]}" for e in SWAGGER_VALIDATOR.iter_errors(document)
+    }
+
+
+def _openapi_valid(document: dict) -> bool:
+    try:
+        validate_openapi(document)
+    except Exception:
+        return False
+    return True
+
+
+def _check(name: str, directory: Path) -> None:
+    result = _export(directory)
+    if result is None:
+        return
+    original, exported, properties = result
+    assert exported["host"] == "gw.example.com" and exported["schemes"] == ["https"], name
+    assert exported["basePath"] == INVOKE, name
+    assert set(exported["securityDefinitions"]) == {"subscriptionKey", "entraId"}, name
+    # The export adds no error: where the maker's file is valid, so is the export; where it isn't (a real
+    # file's own mistakes, e.g. a string default for a boolean), the same mistakes and no others.
+    assert _schema_errors(exported) <= _schema_errors(original), name
+    if _openapi_valid(original):
+        assert _openapi_valid(exported), name
+    jsonschema.validate(paconn_properties(properties, AUTH), PROPERTIES_SCHEMA)
+
+
+CURATED = [(name, directory) for name, directory in iter_real_connectors() if name not in EXPECTED_FAILURES]
+
+
+@pytest.mark.parametrize(("name", "directory"), CURATED, ids=[name for name, _ in CURATED])
+def test_every_curated_connector_exports_a_valid_document(name: str, directory: Path) -> None:
+    _check(name, directory)
+
+
+@whole_corpus
+def test_every_corpus_connector_exports_a_valid_document() -> None:
+    checked = 0
+    for name, directory in iter_corpus_connectors():
+        if name not in EXPECTED_FAILURES:
+            _check(name, directory)
+            checked += 1
+    assert checked > 200
+
+
+def test_most_curated_exports_are_fully_valid() -> None:
+    """The 'no new error' rule above can't hide a broken rewrite: most real files are valid, so their exports are."""
+    valid = 0
+    for _, directory in CURATED:
+        result = _export(directory)
+        if result is not None and not _schema_errors(result[1]) and _openapi_valid(result[1]):
+            valid += 1
+    assert valid >= 40
+
+
+def _api_key_connector(**extra: object) -> dict:
+    return {
+        "swagger": "2.0",
+        "info": {"title": "T", "version": "1"},
+        "host": "api.example.com",
+        "basePath": "/v2",
+        "schemes": ["https"],
+        "securityDefinitions": {"k": {"type": "apiKey", "in": "query", "name": "code"}},
+        "security": [{"k": []}],
+        "parameters": {
+            "code": {"name": "code", "in": "query", "type": "string", "required": True},
+            "page": {"name": "page", "in": "query", "type": "integer"},
+        },
+        "paths": {
+            "/a": {
+                "parameters": [{"$ref": "#/parameters/code"}],
+                "get": {
+                    "operationId": "A",
+                    "security": [{"k": []}],
+                    "parameters": [
+                        {"$ref": "#/parameters/page"},
+                        {"name": "Ocp-Apim-Subscription-Key", "in": "header", "type": "string"},
+                    ],
+                    "responses": {"200": {"description": "ok"}},
+                },
+            }
+        },
+        **extra,
+    }
+
+
+def test_credential_parameters_go_wherever_they_are_declared() -> None:
+    definition = _api_key_connector()
+    properties = {
+        "properties": {
+            "connectionParameters": {"api_key": {"type": "securestring", "uiDefinition": {"displayName": "Key"}}}
+        }
+    }
+    connector = build_connector("c", definition, properties, None)
+    exported = export_swagger(definition, connector, set(), "http://localhost:7071/", INVOKE, AUTH)
+    assert exported["host"] == "localhost:7071" and exported["schemes"] == ["http"]
+    assert exported["parameters"] == {"page": definition["parameters"]["page"]}
+    assert "parameters" not in exported["paths"]["/a"]
+    assert exported["paths"]["/a"]["get"]["parameters"] == [{"$ref": "#/parameters/page"}]
+    assert "security" not in exported["paths"]["/a"]["get"]
+    assert exported["security"] == [{"subscriptionKey": []}, {"entraId": []}]
+    assert definition["securityDefinitions"] == {"k": {"type": "apiKey", "in": "query", "name": "code"}}  # no mutation
+    validate_openapi(exported)
+
+
+def test_a_public_url_with_a_path_prefixes_the_base_path() -> None:
+    definition = _api_key_connector()
+    properties = {"properties": {"connectionParameters": {"api_key": {"type": "securestring"}}}}
+    connector = build_connector("c", definition, properties, None)
+    exported = export_swagger(definition, connector, set(), "https://front.example.com/gw/", INVOKE, AUTH)
+    assert exported["basePath"] == "/gw" + INVOKE
+
+
+@pytest.mark.parametrize(
+    ("issuer", "authority"),
+    [
+        (f"https://login.microsoftonline.com/{TENANT}/v2.0", "login.microsoftonline.com"),
+        (f"https://sts.windows.net/{TENANT}/", "login.microsoftonline.com"),
+        (f"https://login.microsoftonline.us/{TENANT}/v2.0", "login.microsoftonline.us"),
+    ],
+)
+def test_an_entra_issuer_gives_entra_sign_in(issuer: str, authority: str) -> None:
+    entra = entra_sign_in(["https://issuer.example.com", issuer], ["api://gw", "11111111-2222-3333-4444-555555555555"])
+    assert entra is not None
+    assert entra.authorization_url == f"https://{authority}/{TENANT}/oauth2/v2.0/authorize"
+    assert entra.token_url == f"https://{authority}/{TENANT}/oauth2/v2.0/token"
+    assert entra.scopes == ("api://gw/.default", "11111111-2222-3333-4444-555555555555/.default")
+
+
+@pytest.mark.parametrize(
+    "issuers",
+    [
+        ["https://issuer.example.com/tenant/v2.0"],
+        ["http://login.microsoftonline.com/tenant/v2.0"],  # not https
+        ["https://login.microsoftonline.com.evil.example/tenant/v2.0"],
+        ["https://login.microsoftonline.com/"],  # no tenant
+    ],
+)
+def test_other_issuers_give_no_entra_sign_in(issuers: list[str]) -> None:
+    assert entra_sign_in(issuers, ["api://gw"]) is None
+    assert GatewayAuth("K", entra_sign_in(issuers, ["api://gw"])).security() == [{"subscriptionKey": []}]
