@@ -63,15 +63,19 @@ def environment(call: Call) -> pipeline.Environment:
     )
 
 
+def _public_origin(call: Call) -> str:
+    """The origin of the URLs a caller is told to call next: GATEWAY_PUBLIC_URL's, or the one this call came in on."""
+    parts = urlsplit(call.gateway.settings.public_url or call.request.url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _trigger_origin(done: pipeline.Invocation, call: Call) -> str | None:
     """The gateway origin a trigger operation's Location gets (webhook `x-ms-notification-url` subscriptions and
-    `x-ms-trigger` polls): GATEWAY_PUBLIC_URL, or the origin this call came in on. None: not a trigger."""
+    `x-ms-trigger` polls). None: not a trigger."""
     operation = done.matched.operation if done.matched else None
     if operation is None or (operation.trigger is None and not operation.notification_url):
         return None
-    public = call.gateway.settings.public_url or call.request.url
-    parts = urlsplit(public)
-    return f"{parts.scheme}://{parts.netloc}"
+    return _public_origin(call)
 
 
 @endpoint
@@ -112,7 +116,15 @@ def invoke(call: Call) -> func.HttpResponse:
     base_path = urlsplit(request.base_url).path
     backend_headers = proxy.scoped_cookies(response.headers, invoke_prefix, base_path)
     gateway = (call.request.url, settings.public_url)
-    trigger_origin = _trigger_origin(done, call) if done.matched else None
+    operation = done.matched.operation if done.matched else None
+    if operation is not None and operation.next_link_name is not None:
+        public = _public_origin(call)
+        pipeline.rewrite_next_link(
+            response,
+            operation.next_link_name,
+            lambda link: proxy.gateway_link(link, done.backend_url, base_path, invoke_prefix, public),
+        )
+    trigger_origin = _trigger_origin(done, call)
     backend_headers = proxy.gateway_location(
         backend_headers, done.backend_url, base_path, invoke_prefix, gateway, trigger_origin
     )

@@ -43,6 +43,7 @@ class Operation:
     trigger: str | None  # x-ms-trigger: "single", "batch" or another value as declared
     notification_url: bool  # a webhook trigger: a parameter carries x-ms-notification-url
     visibility: str | None  # x-ms-visibility: "important", "advanced", "internal"
+    next_link_name: str | None = None  # x-ms-pageable nextLinkName: the answer's property naming the next page
 
     def parameter(self, name: str, location: str) -> OperationParameter | None:
         return next((p for p in self.parameters if p.name == name and p.location == location), None)
@@ -120,11 +121,20 @@ def _operations_of(
                         trigger=_text(raw.get("x-ms-trigger")),
                         notification_url=notification,
                         visibility=_text(raw.get("x-ms-visibility")),
+                        next_link_name=_next_link_name(raw.get("x-ms-pageable")),
                     ),
                     f"{pointer}/{method}",
                 )
             )
     return found
+
+
+def _next_link_name(pageable: Any) -> str | None:
+    """x-ms-pageable's nextLinkName ("nextLink" when the extension is there without one, as Power Platform reads it)."""
+    if not isinstance(pageable, dict):
+        return None
+    name = pageable.get("nextLinkName", "nextLink")
+    return name if isinstance(name, str) and name else None
 
 
 def parse_operations(api_definition: dict[str, Any], warnings: ErrorList) -> tuple[Operation, ...]:
@@ -163,6 +173,7 @@ def operation_to_record(operation: Operation) -> dict[str, Any]:
         "trigger": operation.trigger,
         "notification_url": operation.notification_url,
         "visibility": operation.visibility,
+        "next_link_name": operation.next_link_name,
     }
 
 
@@ -176,4 +187,5 @@ def operation_from_record(record: dict[str, Any]) -> Operation:
         trigger=record["trigger"],
         notification_url=record["notification_url"],
         visibility=record["visibility"],
+        next_link_name=record.get("next_link_name"),  # records stored before it was kept have none
     )

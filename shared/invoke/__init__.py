@@ -4,6 +4,7 @@ from shared.invoke._admit import limit_headers
 from shared.invoke._context import IncomingCall, Invocation
 from shared.invoke._environment import Environment, ForwardLimits
 from shared.invoke._match import MatchedOperation, OperationTable
+from shared.invoke._paging import rewrite_next_link
 from shared.invoke._pipeline import STAGES, Stage, run
 from shared.invoke._runtime import ConnectorRuntime, ConnectorRuntimes, OperationPlan
 
@@ -20,5 +21,6 @@ __all__ = [
     "OperationTable",
     "Stage",
     "limit_headers",
+    "rewrite_next_link",
     "run",
 ]

@@ -13,6 +13,7 @@ from shared.proxy._headers import (
 )
 from shared.proxy._origin import (
     GATEWAY_COOKIE_PREFIX,
+    gateway_link,
     gateway_location,
     sandboxed,
     scoped_cookies,
@@ -47,6 +48,7 @@ __all__ = [
     "forward",
     "forward_request_headers",
     "forward_response_headers",
+    "gateway_link",
     "gateway_location",
     "guard_path",
     "is_platform_header",

@@ -119,6 +119,24 @@ def _origin_of(parts: SplitResult) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
 
 
+def gateway_link(
+    value: str, backend_request_url: str, base_path: str, invoke_prefix: str, public_origin: str
+) -> str | None:
+    """A backend URL the caller is told to call next (a trigger's Location, a paging nextLink) as the absolute
+    gateway URL of the same place through this connection; None when it isn't inside the backend's base path
+    (see the module docstring: nobody may be sent off the backend with a gateway credential)."""
+    request = urlsplit(backend_request_url)
+    base = base_path.rstrip("/")
+    try:
+        target = urlsplit(urljoin(request._replace(query="", fragment="").geturl(), value.strip()))
+        inside = _origin_of(target) == _origin_of(request)
+    except ValueError:  # a port out of range, a broken IPv6 literal
+        return None
+    if not inside or not (target.path == base or target.path.startswith(base + "/")):
+        return None
+    return public_origin + target._replace(scheme="", netloc="", path=invoke_prefix + target.path[len(base) :]).geturl()
+
+
 def gateway_location(
     headers: Iterable[tuple[str, str]],
     backend_request_url: str,

@@ -85,15 +85,23 @@ def test_setproperty_adds_the_next_link_the_caller_receives(stack: Stack, provid
     connection = create(stack, caller, "tpl-iobeya")
     assert complete_sign_in(stack, connection["loginUrl"], username="iobeya-user").status_code == 200
     invoke = f"{stack.url}/api/connections/{connection['id']}/invoke"
+    connection_path = urlsplit(invoke).path
     next_page = f"{stack.backend.url}/v1/rooms?page=2"
     stack.backend.respond("/v1/rooms", body={"data": [{"id": "r1"}], "next": next_page})
     response = caller.get(f"{invoke}/rooms")
     assert response.status_code == 200, response.text
-    assert response.json() == {"data": [{"id": "r1"}], "next": next_page, "nextLink": next_page}
+    # ListRooms is x-ms-pageable (nextLink): the link the caller follows is the gateway's, never the backend's.
+    gateway_next = f"{stack.public_url}{connection_path}/rooms?page=2"
+    assert response.json() == {"data": [{"id": "r1"}], "next": next_page, "nextLink": gateway_next}
     assert (_received(stack, "/v1/rooms").header("Authorization") or "").startswith("Bearer ")
-    # The last page has no `next`: no nextLink, so paging stops.
-    stack.backend.respond("/v1/rooms", body={"data": []})
-    assert caller.get(f"{invoke}/rooms").json() == {"data": []}
+    stack.backend.respond("/v1/rooms", body={"data": [{"id": "r2"}]})
+    second = caller.get(gateway_next.replace(stack.public_url, stack.url))
+    assert second.status_code == 200 and second.json() == {"data": [{"id": "r2"}]}  # the last page: no nextLink
+    seen = _received(stack, "page=2")
+    assert seen.path == "/v1/rooms" and (seen.header("Authorization") or "").startswith("Bearer ")
+    # A next page on another host: the link goes (paging stops) rather than send the caller off the backend.
+    stack.backend.respond("/v1/rooms", body={"data": [], "next": "https://elsewhere.example/v1/rooms?page=3"})
+    assert "nextLink" not in caller.get(f"{invoke}/rooms").json()
 
 
 def test_webhook_subscribe_passes_the_callback_and_its_location_leads_back_through_the_gateway(stack: Stack) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,8 +12,18 @@ import pytest
 from shared.callers import Principal
 from shared.connections import ConnectionTarget, Credential
 from shared.connectors import build_connector
-from shared.invoke import STAGES, ConnectorRuntime, ConnectorRuntimes, Environment, ForwardLimits, IncomingCall, run
+from shared.invoke import (
+    STAGES,
+    ConnectorRuntime,
+    ConnectorRuntimes,
+    Environment,
+    ForwardLimits,
+    IncomingCall,
+    rewrite_next_link,
+    run,
+)
 from shared.problems import Problem
+from shared.templates import CallerResponse
 from tests.support.connector_files import make_api_definition, make_api_properties
 
 P = "x-ms-apimTemplateParameter."
@@ -230,3 +241,19 @@ def test_a_connector_already_read_fills_the_same_cache() -> None:
     runtimes = ConnectorRuntimes(lambda connector_id: reads.append(connector_id) or connector)
     assert runtimes.of(connector) is runtimes.get("items", connector.runtime_version)
     assert reads == []
+
+
+def test_a_paging_link_is_mapped_or_removed_and_other_bodies_pass() -> None:
+    def mapping(link: str) -> str | None:
+        return "https://gw/next" if link.startswith("https://api/") else None
+
+    response = CallerResponse(200, [], b'{"value":[1],"@odata.nextLink":"https://api/v1?p=2"}')
+    rewrite_next_link(response, "@odata.nextLink", mapping)
+    assert json.loads(response.body) == {"value": [1], "@odata.nextLink": "https://gw/next"}
+    response = CallerResponse(200, [], b'{"nextLink":"https://elsewhere/p2"}')
+    rewrite_next_link(response, "nextLink", mapping)
+    assert json.loads(response.body) == {}
+    for body, headers in ((b"<html/>", []), (b'{"nextLink":"https://elsewhere"}', [("Content-Encoding", "gzip")])):
+        untouched = CallerResponse(200, headers, body)
+        rewrite_next_link(untouched, "nextLink", mapping)
+        assert untouched.body == body

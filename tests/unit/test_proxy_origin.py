@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from shared.proxy import forward_request_headers, gateway_location, sandboxed, scoped_cookies, strip_gateway_cookies
+from shared.proxy import (
+    forward_request_headers,
+    gateway_link,
+    gateway_location,
+    sandboxed,
+    scoped_cookies,
+    strip_gateway_cookies,
+)
 
 
 def test_the_gateways_cookies_are_stripped_by_prefix_and_the_rest_kept() -> None:
@@ -93,3 +100,11 @@ def test_a_trigger_location_becomes_the_gateway_url_or_goes(location: str, expec
     headers = [("Location", location), ("Retry-After", "30")]
     result = gateway_location(headers, CALLED, "/v1", INVOKE, GATEWAY, trigger_origin="https://gw.example.com")
     assert result == ([("Location", expected)] if expected else []) + [("Retry-After", "30")]
+
+
+def test_a_paging_link_becomes_the_gateway_url_only_inside_the_backend() -> None:
+    gw = "https://gw.example.com"
+    assert gateway_link("/v1/rooms?page=2", CALLED, "/v1", INVOKE, gw) == f"{gw}{INVOKE}/rooms?page=2"
+    assert gateway_link("https://api.example.com/v1", CALLED, "/v1", INVOKE, gw) == f"{gw}{INVOKE}"
+    for outside in ("/v2/rooms", "https://elsewhere.example/v1/rooms", "http://api.example.com/v1/x", "//[::1"):
+        assert gateway_link(outside, CALLED, "/v1", INVOKE, gw) is None
