@@ -53,6 +53,9 @@ class ConnectorRuntime:
             *connector.warnings,
             *instance_warnings(self.instances, (o.operation_id for o in connector.operations)),
         ]
+        if not connector.operations:
+            detail = "The swagger declares no operations: every path under basePath is forwarded (pass-through)."
+            self.warnings.append({"pointer": "/apiDefinition/paths", "detail": detail})
         if self._custom_code:
             scope = "every operation" if script_operations is None else "the operations in scriptOperations"
             self.warnings.append(

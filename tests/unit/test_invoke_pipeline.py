@@ -223,6 +223,7 @@ def test_pass_through_is_opt_in_by_policy_or_for_connectors_without_operations()
     assert done.matched is None and done.request.path == "/undeclared"
     bare = FakeConnections(build_connector("items", make_api_definition(), make_api_properties()))
     assert run(_call("GET", "/anything"), _environment(bare, []), UP_TO_TEMPLATES).matched is None
+    assert [w["pointer"] for w in ConnectorRuntime(bare.connector).warnings] == ["/apiDefinition/paths"]
 
 
 def test_the_pass_through_policy_parses_and_defaults_to_declared_operations_only() -> None:
