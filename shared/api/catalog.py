@@ -430,6 +430,7 @@ OPERATIONS: Mapping[str, Operation] = MappingProxyType(
                     "backend-response-too-large",
                     "token-request-failed",
                     "template-failed",
+                    "backend-answer-unreadable",
                 ),
                 504: ("backend-timeout",),
             },

@@ -10,9 +10,12 @@ import json
 import logging
 from collections.abc import Callable
 
+from shared.json_limits import MAX_DEPTH, nested_deeper_than
+from shared.problems import Problem
 from shared.templates import CallerResponse
 
 log = logging.getLogger(__name__)
+_TOO_DEEP = object()
 
 
 def answers_json(response: CallerResponse) -> bool:
@@ -29,6 +32,16 @@ def rewrite_next_link(response: CallerResponse, name: str, to_gateway: Callable[
         document = json.loads(response.body)
     except (ValueError, UnicodeDecodeError):
         return
+    except RecursionError:
+        document = _TOO_DEEP
+    if document is _TOO_DEEP or nested_deeper_than(document):
+        # Can't be read safely, so its next link can't be checked: the caller doesn't get it as is.
+        raise Problem(
+            502,
+            "backend-answer-unreadable",
+            "Backend answer unreadable",
+            f"The backend's answer to a paged operation nests deeper than {MAX_DEPTH} levels.",
+        )
     link = document.get(name) if isinstance(document, dict) else None
     if not isinstance(link, str) or not link:
         return

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from shared.json_limits import MAX_DEPTH, nested_deeper_than
 from shared.problems import Problem
 from shared.templates._base import Template, TemplateUnsupported
 
@@ -23,6 +24,7 @@ _PATH = re.compile(r"@body\(\)((?:\.[^.\[\]{}@]+|\[\d+\])*)")
 _STEP = re.compile(r"\.([^.\[\]{}@]+)|\[(\d+)\]")
 _REFERENCE = re.compile(r"\{(@body\(\)[^{}]*)\}")
 _MISSING = object()
+_TOO_DEEP = object()
 
 
 def parse_path(text: str, what: str) -> tuple[Step, ...]:
@@ -127,9 +129,21 @@ def load(body: bytes, headers: list[tuple[str, str]] | dict[str, str], template_
     if not body.strip():
         return _MISSING
     try:
-        return json.loads(body)
+        document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return _MISSING
+    except RecursionError:
+        document = _TOO_DEEP
+    if document is _TOO_DEEP or nested_deeper_than(document):
+        # A hostile backend's answer; reshaping it (or dumping it again) could exhaust the recursion limit.
+        raise Problem(
+            502,
+            "template-failed",
+            "Policy template failed",
+            f"Policy template {template_id!r} can't read the backend's answer: it nests deeper than {MAX_DEPTH} "
+            "levels.",
+        )
+    return document
 
 
 def dump(document: Any) -> bytes:

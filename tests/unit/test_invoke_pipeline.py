@@ -258,3 +258,6 @@ def test_a_paging_link_is_mapped_or_removed_and_other_bodies_pass() -> None:
         untouched = CallerResponse(200, headers, body)
         rewrite_next_link(untouched, "nextLink", mapping)
         assert untouched.body == body
+
+    with pytest.raises(Problem, match="deeper"):
+        rewrite_next_link(CallerResponse(200, [], b"[" * 100_000 + b"]" * 100_000), "nextLink", mapping)

@@ -198,6 +198,13 @@ def test_convertobjecttoarray_as_pushover_declares_it() -> None:
     with pytest.raises(Problem) as caught:  # never passed on as if the template had run
         instance.template.apply_response(_response(b"\x1f\x8b", ("Content-Encoding", "gzip")), _evaluation())
     assert caught.value.status == 502 and "convertobjecttoarray" in caught.value.detail
+    hostile = b"[" * 100_000 + b"]" * 100_000  # past the parser's recursion limit, and far past the depth limit
+    for body in (hostile, b'{"sounds":' + b"[" * 200 + b"]" * 200 + b"}"):
+        with pytest.raises(Problem, match="deeper"):
+            instance.template.apply_response(_response(body), _evaluation())
+    null = _response(b"null")
+    instance.template.apply_response(null, _evaluation())
+    assert null.body == b"null"
 
 
 def test_setproperty_constants_references_and_collections() -> None:
