@@ -175,13 +175,28 @@ SCHEMAS: dict[str, Any] = {
     "Token": _object({"accessToken": _STRING, "expiresAt": {}}),
     "AuditList": _list_of("AuditEntry"),
     "AuditEntry": {"type": "object"},
-    "SubscriptionRequest": _object(
-        {"displayName": _STRING, "principal": _STRING, "roles": _STRINGS, "scope": _STRING}, ("displayName",)
-    ),
-    "SubscriptionChange": _object(
-        {"displayName": _STRING, "state": {"enum": ["active", "suspended", "cancelled"]}, "scope": _STRING}
-    ),
-    "RegenerateRequest": _object({"key": {"enum": ["primary", "secondary"]}}),
+    # Subscription bodies are read strictly (shared/api/subscriptions.py): unknown members are refused.
+    "SubscriptionRequest": {
+        **_object(
+            {
+                "displayName": _STRING,
+                "principal": {"type": "string", "description": "Admins only: whom the keys are for."},
+                "roles": _STRINGS,
+                "scope": {"type": "string", "description": "`all`, `connector:{id}` or `connection:{id}`."},
+            },
+            ("displayName",),
+        ),
+        "additionalProperties": False,
+    },
+    "SubscriptionChange": {
+        **_object({"displayName": _STRING, "state": {"enum": ["active", "suspended", "cancelled"]}, "scope": _STRING}),
+        "additionalProperties": False,
+        "minProperties": 1,
+    },
+    "RegenerateRequest": {
+        **_object({"key": {"enum": ["primary", "secondary"]}}, ("key",)),
+        "additionalProperties": False,
+    },
     "Subscription": _object(
         {
             "id": _STRING,
