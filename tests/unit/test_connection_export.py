@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate as validate_openapi
 
-from shared.api.connection_openapi import paconn_properties
+from shared.api.connection_openapi import gateway_auth, paconn_properties
 from shared.connectors import (
     ConnectorError,
     GatewayAuth,
@@ -20,6 +20,7 @@ from shared.connectors import (
     export_swagger,
 )
 from shared.invoke import ConnectorRuntime
+from shared.settings import Settings
 from tests.support.connector_files import (
     EXPECTED_FAILURES,
     iter_corpus_connectors,
@@ -200,3 +201,54 @@ def test_an_entra_issuer_gives_entra_sign_in(issuer: str, authority: str) -> Non
 def test_other_issuers_give_no_entra_sign_in(issuers: list[str]) -> None:
     assert entra_sign_in(issuers, ["api://gw"]) is None
     assert GatewayAuth("K", entra_sign_in(issuers, ["api://gw"])).security() == [{"subscriptionKey": []}]
+
+
+def _settings(**values: str) -> Settings:
+    base = {"KEY_VAULT_URL": "https://vault.example/", "TABLES_ENDPOINT": "https://acct.table.core.windows.net"}
+    return Settings.from_env({**base, **values})
+
+
+def test_the_settings_name_the_gateways_authentication() -> None:
+    auth = gateway_auth(
+        _settings(
+            AUTH_OIDC_ISSUERS=f"https://idp.example.com,https://sts.windows.net/{TENANT}/",
+            AUTH_OIDC_AUDIENCES="api://gw",
+            AUTH_SUBSCRIPTION_KEY_HEADER="X-Gateway-Key",
+            AUTH_TOKEN_HEADER="X-Gateway-Token",
+        )
+    )
+    definitions = auth.security_definitions()
+    assert definitions["subscriptionKey"]["name"] == "X-Gateway-Key"
+    assert definitions["entraId"]["tokenUrl"] == f"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
+    assert definitions["entraId"]["scopes"] == {"api://gw/.default": "Call the connector gateway."}
+    assert "X-Gateway-Token" in auth.gateway_headers
+    assert set(gateway_auth(_settings(AUTH_OIDC_ISSUERS="https://idp.example.com")).security_definitions()) == {
+        "subscriptionKey"
+    }
+
+
+def test_x_ms_paths_operations_stay_and_unsupported_ones_go_with_their_references() -> None:
+    definition = _api_key_connector()
+    definition["x-ms-paths"] = {
+        "/a?op=list": {"get": {"operationId": "List", "responses": {"200": {"description": "ok"}}}},
+        "/a?op=old": {"get": {"operationId": "Old", "responses": {"200": {"description": "ok"}}}},
+    }
+    definition["paths"]["/b"] = {
+        "get": {
+            "operationId": "B",
+            "parameters": [
+                {"name": "x", "in": "query", "type": "string", "x-ms-dynamic-values": {"operationId": "Old"}},
+                {"name": "y", "in": "query", "type": "string", "x-ms-dynamic-values": {"operationId": "List"}},
+            ],
+            "responses": {"200": {"description": "ok"}},
+        }
+    }
+    definition["x-ms-capabilities"] = {"testConnection": {"operationId": "Old"}}
+    properties = {"properties": {"connectionParameters": {"api_key": {"type": "securestring"}}}}
+    connector = build_connector("c", definition, properties, None)
+    exported = export_swagger(definition, connector, {"Old"}, "https://gw.example.com", INVOKE, AUTH)
+    assert list(exported["x-ms-paths"]) == ["/a?op=list"]
+    x, y = exported["paths"]["/b"]["get"]["parameters"]
+    assert "x-ms-dynamic-values" not in x
+    assert y["x-ms-dynamic-values"] == {"operationId": "List"}
+    assert exported["x-ms-capabilities"] == {}
