@@ -15,8 +15,9 @@ import pytest
 import requests
 from openapi_spec_validator import validate as validate_openapi
 
-from tests.e2e.conftest import Stack, api_key_connector, host_of, problem
+from tests.e2e.conftest import AUDIENCE, GatewayFactory, Stack, api_key_connector, host_of, problem
 from tests.e2e.test_cli import cli
+from tests.support.oidc_issuer import SigningKey
 from tests.support.schemas import read_schema
 
 SWAGGER_SCHEMA = read_schema("apiDefinition.swagger.schema.json")
@@ -239,3 +240,33 @@ def test_the_cli_writes_the_connections_openapi(stack: Stack, exported: tuple[st
     refused = cli(env, "connections", "openapi", "no-such-connection")
     assert refused.returncode != 0
     assert "no-such-connection" in refused.stderr or "not found" in refused.stderr.lower()
+
+
+def test_the_document_follows_the_settings_and_offers_entra_id_for_an_entra_issuer(
+    exported: tuple[str, str, str], start_gateway_process: GatewayFactory
+) -> None:
+    key, connection_id, _ = exported
+    tenant = str(uuid.uuid4())
+    gateway = start_gateway_process(
+        {
+            "GATEWAY_PUBLIC_URL": "https://gateway.example.com/gw",
+            "AUTH_SUBSCRIPTION_KEY_HEADER": "X-Gateway-Key",
+            # Never contacted: a static issuer is verified with the keys given here.
+            "AUTH_OIDC_STATIC_ISSUERS": f"https://login.microsoftonline.com/{tenant}/v2.0",
+            "AUTH_OIDC_SIGNING_KEYS": json.dumps({"keys": [SigningKey.generate(kid="entra").public_jwk()]}),
+        }
+    )
+    response = requests.get(f"{gateway}/api/connections/{connection_id}/openapi", headers={"X-Gateway-Key": key})
+    assert response.status_code == 200, response.text
+    document = response.json()
+    jsonschema.validate(document, SWAGGER_SCHEMA)
+    validate_openapi(document)
+    assert (document["schemes"], document["host"]) == (["https"], "gateway.example.com")
+    assert document["basePath"] == f"/gw/api/connections/{connection_id}/invoke"
+    assert document["securityDefinitions"]["subscriptionKey"]["name"] == "X-Gateway-Key"
+    entra = document["securityDefinitions"]["entraId"]
+    assert entra["flow"] == "accessCode"
+    assert entra["authorizationUrl"] == f"https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize"
+    assert entra["tokenUrl"] == f"https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
+    assert list(entra["scopes"]) == [f"{AUDIENCE}/.default"]
+    assert document["security"] == [{"subscriptionKey": []}, {"entraId": []}]
