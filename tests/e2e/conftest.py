@@ -194,7 +194,7 @@ def _collect_secrets() -> Iterator[None]:
     send = requests.Session.send
 
     def harvesting_send(session: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> Any:
-        harvest_http(SECRETS, request.url or "", request.headers, request.body, "sent by a test")  # type: ignore[arg-type]
+        harvest_http(SECRETS, request.url or "", request.headers, request.body, "sent by a test")
         response = send(session, request, **kwargs)
         if not kwargs.get("stream"):
             harvest_http(SECRETS, "", {}, response.content, "received by a test")

@@ -107,10 +107,12 @@ def _harvest_authorization(registry: SecretRegistry, value: str, source: str) ->
     registry.add(credential or value, f"{source}: authorization")
 
 
-def harvest_http(
-    registry: SecretRegistry, url: str, headers: Mapping[str, str], body: bytes | str | None, source: str
-) -> None:
-    """Credentials in one HTTP message: headers, query parameters, a JSON or form body."""
+def harvest_http(registry: SecretRegistry, url: str, headers: Mapping[str, str], body: object, source: str) -> None:
+    """Credentials in one HTTP message: headers, query parameters, a JSON or form body.
+
+    Only a body already in memory (bytes or str) is read. A streamed one (an iterator or file that `requests`
+    sends chunked) is left alone: reading it here would fail or use up what the request is about to send,
+    which broke the dev host's chunked-body tests whenever they ran after the e2e suite had hooked `requests`."""
     for name, value in headers.items():
         if name.lower() == "authorization":
             _harvest_authorization(registry, value, source)
@@ -119,7 +121,7 @@ def harvest_http(
     for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
         if is_secret_name(name):
             registry.add(value, f"{source}: ?{name}")
-    if not body:
+    if not body or not isinstance(body, (bytes, str)):
         return
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:

@@ -70,3 +70,12 @@ def test_only_secret_named_fields_of_a_document_are_collected() -> None:
     }
     harvest_secret_document(registry, document, "x")
     assert registry.values() == {"k" * 9: "x: api_key", "at-123456789": "x: access_token"}
+
+
+def test_a_streamed_body_is_left_alone() -> None:
+    # requests sends an iterator chunked: the harvest must neither fail on it nor use up what would be sent.
+    registry = SecretRegistry()
+    parts = iter([b'{"password": "', b"not-read-because-streamed", b'"}'])
+    harvest_http(registry, "http://127.0.0.1/x", {}, parts, "sent")
+    assert next(parts) == b'{"password": "'
+    assert registry.values() == {}
