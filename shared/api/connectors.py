@@ -244,6 +244,7 @@ def _without_client_secrets(api_properties: dict[str, Any]) -> tuple[dict[str, A
 def _summary(call: Call, registered: RegisteredConnector) -> dict[str, Any]:
     connector_view = connector_summary(registered.connector)
     runtime = call.gateway.runtimes.of(registered.connector)
+    policy = policy_from_document(registered.policy)
     # The connector's own warnings come first in the runtime's; then what the pipeline can't honour.
     summary = {
         **connector_view,
@@ -252,7 +253,7 @@ def _summary(call: Call, registered: RegisteredConnector) -> dict[str, Any]:
         "owner": registered.owner or None,  # None: stored before connectors had owners; only admins manage it
         "permissions": sorted(permissions(call, registered)),
         "operations": runtime.describe(),
-        "passThrough": not runtime.table or bool(registered.policy and registered.policy.get("operations")),
+        "passThrough": runtime.passes_undeclared or bool(policy and policy.pass_through),
     }
     if registered.connector.auth.kind != "oauth2":
         return summary

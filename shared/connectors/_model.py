@@ -114,6 +114,9 @@ class Connector:
     # so the operations it handles answer 501.
     custom_code: bool = False
     script_operations: tuple[str, ...] | None = None  # apiProperties scriptOperations; None: every operation
+    # Read from a record stored before operations were kept: nobody knows what it declares, so its calls keep
+    # passing through (with a warning to re-upload). Never set by an upload; never stored.
+    operations_unknown: bool = False
 
     @property
     def runtime_version(self) -> str:
@@ -127,6 +130,8 @@ class Connector:
             "scriptOperations": self.script_operations,
             "basePath": self.backend.base_path,
         }
+        if self.operations_unknown:  # only then, so every other connector's version stays as it was
+            shaping["operationsUnknown"] = True
         text = json.dumps(shaping, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -163,7 +168,11 @@ RECORD_VERSION = 1
 def connector_to_record(connector: Connector) -> dict[str, Any]:
     """A JSON-serialisable dict of the whole connector (for storage; not for callers)."""
     record = dataclasses.asdict(connector)
-    record["operations"] = [operation_to_record(operation) for operation in connector.operations]
+    del record["operations_unknown"]
+    if connector.operations_unknown:  # rewritten without a re-upload: still stored before operations were kept
+        del record["operations"]
+    else:
+        record["operations"] = [operation_to_record(operation) for operation in connector.operations]
     return {"recordVersion": RECORD_VERSION, **record}
 
 
@@ -200,6 +209,7 @@ def connector_from_record(record: dict[str, Any]) -> Connector:
             test_connection=ConnectionCheck(**test_connection) if test_connection else None,
             # Records stored before operations were kept have none: their calls pass through as before.
             operations=tuple(operation_from_record(o) for o in record.get("operations", ())),
+            operations_unknown="operations" not in record,
             custom_code=bool(record.get("custom_code", False)),
             script_operations=(None if record.get("script_operations") is None else tuple(record["script_operations"])),
             warnings=tuple(record.get("warnings", ())),

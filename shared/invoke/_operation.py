@@ -1,9 +1,10 @@
 """Stages 0 and 1: the connection's one point read, then the operation the call is for.
 
-Only declared operations are callable. A connector whose policy opts into pass-through (or that
-declares no operations at all, as connectors stored before operations were kept) forwards an
-undeclared path too, with only the templates that name no operations. An operation the gateway can't
-honour (custom code, a template it can't apply) answers 501 naming why, before anything else is spent.
+Only declared operations are callable. A connector whose policy opts into pass-through (or one stored
+before operations were kept, whose operations nobody knows) forwards an undeclared path too, with only
+the templates that name no operations. An upload that declares no operations has nothing callable.
+An operation the gateway can't honour (custom code, a template it can't apply) answers 501 naming why,
+before anything else is spent.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def match_operation(invocation: Invocation, env: Environment) -> None:
     path = guard_path(call.raw_path)  # a path that could leave the backend is refused before anything else
     invocation.matched = runtime.table.match(call.method, path, call.raw_query)
     if invocation.matched is None:
-        pass_through = not runtime.table or (invocation.policy is not None and invocation.policy.pass_through)
+        pass_through = runtime.passes_undeclared or (invocation.policy is not None and invocation.policy.pass_through)
         if not pass_through:
             raise _not_declared(invocation)
     invocation.plan = runtime.plan(invocation.operation_id)

@@ -23,6 +23,14 @@ from shared.templates import REQUEST, RESPONSE, TemplateInstance, instance_warni
 
 CUSTOM_CODE = "custom code (script.csx) handles it, and this gateway can't run custom code"
 MAX_CACHED = 256
+NOTHING_DECLARED = (
+    "The swagger declares no operations: nothing is callable (404 operation-not-found) unless the connector's"
+    " gateway policy sets operations.passThrough: true."
+)
+UNKNOWN_OPERATIONS = (
+    "Stored before operations were kept: every path under basePath is forwarded (pass-through)."
+    " Re-upload to enforce operations."
+)
 
 
 @dataclass(frozen=True)
@@ -53,9 +61,14 @@ class ConnectorRuntime:
             *connector.warnings,
             *instance_warnings(self.instances, (o.operation_id for o in connector.operations)),
         ]
-        if not connector.operations:
-            detail = "The swagger declares no operations: every path under basePath is forwarded (pass-through)."
-            self.warnings.append({"pointer": "/apiDefinition/paths", "detail": detail})
+        # Whether undeclared paths are forwarded without the policy opting in: only for a connector stored
+        # before operations were kept, whose operations nobody knows. An upload that declares none has nothing
+        # callable unless its policy sets operations.passThrough.
+        self.passes_undeclared = connector.operations_unknown
+        if connector.operations_unknown:
+            self.warnings.append({"pointer": "/apiDefinition/paths", "detail": UNKNOWN_OPERATIONS})
+        elif not connector.operations:
+            self.warnings.append({"pointer": "/apiDefinition/paths", "detail": NOTHING_DECLARED})
         if self._custom_code:
             scope = "every operation" if script_operations is None else "the operations in scriptOperations"
             self.warnings.append(

@@ -58,7 +58,7 @@ def _generic_connector(stack: Stack, token_url_template: str, *parameters: str) 
         "host": stack.backend.url.split("://", 1)[1],
         "basePath": "/generic",
         "schemes": ["http"],
-        "paths": {},
+        "paths": connector_files.segment_operations(),
     }
     settings = {
         "identityProvider": "oauth2generic",

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from shared.connectors import Connector, build_connector, is_loopback_host
+from shared.connectors._operations import HTTP_METHODS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 # Real connectors the repo carries (see tests/fixtures/README.md): every test on real files can run on them.
@@ -94,6 +95,30 @@ def make_api_definition(**overrides: Any) -> dict[str, Any]:
     return {key: value for key, value in document.items() if value is not None}
 
 
+SEGMENT_OPERATIONS_DEPTH = 6
+
+
+def segment_operations(
+    depth: int = SEGMENT_OPERATIONS_DEPTH, methods: tuple[str, ...] = HTTP_METHODS
+) -> dict[str, Any]:
+    """Swagger `paths` declaring, for each method, `/` and `/{s1}` ... `/{s1}/.../{s<depth>}`: operations that
+    cover the paths a test calls on a generic echo backend (`/x`, `/items/42`), declared the way a maker would,
+    so every call still goes through operation matching. A call deeper than `depth` segments, or with another
+    method, is undeclared (404). Tests about arbitrary paths (the path guard) opt into pass-through instead."""
+    paths: dict[str, Any] = {}
+    for size in range(depth + 1):
+        template = "/" + "/".join(f"{{s{n}}}" for n in range(1, size + 1))
+        parameters = [{"name": f"s{n}", "in": "path", "required": True, "type": "string"} for n in range(1, size + 1)]
+        paths[template] = {
+            method: {"operationId": f"{method}_{size}", "parameters": parameters, "responses": {"default": {}}}
+            for method in methods
+        }
+    return paths
+
+
+PASS_THROUGH_POLICY = {"operations": {"passThrough": True}}
+
+
 def make_parameter(parameter_type: str = "string", required: Any = "true", **extra: Any) -> dict[str, Any]:
     """One connection parameter as apiProperties declares it; `constraints` entries merge into uiDefinition."""
     constraints = {"required": required, **extra.pop("constraints", {})}
@@ -132,7 +157,7 @@ def api_key_connector(host: str, location: str = "header", name: str = "X-Api-Ke
         "host": host,
         "basePath": base_path,
         "schemes": [scheme_for(host)],
-        "paths": {},
+        "paths": segment_operations(),
         "securityDefinitions": {"api_key": {"type": "apiKey", "in": location, "name": name}},
     }
     properties = {
@@ -171,7 +196,7 @@ def oauth_connector(
         "host": host,
         "basePath": base_path,
         "schemes": [scheme_for(host)],
-        "paths": {},
+        "paths": segment_operations(),
         "securityDefinitions": {
             "oauth2_auth": {
                 "type": "oauth2",

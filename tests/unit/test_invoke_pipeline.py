@@ -11,7 +11,7 @@ import pytest
 
 from shared.callers import Principal
 from shared.connections import ConnectionTarget, Credential
-from shared.connectors import build_connector
+from shared.connectors import build_connector, connector_from_record, connector_to_record
 from shared.invoke import (
     STAGES,
     ConnectorRuntime,
@@ -22,6 +22,7 @@ from shared.invoke import (
     rewrite_next_link,
     run,
 )
+from shared.invoke._runtime import NOTHING_DECLARED, UNKNOWN_OPERATIONS
 from shared.problems import Problem
 from shared.templates import CallerResponse
 from tests.support.connector_files import make_api_definition, make_api_properties
@@ -217,13 +218,39 @@ def test_refused_calls_get_no_credential(connector: Any, path: str, status: int)
     assert connections.credentials == []
 
 
-def test_pass_through_is_opt_in_by_policy_or_for_connectors_without_operations() -> None:
+def test_pass_through_is_opt_in_by_policy_and_an_upload_without_operations_has_nothing_callable() -> None:
     connections = FakeConnections(_connector(), policy={"operations": {"passThrough": True}})
     done = run(_call("GET", "/undeclared"), _environment(connections, []), UP_TO_TEMPLATES)
     assert done.matched is None and done.request.path == "/undeclared"
+
     bare = FakeConnections(build_connector("items", make_api_definition(), make_api_properties()))
-    assert run(_call("GET", "/anything"), _environment(bare, []), UP_TO_TEMPLATES).matched is None
-    assert [w["pointer"] for w in ConnectorRuntime(bare.connector).warnings] == ["/apiDefinition/paths"]
+    with pytest.raises(Problem) as caught:
+        run(_call("GET", "/anything"), _environment(bare, []), UP_TO_TEMPLATES)
+    assert (caught.value.status, caught.value.slug) == (404, "operation-not-found")
+    assert bare.credentials == []
+    [warning] = ConnectorRuntime(bare.connector).warnings
+    assert warning == {"pointer": "/apiDefinition/paths", "detail": NOTHING_DECLARED}
+    assert "operations.passThrough: true" in warning["detail"]
+
+    opted_in = FakeConnections(bare.connector, policy={"operations": {"passThrough": True}})
+    assert run(_call("GET", "/anything"), _environment(opted_in, []), UP_TO_TEMPLATES).matched is None
+
+
+def test_a_connector_stored_before_operations_were_kept_passes_through_until_re_uploaded() -> None:
+    uploaded = build_connector("items", make_api_definition(), make_api_properties())
+    record = connector_to_record(uploaded)
+    del record["operations"]  # as records were stored before operations were kept
+    legacy = connector_from_record(record)
+    assert legacy.operations_unknown and not uploaded.operations_unknown
+    assert legacy.runtime_version != uploaded.runtime_version  # a cached legacy table never serves the upload
+    assert "operations" not in connector_to_record(legacy)  # rewriting the record keeps it what it was
+    assert connector_from_record(connector_to_record(uploaded)).operations_unknown is False
+
+    connections = FakeConnections(legacy)
+    assert run(_call("GET", "/anything"), _environment(connections, []), UP_TO_TEMPLATES).matched is None
+    [warning] = ConnectorRuntime(legacy).warnings
+    assert warning == {"pointer": "/apiDefinition/paths", "detail": UNKNOWN_OPERATIONS}
+    assert "Re-upload to enforce operations" in warning["detail"]
 
 
 def test_the_pass_through_policy_parses_and_defaults_to_declared_operations_only() -> None:
