@@ -1,4 +1,5 @@
-"""`make run`: Azurite, the Key Vault emulator and the gateway on http://localhost:GATEWAY_PORT.
+"""`make run`: Azurite, the Key Vault emulator and the gateway on http://localhost:GATEWAY_PORT. The emulator
+refuses purges, as the deployed vault does (purge protection).
 
 State (tables, secrets, the emulator's CA) persists in .local/ (or `--state-dir`) between runs. One run
 per state folder: a second is refused, since two Azurites on one folder race on its files.
@@ -113,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                 port=int(os.environ.get("AZURITE_TABLE_PORT", "10002")), location=state / "azurite", log=log
             )
             services.append(azurite)
-            keyvault = start_keyvault(state / "keyvault", persist=True, log=log)
+            # Purge protection on, as infra/modules/keyvault.bicep deploys the vault: a delete leaves the
+            # secret soft-deleted (the purge answers 403), so the delete path runs here as on Azure.
+            keyvault = start_keyvault(state / "keyvault", persist=True, log=log, purge_protection=True)
             services.append(keyvault)
             env = gateway_environment(azurite, keyvault, port, {})
             key = bootstrap_key(state)

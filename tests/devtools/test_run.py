@@ -12,12 +12,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import psutil
 import pytest
 import requests
 
+from devtools.echo import EchoHandler
 from devtools.run import ENV_FILE, LOCK_FILE, hold_state_lock
 from devtools.stack import REPO, StackError, free_port
 from gateway_cli._envfile import read_env_file
@@ -185,3 +188,73 @@ def test_run_writes_the_cli_settings_and_the_next_run_reuses_its_key(tmp_path: P
     assert sum(" bootstrap " in line for line in keys.stdout.splitlines()) == 2  # one subscription: its two keys
     second.process.send_signal(signal.SIGTERM)
     assert second.finish()[0] == 0
+
+
+def _readme_file(name: str) -> str:
+    """A file the README quickstart writes with `cat > /tmp/echo/NAME <<'EOF'`, as written there."""
+    readme = (REPO / "README.md").read_text()
+    start = readme.index(f"cat > /tmp/echo/{name} <<'EOF'\n") + len(f"cat > /tmp/echo/{name} <<'EOF'\n")
+    return readme[start : readme.index("\nEOF\n", start)]
+
+
+class _CountingEcho(EchoHandler):
+    paths: ClassVar[list[str]] = []
+
+    def _echo(self) -> None:
+        self.paths.append(self.path)
+        super()._echo()
+
+    do_GET = do_POST = _echo
+
+
+def test_the_readme_quickstart_runs_and_a_delete_leaves_the_secret_soft_deleted_as_on_azure(
+    tmp_path: Path, runs: list[Run]
+) -> None:
+    echo = ThreadingHTTPServer(("127.0.0.1", 0), _CountingEcho)
+    threading.Thread(target=echo.serve_forever, daemon=True).start()
+    run = Run(tmp_path)
+    runs.append(run)
+    try:
+        run.wait_for("Gateway ready")
+        settings = read_env_file(tmp_path / ENV_FILE)
+        gateway = requests.Session()
+        gateway.headers["Ocp-Apim-Subscription-Key"] = settings["GATEWAY_KEY"]
+        definition = _readme_file("apiDefinition.swagger.json").replace(
+            "127.0.0.1:8080", f"127.0.0.1:{echo.server_address[1]}"
+        )
+        files = {"apiDefinition": definition, "apiProperties": _readme_file("apiProperties.json")}
+        url = f"http://127.0.0.1:{run.port}/api"
+        uploaded = gateway.put(f"{url}/connectors/echo", files=files, timeout=60)
+        assert uploaded.status_code == 201, uploaded.text
+        created = gateway.post(
+            f"{url}/connectors/echo/connections",
+            json={"displayName": "My echo", "parameters": {"api_key": "s3cret"}},
+            timeout=60,
+        )
+        assert created.status_code == 201, created.text
+        connection = created.json()["id"]
+
+        seen = gateway.get(f"{url}/connections/{connection}/invoke/hello", timeout=60)
+        assert seen.status_code == 200, seen.text
+        assert seen.json()["headers"]["X-Api-Key"] == "s3cret"
+        assert "Ocp-Apim-Subscription-Key" not in seen.json()["headers"]
+        undeclared = gateway.get(f"{url}/connections/{connection}/invoke/other", timeout=60)
+        assert undeclared.status_code == 404
+        assert undeclared.json()["type"].endswith(":operation-not-found")
+        assert _CountingEcho.paths == ["/hello"]  # the undeclared path never reached the backend
+
+        # make run's vault has purge protection, as Bicep deploys it: the delete succeeds, the purge is
+        # refused, and the secret stays soft-deleted until it expires.
+        vault = f"{settings['KEY_VAULT_URL'].rstrip('/')}/_emulator/state"
+        [secret] = requests.get(vault, verify=settings["KEY_VAULT_CA_BUNDLE"], timeout=10).json()["secrets"]
+        assert gateway.delete(f"{url}/connections/{connection}", timeout=60).status_code == 204
+        assert requests.get(vault, verify=settings["KEY_VAULT_CA_BUNDLE"], timeout=10).json() == {
+            "secrets": [],
+            "deleted": [secret],
+        }
+        assert gateway.get(f"{url}/connections/{connection}", timeout=60).status_code == 404
+        run.process.send_signal(signal.SIGTERM)
+        assert run.finish()[0] == 0
+    finally:
+        echo.shutdown()
+        echo.server_close()
