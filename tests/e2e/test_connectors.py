@@ -139,6 +139,33 @@ def test_delete_removes_the_connector_its_connections_and_their_secrets(stack: S
     assert record["secretName"] not in stack.keyvault_state()["secrets"]
 
 
+def test_a_connector_declaring_no_operations_has_nothing_callable_until_its_policy_opts_into_pass_through(
+    stack: Stack,
+) -> None:
+    definition, properties = api_key_connector(host_of(stack.backend.url))
+    definition["paths"] = {}
+    summary = stack.register("no-operations", definition, properties)
+    assert summary["operations"] == [] and summary["passThrough"] is False
+    [warning] = [w for w in summary["warnings"] if w["pointer"] == "/apiDefinition/paths"]
+    assert "nothing is callable (404 operation-not-found)" in warning["detail"]
+    assert "operations.passThrough: true" in warning["detail"]
+    caller = stack.client("nora")
+    connection = stack.connect(caller, "no-operations", {"api_key": "no-operations-key"})
+    invoke_url = f"{stack.url}/api/connections/{connection['id']}/invoke/no-operations-marker"
+
+    refused = caller.get(invoke_url)
+    assert refused.status_code == 404 and problem(refused)["type"].endswith("operation-not-found")
+    assert not [r for r in stack.backend.requests if "no-operations-marker" in r.path]
+
+    body = {"apiDefinition": definition, "apiProperties": properties, "policy": {"operations": {"passThrough": True}}}
+    replaced = stack.maker().put(f"{stack.url}/api/connectors/no-operations", json=body)
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["passThrough"] is True
+    assert caller.get(invoke_url).status_code == 200
+    [seen] = [r for r in stack.backend.requests if "no-operations-marker" in r.path]
+    assert seen.path == "/v1/no-operations-marker" and seen.header("X-Api-Key") == "no-operations-key"
+
+
 # -- every apiKey, basic and none connector among the real ones, invoked through the gateway ----------
 
 

@@ -74,7 +74,8 @@ def test_the_traceparent_trace_id_is_the_correlation_id_of_header_problem_and_lo
     assert problem(refused)["correlationId"] == TRACE_ID
     log = _await_log(stack, re.compile(rf'"correlationId": "{TRACE_ID}".*invoke|invoke.*"correlationId": "{TRACE_ID}"'))
     lines = [line for line in _json_lines(log) if line.get("correlationId") == TRACE_ID]
-    assert any(line["message"].startswith(f"invoke {connection_id} GET -> 200") for line in lines), lines
+    # The connection's connector declares GET /{s1} (get_1): the line names the operation the call matched.
+    assert any(line["message"].startswith(f"invoke {connection_id} GET (get_1) -> 200") for line in lines), lines
     assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
 
 
