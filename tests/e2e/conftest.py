@@ -8,6 +8,7 @@ is (and isn't) in them.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -194,6 +195,10 @@ def _collect_secrets() -> Iterator[None]:
     send = requests.Session.send
 
     def harvesting_send(session: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> Any:
+        # The patch lasts the whole session, but only the e2e tests' own traffic is collected: tests that run
+        # after them in the same session (tests/devtools) are left exactly as they run alone.
+        if not os.environ.get("PYTEST_CURRENT_TEST", "").startswith("tests/e2e/"):
+            return send(session, request, **kwargs)
         harvest_http(SECRETS, request.url or "", request.headers, request.body, "sent by a test")
         response = send(session, request, **kwargs)
         if not kwargs.get("stream"):
