@@ -116,14 +116,15 @@ def invoke(call: Call) -> func.HttpResponse:
     base_path = urlsplit(request.base_url).path
     backend_headers = proxy.scoped_cookies(response.headers, invoke_prefix, base_path)
     gateway = (call.request.url, settings.public_url)
-    operation = done.matched.operation if done.matched else None
-    if operation is not None and operation.next_link_name is not None:
+    next_link_names = done.next_link_names()
+    if next_link_names:
         public = _public_origin(call)
-        pipeline.rewrite_next_link(
-            response,
-            operation.next_link_name,
-            lambda link: proxy.gateway_link(link, done.backend_url, base_path, invoke_prefix, public),
-        )
+        for name in next_link_names:
+            pipeline.rewrite_next_link(
+                response,
+                name,
+                lambda link: proxy.gateway_link(link, done.backend_url, base_path, invoke_prefix, public),
+            )
     trigger_origin = _trigger_origin(done, call)
     backend_headers = proxy.gateway_location(
         backend_headers, done.backend_url, base_path, invoke_prefix, gateway, trigger_origin

@@ -13,6 +13,7 @@ from shared.invoke._runtime import ConnectorRuntime, OperationPlan
 from shared.limits import Admission
 from shared.policies import ConnectorPolicy
 from shared.templates import CallerResponse, Evaluation, OutgoingRequest
+from shared.templates.links import UpdateNextLink
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,16 @@ class Invocation:
     @property
     def operation_id(self) -> str | None:
         return self.matched.operation.operation_id if self.matched else None
+
+    def next_link_names(self) -> tuple[str, ...]:
+        """The answer's properties that link the next page: `x-ms-pageable`'s nextLinkName and each applying
+        `updatenextlink` template's nextLinkPropertyName (Almabase names both, spelled differently)."""
+        names = [self.matched.operation.next_link_name] if self.matched is not None else []
+        if self.plan is not None:
+            names += [
+                i.template.next_link_property for i in self.plan.templates if isinstance(i.template, UpdateNextLink)
+            ]
+        return tuple(dict.fromkeys(name for name in names if name))
 
     def evaluation(self) -> Evaluation:
         """What template expressions read: the connection's values and the caller's original request."""

@@ -14,8 +14,9 @@ def request_templates(invocation: Invocation, env: Environment) -> None:
     for instance in plan.request:
         assert instance.template is not None
         instance.template.apply_request(request, evaluation)
-    pageable = invocation.matched is not None and invocation.matched.operation.next_link_name is not None
-    if pageable or any(i.template is not None and i.template.reads_response_body for i in plan.response):
+    if invocation.next_link_names() or any(
+        i.template is not None and i.template.reads_response_body for i in plan.response
+    ):
         # A response template reshapes JSON, a paging link is rewritten in it: ask for the body unencoded (bodies
         # otherwise pass raw, encoded or not).
         for name in [name for name in request.headers if name.lower() == "accept-encoding"]:

@@ -4,10 +4,11 @@
 instance changes an `OutgoingRequest` or a `CallerResponse` when an operation it applies to runs.
 The classes register themselves by id on import: headers (setheader), query (setqueryparameter),
 host (dynamichosturl, dynamicsubdomain), route (routerequesttoendpoint), properties (setproperty),
-arrays (convertobjecttoarray); unhonoured names the ones it knows but can't honour (pollingtrigger, setvaluefromurl).
+arrays (convertobjecttoarray), strings (stringreplace), links (updatenextlink,
+which the paging stage applies); unhonoured names the ones it knows but can't honour (pollingtrigger, setvaluefromurl).
 """
 
-from shared.templates import arrays, headers, host, properties, query, route, unhonoured  # noqa: F401  (registers)
+from shared.templates import arrays, headers, host, links, properties, query, route, strings, unhonoured  # noqa: F401  (registers)
 from shared.templates._base import (
     REQUEST,
     RESPONSE,

@@ -288,3 +288,21 @@ def test_a_paging_link_is_mapped_or_removed_and_other_bodies_pass() -> None:
 
     with pytest.raises(Problem, match="deeper"):
         rewrite_next_link(CallerResponse(200, [], b"[" * 100_000 + b"]" * 100_000), "nextLink", mapping)
+
+
+def test_updatenextlink_adds_its_property_to_the_paging_links_of_the_operations_it_names() -> None:
+    templates = [
+        {
+            "templateId": "updatenextlink",
+            "parameters": {
+                P + "nextLinkPropertyName": "@odata.nextLink",
+                "x-ms-apimTemplate-operationName": ["GetItem"],
+            },
+        }
+    ]
+    connections = FakeConnections(_connector(templates))
+    done = run(_call("GET", "/items/7"), _environment(connections, []), UP_TO_TEMPLATES)
+    assert done.next_link_names() == ("@odata.nextLink",)
+    assert done.request.headers["Accept-Encoding"] == "identity"
+    other = run(_call("GET", "/items"), _environment(connections, []), UP_TO_TEMPLATES)
+    assert other.next_link_names() == ()  # ListItems: not named by the template, not x-ms-pageable

@@ -174,6 +174,8 @@ CURATED_FEATURES = {
             "setvaluefromurl",
             "setproperty",
             "convertobjecttoarray",
+            "updatenextlink",
+            "stringreplace",
         )
     },
     "single trigger": r'"x-ms-trigger"\s*:\s*"single"',

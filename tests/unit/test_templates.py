@@ -248,3 +248,63 @@ def test_templates_known_but_not_honoured_say_why() -> None:
     assert polling.template is None and "flow engine" in (polling.unsupported or "")
     fetch = _one("setvaluefromurl", **{P + "parameterValueUrl": "/oauth2/token"})
     assert fetch.template is None and "second backend call" in (fetch.unsupported or "")
+
+
+def _stringreplace(parent: str, sub: str, find: str, replacement: str, target: str, section: str = "Response"):
+    return _one(
+        "StringReplace",
+        **{
+            P + "propertyParentPath": parent,
+            P + "propertySubPath": sub,
+            P + "sourceString": find,
+            P + "replacementString": replacement,
+            P + "newPropertyPath": target,
+            "x-ms-apimTemplate-policySection": section,
+        },
+    )
+
+
+def test_stringreplace_as_freeagent_and_planner_declare_it() -> None:
+    freeagent = _stringreplace("@body().invoices", "url", "https://api.freeagent.com/v2/invoices/", "", "@item().id")
+    assert freeagent.unsupported is None
+    response = _response(
+        b'{"invoices":[{"url":"https://api.freeagent.com/v2/invoices/7"},{"url":5},{"other":1}],"n":1}'
+    )
+    freeagent.template.apply_response(response, _evaluation())
+    assert json.loads(response.body) == {
+        "invoices": [{"url": "https://api.freeagent.com/v2/invoices/7", "id": "7"}, {"url": 5}, {"other": 1}],
+        "n": 1,
+    }
+    # Planner, Request section, in the order listed: every occurrence, written back to the same property.
+    percent = _stringreplace("@body().references", "resourceLink", "%", "%25", "@item().resourceLink", "Request")
+    dots = _stringreplace("@body().references", "resourceLink", ".", "%2E", "@item().resourceLink", "Request")
+    request = _request(body=b'{"references":[{"resourceLink":"https://a.b/c%20d.e"}]}')
+    for instance in (percent, dots):
+        instance.template.apply_request(request, _evaluation())
+    assert json.loads(request.body) == {"references": [{"resourceLink": "https://a%2Eb/c%2520d%2Ee"}]}
+    single = _stringreplace("@body()", "url", "x", "y", "@item().url")
+    one = _response(b'{"url":"axa"}')
+    single.template.apply_response(one, _evaluation())
+    assert json.loads(one.body) == {"url": "aya"}
+    for untouched in (b"<html/>", b"", b'{"invoices":"x"}', b"null"):
+        response = _response(untouched)
+        freeagent.template.apply_response(response, _evaluation())
+        assert response.body == untouched
+    with pytest.raises(Problem) as caught:
+        freeagent.template.apply_response(_response(b"\x1f\x8b", ("Content-Encoding", "gzip")), _evaluation())
+    assert caught.value.status == 502 and "stringreplace" in caught.value.detail
+
+
+def test_stringreplace_refuses_parameters_it_cant_read() -> None:
+    assert "newPropertyPath" in (_stringreplace("@body()", "u", "a", "b", "@body().x").unsupported or "")
+    assert "newPropertyPath" in (_stringreplace("@body()", "u", "a", "b", "@item()").unsupported or "")
+    assert "sourceString" in (_stringreplace("@body()", "u", "", "b", "@item().u").unsupported or "")
+    assert _stringreplace("body.items", "u", "a", "b", "@item().u").unsupported
+
+
+def test_updatenextlink_names_the_property_in_either_section() -> None:
+    for section in ({}, {"x-ms-apimTemplate-policySection": "Response"}):
+        instance = _one("updatenextlink", **{P + "nextLinkPropertyName": "@odata.nextLink"}, **section)
+        assert instance.unsupported is None and instance.template.next_link_property == "@odata.nextLink"
+        assert instance.template.reads_response_body
+    assert "nextLinkPropertyName" in (_one("updatenextlink").unsupported or "")

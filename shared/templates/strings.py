@@ -1,0 +1,71 @@
+"""stringreplace: replace text in a string property of an object in the request or response body, or of each
+object in a collection, and put the result in a property of that object.
+
+x-ms-apimTemplateParameter.propertyParentPath  the parent: @body() or a path below it (`@body().invoices`)
+x-ms-apimTemplateParameter.propertySubPath     the string property within each object (`url`)
+x-ms-apimTemplateParameter.sourceString        the text to find (literal, every occurrence)
+x-ms-apimTemplateParameter.replacementString   what replaces it (empty: removed)
+x-ms-apimTemplateParameter.newPropertyPath     where the result goes: @item().path, within the same object
+
+    FreeAgent: {"invoices": [{"url": "https://api.freeagent.com/v2/invoices/7"}]}
+            -> {"invoices": [{"url": "https://api.freeagent.com/v2/invoices/7", "id": "7"}]}
+
+An object without that property, or whose value isn't text, is left as it is; so is a body that isn't JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from shared.templates import _body
+from shared.templates._base import (
+    REQUEST,
+    RESPONSE,
+    CallerResponse,
+    OutgoingRequest,
+    Template,
+    TemplateUnsupported,
+    register,
+)
+from shared.templates._expressions import Evaluation
+
+_ITEM_PATH = re.compile(r"@item\(\)(?:\.(?P<sub>.+))?")
+
+
+@register("stringreplace")
+class StringReplace(Template):
+    template_id = "stringreplace"
+    sections = frozenset({REQUEST, RESPONSE})
+    reads_response_body = True
+
+    def __init__(self, parameters: Mapping[str, Any]) -> None:
+        super().__init__(parameters)
+        self.parent = _body.path_parameter(self, "propertyParentPath")
+        self.source = _body.sub_path(self.text("propertySubPath"))
+        self.find = self.text("sourceString")
+        self.replacement = self.text("replacementString", required=False)
+        match = _ITEM_PATH.fullmatch(self.text("newPropertyPath").strip())
+        if match is None or not match["sub"]:
+            raise TemplateUnsupported("its newPropertyPath must be a property of the item, like @item().id")
+        self.target = _body.sub_path(match["sub"])
+
+    def reshape(self, document: Any) -> bool:
+        parent = _body.get(document, self.parent)
+        changed = False
+        for item in parent if isinstance(parent, list) else [parent]:
+            value = _body.get(item, self.source)
+            if isinstance(item, dict) and isinstance(value, str):
+                changed = _body.put(item, self.target, value.replace(self.find, self.replacement)) or changed
+        return changed
+
+    def apply_request(self, request: OutgoingRequest, evaluation: Evaluation) -> None:
+        document = _body.load(request.body, request.headers, self.template_id)
+        if _body.found(document) and self.reshape(document):
+            request.body = _body.dump(document)
+
+    def apply_response(self, response: CallerResponse, evaluation: Evaluation) -> None:
+        document = _body.load(response.body, response.headers, self.template_id)
+        if _body.found(document) and self.reshape(document):
+            response.body = _body.dump(document)
