@@ -14,7 +14,7 @@ from shared import proxy, telemetry
 from shared.invoke._admit import count_response_bytes
 from shared.invoke._context import Invocation
 from shared.invoke._environment import Environment
-from shared.templates import CallerResponse
+from shared.templates import BackendCall, CallerResponse
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +81,36 @@ def forward(invocation: Invocation, env: Environment) -> None:
     telemetry.count(telemetry.INVOCATIONS, status=response.status, connector=connection.connector_id)
     count_response_bytes(invocation, env, len(response.body))
     invocation.response = CallerResponse(response.status, list(response.headers), response.body)
+
+
+def template_backend_call(invocation: Invocation, env: Environment) -> BackendCall:
+    """A request template's own call (setvaluefromurl) to the backend the operation goes to: the request's base URL
+    as the templates so far left it, a path guarded like a caller's and kept inside basePath, the connection's
+    credential and the headers templates set so far, through the same guarded session and limits."""
+    request, credential = invocation.request, invocation.credential
+    assert request is not None and credential is not None
+    limits = env.limits
+    timeout = (limits.connect_timeout, limits.read_timeout)
+
+    def call(method: str, path: str, raw_query: str) -> CallerResponse:
+        url = proxy.backend_url(request.base_url, path, raw_query)
+        # The request's headers as the templates so far left them (Cradl AI's token call carries its Basic auth
+        # and form Content-Type from the setheader instances before it), read unencoded.
+        headers = {name: value for name, value in request.headers.items() if name.lower() != "accept-encoding"}
+        headers["Accept-Encoding"] = "identity"
+        auth = _auth(credential.auth, dict(request.template_headers))
+        response = proxy.forward(
+            env.backend,
+            method,
+            url,
+            headers,
+            None,
+            auth,
+            timeout,
+            total_timeout=limits.total_timeout,
+            max_response_bytes=limits.max_response_bytes,
+        )
+        count_response_bytes(invocation, env, len(response.body))
+        return CallerResponse(response.status, list(response.headers), response.body)
+
+    return call

@@ -3,17 +3,24 @@ after, in the order the connector lists them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from shared.invoke._context import Invocation
 from shared.invoke._environment import Environment
+from shared.invoke._forward import template_backend_call
 
 
 def request_templates(invocation: Invocation, env: Environment) -> None:
     plan, request = invocation.plan, invocation.request
     assert plan is not None and request is not None
     evaluation = invocation.evaluation()
+    backend = template_backend_call(invocation, env)
     for instance in plan.request:
         assert instance.template is not None
-        instance.template.apply_request(request, evaluation)
+        instance.template.apply_request_calling(request, evaluation, backend)
+        # A later template's @headers reads the request as the ones before it left it, as in APIM (Cradl AI's
+        # "Bearer @headers('Authorization')" reads the token its setvaluefromurl put there).
+        evaluation = replace(evaluation, headers={name.lower(): value for name, value in request.headers.items()})
     if invocation.next_link_names() or any(
         i.template is not None and i.template.reads_response_body for i in plan.response
     ):

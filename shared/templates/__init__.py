@@ -5,14 +5,27 @@ instance changes an `OutgoingRequest` or a `CallerResponse` when an operation it
 The classes register themselves by id on import: headers (setheader), query (setqueryparameter),
 host (dynamichosturl, dynamicsubdomain), route (routerequesttoendpoint), properties (setproperty),
 arrays (convertobjecttoarray), strings (stringreplace), links (updatenextlink,
-which the paging stage applies); unhonoured names the ones it knows but can't honour (pollingtrigger, setvaluefromurl).
+which the paging stage applies), value_from_url (setvaluefromurl, which calls the backend first); unhonoured names
+the one it knows but can't honour (pollingtrigger).
 """
 
-from shared.templates import arrays, headers, host, links, properties, query, route, strings, unhonoured  # noqa: F401  (registers)
+from shared.templates import (  # noqa: F401  (registers)
+    arrays,
+    headers,
+    host,
+    links,
+    properties,
+    query,
+    route,
+    strings,
+    unhonoured,
+    value_from_url,
+)
 from shared.templates._base import (
     REQUEST,
     RESPONSE,
     TEMPLATES,
+    BackendCall,
     CallerResponse,
     OutgoingRequest,
     Template,
@@ -26,6 +39,7 @@ __all__ = [
     "REQUEST",
     "RESPONSE",
     "TEMPLATES",
+    "BackendCall",
     "CallerResponse",
     "Evaluation",
     "OutgoingRequest",

@@ -51,6 +51,11 @@ class CallerResponse:
     body: bytes
 
 
+# A template's own call to the backend the operation goes to: (method, path relative to base_url, raw query) ->
+# its answer. The invoke pipeline supplies it (the connection's credential, the address guard, the limits).
+BackendCall = Callable[[str, str, str], CallerResponse]
+
+
 class Template:
     """One templateId's behaviour. Subclasses set `template_id` and override what their sections do."""
 
@@ -80,6 +85,10 @@ class Template:
 
     def apply_request(self, request: OutgoingRequest, evaluation: Evaluation) -> None:
         """Change the outgoing request (request section)."""
+
+    def apply_request_calling(self, request: OutgoingRequest, evaluation: Evaluation, backend: BackendCall) -> None:
+        """Request section, for a template that first asks the backend something (setvaluefromurl)."""
+        self.apply_request(request, evaluation)
 
     def apply_response(self, response: CallerResponse, evaluation: Evaluation) -> None:
         """Change the caller's response (response section)."""

@@ -3,8 +3,6 @@ warning say why, in a maker's terms, instead of "not implemented".
 
 pollingtrigger   turns an action into a polling trigger whose state (`@triggerBody()` in triggerConfig and
                  triggerDataPath) the flow engine keeps between polls; the gateway is not the flow engine.
-setvaluefromurl  makes a second backend call per request (`parameterValueUrl`, with the caller's headers) and
-                 puts a value from its answer into the request; not built here yet.
 """
 
 from __future__ import annotations
@@ -30,9 +28,3 @@ class PollingTrigger(_Unhonoured):
         "it keeps polling-trigger state (@triggerBody() in triggerConfig) that only a flow engine holds between "
         "polls; call the operation as an action, or declare x-ms-trigger with Location/Retry-After instead"
     )
-
-
-@register("setvaluefromurl")
-class SetValueFromUrl(_Unhonoured):
-    template_id = "setvaluefromurl"
-    reason = "it makes a second backend call per request to fetch a value, which this gateway doesn't do"

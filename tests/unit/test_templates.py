@@ -246,8 +246,6 @@ def test_setproperty_constants_references_and_collections() -> None:
 def test_templates_known_but_not_honoured_say_why() -> None:
     polling = _one("pollingtrigger", **{P + "triggerDataPath": "@triggerBody().results"})
     assert polling.template is None and "flow engine" in (polling.unsupported or "")
-    fetch = _one("setvaluefromurl", **{P + "parameterValueUrl": "/oauth2/token"})
-    assert fetch.template is None and "second backend call" in (fetch.unsupported or "")
 
 
 def _stringreplace(parent: str, sub: str, find: str, replacement: str, target: str, section: str = "Response"):
@@ -308,3 +306,86 @@ def test_updatenextlink_names_the_property_in_either_section() -> None:
         assert instance.unsupported is None and instance.template.next_link_property == "@odata.nextLink"
         assert instance.template.reads_response_body
     assert "nextLinkPropertyName" in (_one("updatenextlink").unsupported or "")
+
+
+def _setvaluefromurl(url: str, value_path: str, target: str, method: str = "GET"):
+    return _one(
+        "SetValueFromUrl",
+        **{
+            P + "parameterValueUrl": url,
+            P + "httpMethod": method,
+            P + "parameterValuePathTemplate": value_path,
+            P + "parameterTemplate": target,
+            "x-ms-apimTemplate-policySection": "Request",
+        },
+    )
+
+
+class _Backend:
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status, self.body, self.calls = status, body, []
+
+    def __call__(self, method: str, path: str, raw_query: str) -> CallerResponse:
+        self.calls.append((method, path, raw_query))
+        return CallerResponse(self.status, [], self.body)
+
+
+def test_setvaluefromurl_as_planner_and_cradl_declare_it() -> None:
+    planner = _setvaluefromurl("/v1.0/planner/tasks/{id}", "@body()['@odata.etag']", "@headers('If-Match')")
+    assert planner.unsupported is None
+    backend = _Backend(200, b'{"@odata.etag":"W/\\"abc\\"","title":"t"}')
+    request = _request(headers={"If-Match": "caller"})
+    planner.template.apply_request_calling(request, _evaluation(), backend)
+    assert backend.calls == [("GET", "/v1.0/planner/tasks/42", "")]  # the operation's own path parameter
+    assert request.headers["If-Match"] == 'W/"abc"' and request.template_headers["If-Match"] == 'W/"abc"'
+    cradl = _setvaluefromurl(
+        "/oauth2/token?grant_type=client_credentials", "@body().access_token", "@headers('Authorization')", "POST"
+    )
+    backend = _Backend(200, b'{"access_token":"tok","expires_in":3600}')
+    request = _request()
+    cradl.template.apply_request_calling(request, _evaluation(), backend)
+    assert backend.calls == [("POST", "/oauth2/token", "grant_type=client_credentials")]
+    assert request.headers["Authorization"] == "tok"
+    facebook = _setvaluefromurl("/{id}?fields=access_token", "@body().access_token", "@queryParameters('access_token')")
+    request = _request()
+    facebook.template.apply_request_calling(request, _evaluation(), _Backend(200, b'{"access_token":"page-tok"}'))
+    assert request.query_set == {"access_token": "page-tok"}
+    miro = _setvaluefromurl("/oauth-token", "@body().team.id", "@headers('TeamId')")
+    request = _request()
+    miro.template.apply_request_calling(request, _evaluation(), _Backend(200, b'{"team":{"id":3074457}}'))
+    assert request.headers["TeamId"] == "3074457"
+
+
+def test_setvaluefromurl_fails_clearly_without_naming_the_value() -> None:
+    template = _setvaluefromurl("/token", "@body().access_token", "@headers('Authorization')").template
+    for backend in (
+        _Backend(401, b'{"access_token":"secret-1"}'),
+        _Backend(200, b'{"other":"secret-2"}'),
+        _Backend(200, b"<html/>"),
+        _Backend(200, b'{"access_token":{"nested":"secret-3"}}'),
+        _Backend(200, b'{"access_token":"secret-4\\r\\nX-Injected: 1"}'),
+    ):
+        with pytest.raises(Problem) as caught:
+            template.apply_request_calling(_request(), _evaluation(), backend)
+        assert caught.value.status == 502 and "setvaluefromurl" in caught.value.detail
+        assert "secret" not in caught.value.detail
+    missing = _setvaluefromurl("/tasks/{task}", "@body().etag", "@headers('If-Match')").template
+    with pytest.raises(Problem, match="task"):
+        missing.apply_request_calling(_request(), _evaluation(), _Backend(200, b'{"etag":"e"}'))
+
+
+@pytest.mark.parametrize(
+    ("url", "value_path", "target", "method"),
+    [
+        ("https://evil.example/token", "@body().t", "@headers('X')", "GET"),  # never another host
+        ("//evil.example/token", "@body().t", "@headers('X')", "GET"),
+        ("token", "@body().t", "@headers('X')", "GET"),
+        ("/token", "$.t", "@headers('X')", "GET"),
+        ("/token", "@body().t", "X", "GET"),
+        ("/token", "@body().t", "@connectionParameters('x')", "GET"),
+        ("/token", "@body().t", "@headers('Host')", "GET"),
+        ("/token", "@body().t", "@headers('X')", "DELETE"),
+    ],
+)
+def test_setvaluefromurl_refuses_what_it_cant_honour(url: str, value_path: str, target: str, method: str) -> None:
+    assert _setvaluefromurl(url, value_path, target, method).unsupported
