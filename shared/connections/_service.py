@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 
 from requests.auth import AuthBase
 
+import shared.connections._access as access
 from shared import problems
 from shared.audit import AuditLog
 from shared.auth_schemes import BearerToken, auth_for
 from shared.callers import Principal, grantee_identities
-from shared.connections import _access as access
 from shared.connections._connection_checks import ConnectionTester
 from shared.connections._grants import GrantIndex
 from shared.connections._records import (

@@ -40,10 +40,10 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+import shared.connections._access as access
 from shared import problems
 from shared.auth_schemes import BearerToken
 from shared.callers import Principal
-from shared.connections import _access as access
 from shared.connections._connection_checks import ConnectionTester, sign_in_refusal
 from shared.connections._lease import LEASE_FIELD, Lease, LeaseLost, Leases, iso_at
 from shared.connections._records import CONNECTED, ERROR, ConnectionRecords, snapshot_of

@@ -12,10 +12,10 @@ from typing import Any
 
 from requests.auth import AuthBase
 
+import shared.connections._access as access
 from shared.audit import AuditLog
 from shared.auth_schemes import BearerToken, auth_for
 from shared.callers import Principal
-from shared.connections import _access as access
 from shared.connections._records import CONNECTED, ConnectionRecords, plain_values_of, snapshot_of
 from shared.connections._refresh import TokenRefresher
 from shared.connections._unusable import not_usable

@@ -12,7 +12,7 @@ import codecs
 import json
 from typing import Any
 
-from shared.connectors import _lenient_json
+import shared.connectors._lenient_json as _lenient_json
 from shared.connectors._errors import ConnectorDocumentError
 from shared.json_limits import MAX_DEPTH, nested_deeper_than
 

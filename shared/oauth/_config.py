@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import shared.oauth._generic as _generic
 from shared.connectors import Connector
-from shared.oauth import _generic
 
 PROVIDERS: dict[str, dict[str, Any]] = {
     name: entry

@@ -19,7 +19,7 @@ from urllib.parse import quote_plus
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from shared.oauth import _generic
+import shared.oauth._generic as _generic
 from shared.oauth._config import AAD_RESERVED_SCOPES, OAuthConfig, OAuthConfigError
 from shared.oauth._tokens import OAuthError, TokenSet
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.templates import _body
+import shared.templates._body as _body
 from shared.templates._base import (
     REQUEST,
     RESPONSE,

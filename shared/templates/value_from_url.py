@@ -24,8 +24,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import shared.templates._body as _body
 from shared.problems import Problem
-from shared.templates import _body
 from shared.templates._base import BackendCall, OutgoingRequest, Template, TemplateUnsupported, register
 from shared.templates._expressions import Evaluation, parse
 from shared.templates.headers import _GATEWAY_OWNED, _TOKEN
