@@ -16,6 +16,7 @@ from shared.callers._principal import (
     is_plausible_grantee,
 )
 from shared.callers._scope import ALL_SCOPE, SubscriptionGrant, parse_scope
+from shared.callers._shares import Share, granted_by_shares, share_id
 from shared.callers._subscription_model import (
     SLOTS,
     STATES,
@@ -52,6 +53,7 @@ __all__ = [
     "Principal",
     "PrincipalKind",
     "RequiredClaim",
+    "Share",
     "SigningKeysUnavailable",
     "StateConflict",
     "Subscription",
@@ -64,6 +66,7 @@ __all__ = [
     "UsageCounter",
     "checked_principal_id",
     "checked_text",
+    "granted_by_shares",
     "grantee_identities",
     "group_grantee",
     "in_group_namespace",
@@ -72,6 +75,7 @@ __all__ = [
     "parse_scope",
     "parse_slot",
     "parse_state",
+    "share_id",
     "subscription_key_table",
     "subscription_view",
 ]

@@ -12,9 +12,7 @@ The owner holds all three. `manage` includes `use`.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from shared import problems
@@ -22,7 +20,8 @@ from shared.callers import (
     GROUP_GRANTEE_PREFIX,
     MAX_GRANTEE_LENGTH,
     Principal,
-    grantee_identities,
+    Share,
+    granted_by_shares,
     group_grantee,
     in_group_namespace,
     is_plausible_grantee,
@@ -37,27 +36,6 @@ MAX_SHARES = 100
 MAX_SHARES_CHARACTERS = 30_000
 
 
-@dataclass(frozen=True)
-class Share:
-    grantee: str  # a principal id, or group_grantee(<object id>)
-    permissions: frozenset[str]
-
-    @property
-    def id(self) -> str:
-        return share_id(self.grantee)
-
-    def to_json(self) -> dict[str, Any]:
-        if in_group_namespace(self.grantee):
-            who = {"group": self.grantee.removeprefix(GROUP_GRANTEE_PREFIX)}
-        else:
-            who = {"principal": self.grantee}
-        return {"id": self.id, **who, "permissions": sorted(self.permissions)}
-
-
-def share_id(grantee: str) -> str:
-    return hashlib.sha256(grantee.encode("utf-8")).hexdigest()[:16]
-
-
 def shares_of(entity: dict[str, Any]) -> list[Share]:
     return [Share(s["grantee"], frozenset(s["permissions"])) for s in json.loads(entity.get("shares") or "[]")]
 
@@ -69,11 +47,7 @@ def shares_property(shares: list[Share]) -> str:
 def permissions_of(entity: dict[str, Any], principal: Principal) -> frozenset[str]:
     if entity["owner"] == principal.id:
         return frozenset(PERMISSIONS)
-    granted: set[str] = set()
-    identities = grantee_identities(principal.id, principal.groups)
-    for share in shares_of(entity):
-        if share.grantee in identities:
-            granted |= share.permissions
+    granted = granted_by_shares(shares_of(entity), principal.id, principal.groups)
     if MANAGE in granted:
         granted.add(USE)
     return frozenset(granted)

@@ -11,15 +11,14 @@ The owner is the maker who created it. Connectors stored before owners existed h
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from shared.callers import (
     GROUP_GRANTEE_PREFIX,
     MAX_GRANTEE_LENGTH,
-    grantee_identities,
+    Share,
+    granted_by_shares,
     group_grantee,
     in_group_namespace,
     is_plausible_grantee,
@@ -32,21 +31,8 @@ CONNECTOR_PERMISSIONS = (USE, EDIT)
 MAX_CONNECTOR_SHARES = 100
 
 
-@dataclass(frozen=True)
-class ConnectorShare:
-    grantee: str  # a principal id, or group_grantee(<object id>)
-    permissions: frozenset[str]
-
-    @property
-    def id(self) -> str:
-        return hashlib.sha256(self.grantee.encode("utf-8")).hexdigest()[:16]
-
-    def to_json(self) -> dict[str, Any]:
-        if in_group_namespace(self.grantee):
-            who = {"group": self.grantee.removeprefix(GROUP_GRANTEE_PREFIX)}
-        else:
-            who = {"principal": self.grantee}
-        return {"id": self.id, **who, "permissions": sorted(self.permissions)}
+# A connector's share is a connection's share with other permission names.
+ConnectorShare = Share
 
 
 def shares_to_record(shares: Iterable[ConnectorShare]) -> list[dict[str, Any]]:
@@ -63,11 +49,7 @@ def connector_permissions(
     """What the principal may do with the connector (empty: nothing beyond what its visibility policy allows)."""
     if is_admin or (owner and owner == principal_id):
         return frozenset(CONNECTOR_PERMISSIONS)
-    identities = grantee_identities(principal_id, groups)  # a principal id that looks like a group matches nothing
-    granted: set[str] = set()
-    for share in shares:
-        if share.grantee in identities:
-            granted |= share.permissions
+    granted = granted_by_shares(shares, principal_id, groups)
     if EDIT in granted:
         granted.add(USE)
     return frozenset(granted)
