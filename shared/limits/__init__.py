@@ -97,21 +97,10 @@ class RateLimiter:
         name = policy_name(key, policy.name)
 
         def decide(entity: dict[str, Any] | None) -> tuple[Decision, dict[str, Any] | None]:
-            counts = None
-            if entity is not None:
-                counts = WindowCounts(
-                    read_int(entity, "WindowStart"), read_int(entity, "Current"), read_int(entity, "Previous")
-                )
-            decision, admitted = rate_decision(counts, now, policy, name)
+            decision, admitted = rate_decision(_window_counts(entity), now, policy, name)
             if admitted is None:
                 return decision, None
-            return decision, {
-                "WindowStart": int64(admitted.window_start),
-                "Current": int64(admitted.current),
-                "Previous": int64(admitted.previous),
-                # Two windows on, both counts have slid out.
-                EXPIRES_AT: expires_at(admitted.window_start + 2 * policy.period_seconds),
-            }
+            return decision, _window_properties(admitted, policy.period_seconds)
 
         return self.counters.update(table_key(key), f"rate-{policy.period_seconds}", decide)
 
@@ -123,20 +112,10 @@ class RateLimiter:
         period = policy.period_seconds
 
         def decide(entity: dict[str, Any] | None) -> tuple[None, dict[str, Any] | None]:
-            counts = None
-            if entity is not None:
-                counts = WindowCounts(
-                    read_int(entity, "WindowStart"), read_int(entity, "Current"), read_int(entity, "Previous")
-                )
-            released = rate_released(counts, counted_in, period)
+            released = rate_released(_window_counts(entity), counted_in, period)
             if released is None:
                 return None, None
-            return None, {
-                "WindowStart": int64(released.window_start),
-                "Current": int64(released.current),
-                "Previous": int64(released.previous),
-                EXPIRES_AT: expires_at(released.window_start + 2 * period),
-            }
+            return None, _window_properties(released, period)
 
         self.counters.update(table_key(key), f"rate-{period}", decide)
 
@@ -228,6 +207,22 @@ class Admission:
                 give_back()
             except Problem as problem:
                 log.warning("a refused call's limit count was not given back (%s)", problem.detail)
+
+
+def _window_counts(entity: dict[str, Any] | None) -> WindowCounts | None:
+    if entity is None:
+        return None
+    return WindowCounts(read_int(entity, "WindowStart"), read_int(entity, "Current"), read_int(entity, "Previous"))
+
+
+def _window_properties(counts: WindowCounts, period_seconds: int) -> dict[str, Any]:
+    return {
+        "WindowStart": int64(counts.window_start),
+        "Current": int64(counts.current),
+        "Previous": int64(counts.previous),
+        # Two windows on, both counts have slid out.
+        EXPIRES_AT: expires_at(counts.window_start + 2 * period_seconds),
+    }
 
 
 def _quota_row(policy: QuotaPolicy) -> str:
