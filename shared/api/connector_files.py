@@ -14,16 +14,8 @@ from typing import Any
 import azure.functions as func
 
 from shared import problems
-from shared.api.connectors import (
-    DOCUMENTS,
-    FILES,
-    Upload,
-    permissions,
-    read_upload,
-    require_edit,
-    require_manager,
-    sees,
-)
+from shared.api.connector_upload import DOCUMENTS, FILES, Upload, read_upload
+from shared.api.connectors import permissions, require_edit, require_manager, sees
 from shared.connector_store import RegisteredConnector
 from shared.connectors import (
     EDIT,
