@@ -12,7 +12,6 @@ A Pending record older than PENDING_GRACE, or a Deleting one, is finished by
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 import uuid
@@ -29,6 +28,7 @@ from shared.audit import AuditLog
 from shared.auth_schemes import BearerToken, auth_for
 from shared.callers import Principal, grantee_identities
 from shared.connections._connection_checks import ConnectionTester
+from shared.connections._create_body import MAX_DISPLAY_NAME, parse_create_body, require_usable, with_parameter_set
 from shared.connections._grants import GrantIndex
 from shared.connections._records import (
     CONNECTED,
@@ -55,79 +55,14 @@ from shared.connections._unusable import DISCONNECTED, connector_changed_meanwhi
 from shared.connections._update import ConnectionUpdate, parse_update_body
 from shared.connector_store import RegisteredConnector
 from shared.connectors import Connector, ConnectorError, validate_connection_values
-from shared.oauth import OAuthClient, OAuthError, ProviderAddressRefused, TokenSet, oauth_setup_problem
+from shared.oauth import OAuthClient, OAuthError, ProviderAddressRefused, TokenSet
 from shared.stores.secrets import SecretStore
 from shared.stores.tables import json_properties, now_iso
 
 log = logging.getLogger(__name__)
 
 PENDING_GRACE_SECONDS = 600
-MAX_DISPLAY_NAME = 200
 SHARE_WRITE_ATTEMPTS = 5  # concurrent writes to one record are rare; a record that keeps changing gets a 409
-
-
-def _parse_create_body(body: Any, connector: Connector, redirect_allowed: Callable[[str], bool]) -> tuple:
-    if not isinstance(body, dict):
-        raise problems.bad_request("The body must be a JSON object with displayName and parameters.")
-    unknown = sorted(set(body) - {"displayName", "parameters", "postLoginRedirectUrl", "parameterSet"})
-    if unknown:
-        raise problems.invalid_parameters(
-            f"Unknown field(s): {', '.join(unknown)}.",
-            [{"pointer": f"/{name}", "detail": "unknown field"} for name in unknown],
-        )
-    display_name = body.get("displayName", connector.title or connector.id)
-    if not isinstance(display_name, str) or not display_name.strip() or len(display_name) > MAX_DISPLAY_NAME:
-        raise problems.invalid_parameters(
-            "displayName must be a non-empty string.",
-            [{"pointer": "/displayName", "detail": f"a string of 1-{MAX_DISPLAY_NAME} characters"}],
-        )
-    post_login = body.get("postLoginRedirectUrl")
-    if post_login is not None and (not isinstance(post_login, str) or not redirect_allowed(post_login)):
-        raise problems.invalid_parameters(
-            "postLoginRedirectUrl is not on the operator's allowlist (OAUTH_POST_LOGIN_REDIRECTS).",
-            [{"pointer": "/postLoginRedirectUrl", "detail": "not an allowed redirect"}],
-        )
-    return display_name.strip(), body.get("parameters", {}), post_login, body.get("parameterSet")
-
-
-def _invalid_set(detail: str, connector: Connector) -> problems.Problem:
-    names = ", ".join(repr(s.name) for s in connector.parameter_sets) or "none"
-    return problems.invalid_parameters(
-        f"{detail} (this connector's parameter sets: {names}).", [{"pointer": "/parameterSet", "detail": detail}]
-    )
-
-
-def with_parameter_set(registered: RegisteredConnector, set_name: Any) -> RegisteredConnector:
-    """The connector a connection authenticates against: with parameter sets (multi-auth), the one it names,
-    seen as if that set were the connector's only connectionParameters; otherwise the connector itself."""
-    connector = registered.connector
-    if not connector.parameter_sets:
-        if set_name is not None:
-            raise _invalid_set("This connector has no parameter sets: leave parameterSet out", connector)
-        return registered
-    if set_name is None:
-        raise _invalid_set("This connector offers several ways to connect: name one as parameterSet", connector)
-    if not isinstance(set_name, str) or connector.parameter_set(set_name) is None:
-        raise _invalid_set("Not a parameter set of this connector", connector)
-    return dataclasses.replace(registered, connector=connector.for_parameter_set(set_name))
-
-
-def _require_usable(connector: Connector) -> None:
-    """501 for a scheme the gateway can't run, 409 for OAuth settings only the connector's maker can fix."""
-    if not connector.auth.supported:
-        raise problems.not_implemented(
-            f"Connections with {connector.auth.kind} authentication are not supported: {connector.auth.reason}"
-        )
-    setup_problem = oauth_setup_problem(connector)
-    if setup_problem:
-        raise problems.Problem(
-            409,
-            "connector-misconfigured",
-            "Connector misconfigured",
-            f"This connector's OAuth settings can't work: {setup_problem}. Nothing you enter can fix this: its maker "
-            "must correct the connector (the connector's GET lists this under warnings).",
-            connectorId=connector.id,
-        )
 
 
 class ConnectionService:
@@ -279,10 +214,10 @@ class ConnectionService:
             raise problems.forbidden(
                 f"This subscription key is limited to {grant.scope}; it can't create connections here."
             )
-        display_name, parameters, post_login, set_name = _parse_create_body(body, connector, self._redirect_allowed)
+        display_name, parameters, post_login, set_name = parse_create_body(body, connector, self._redirect_allowed)
         registered = with_parameter_set(registered, set_name)
         connector = registered.connector  # from here on: the parameter set's scheme and parameters, if it has sets
-        _require_usable(connector)
+        require_usable(connector)
         try:
             values = validate_connection_values(connector, parameters)
         except ConnectorError as error:

@@ -7,7 +7,7 @@ import pytest
 
 from shared import problems
 from shared.connections._connection_checks import check_path
-from shared.connections._service import with_parameter_set
+from shared.connections._create_body import with_parameter_set
 from shared.connector_store import RegisteredConnector
 from shared.connectors import https_rule_errors, is_loopback_host
 from shared.oauth import oauth_setup_problem, oauth_warnings
