@@ -7,7 +7,7 @@ claiming Connected without its secret:
     delete:  record Deleting -> tokens revoked -> secret deleted and purged -> record deleted
 
 A Pending record older than PENDING_GRACE, or a Deleting one, is finished by
-`finish_interrupted` (the cleanup timer).
+`finish_interrupted` (the cleanup timer; _removal.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,6 +42,7 @@ from shared.connections._records import (
     snapshot_of,
 )
 from shared.connections._refresh import TokenRefresher, iso_at
+from shared.connections._removal import ConnectionRemoval
 from shared.connections._signin import SignIn
 from shared.connections._snapshot import (
     client_credential,
@@ -61,7 +61,6 @@ from shared.stores.tables import json_properties, now_iso
 
 log = logging.getLogger(__name__)
 
-PENDING_GRACE_SECONDS = 600
 SHARE_WRITE_ATTEMPTS = 5  # concurrent writes to one record are rare; a record that keeps changing gets a 409
 
 
@@ -88,7 +87,7 @@ class ConnectionService:
         self._refresher = refresher
         self._oauth = oauth
         self._redirect_allowed = redirect_allowed
-        self._clock = clock
+        self._removal = ConnectionRemoval(records, secrets, grants, oauth, clock)
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -266,7 +265,7 @@ class ConnectionService:
                 raise connector_changed_meanwhile(connector.id) from None
             entity.update(fields)
         except problems.Problem:
-            self._discard(entity)
+            self._removal.discard(entity)
             raise
         log.info("connection %s created for connector %s", connection_id, connector.id)
         self.audit.record(connection_id, "created", principal, f"connector {connector.id}")
@@ -339,12 +338,12 @@ class ConnectionService:
     def delete(self, principal: Principal, connection_id: str) -> None:
         entity = self._read_permitted(principal, connection_id, access.MANAGE)
         self.audit.record(connection_id, "deleted", principal)
-        self._finish_delete(entity)
+        self._removal.finish_delete(entity)
 
     def delete_for_connector(self, connector_id: str) -> int:
         doomed = list(self._records.query("connectorId eq @id", id=connector_id))
         for entity in doomed:
-            self._finish_delete(entity)
+            self._removal.finish_delete(entity)
         return len(doomed)
 
     def _of_connector(self, connector_id: str) -> list[dict[str, Any]]:
@@ -385,69 +384,5 @@ class ConnectionService:
         return len(entities)
 
     def finish_interrupted(self) -> int:
-        """Finish creations and deletions a crash or an outage interrupted. Run by the cleanup timer.
-
-        Each record on its own: one that can't be finished now (a store failing, a damaged record) is logged
-        and left for the next run, and the rest are still finished. Returns how many were finished."""
-        cutoff = now_iso(datetime.fromtimestamp(self._clock() - PENDING_GRACE_SECONDS, UTC))
-        stuck = list(
-            self._records.query(
-                "status eq 'Deleting' or ( status eq 'Pending' and createdAt lt @cutoff )", cutoff=cutoff
-            )
-        )
-        finished = 0
-        for entity in stuck:
-            try:
-                self._finish_delete(entity)
-            except Exception as error:  # any one record's failure must not stop the others
-                # The type only: a store's or parser's message could quote the record.
-                log.warning(
-                    "cleanup: connection %s left for the next run (%s)",
-                    entity.get("PartitionKey"),
-                    type(error).__name__,
-                )
-            else:
-                finished += 1
-        return finished
-
-    def _finish_delete(self, entity: dict[str, Any]) -> None:
-        connection_id = entity["PartitionKey"]
-        if entity["status"] != DELETING:
-            self._records.merge(connection_id, {"status": DELETING})  # from here on it can't be used
-        if entity.get("secretName"):
-            self._revoke_tokens(entity)
-            self._secrets.delete(entity["secretName"])
-        self._records.delete(connection_id)
-        for share in access.shares_of(entity):
-            self._grants.remove(share.grantee, connection_id)
-        log.info("connection %s deleted", connection_id)
-
-    def _revoke_tokens(self, entity: dict[str, Any]) -> None:
-        """RFC 7009, best effort: a provider that is down mustn't keep a user from deleting."""
-        try:
-            snapshot = snapshot_of(entity)
-            config = snapshot_oauth(snapshot)
-        except (KeyError, TypeError, ValueError, ConnectorError):
-            # A damaged snapshot names no provider to revoke at; the secret and the record still go.
-            log.warning("connection %s: snapshot unreadable, tokens not revoked", entity["PartitionKey"])
-            return
-        if config is None or not config.revocation_url:
-            return
-        _, payload = self._secrets.get_latest(entity["secretName"])
-        if "tokens" not in payload:
-            return
-        try:
-            self._oauth.revoke(
-                config,
-                client_credential(self._secrets, snapshot, payload.get("values", {})),
-                TokenSet.from_secret(payload["tokens"]),
-            )
-        except OAuthError as error:
-            log.warning("connection %s: token revocation failed (%s)", entity["PartitionKey"], error.error)
-
-    def _discard(self, entity: dict[str, Any]) -> None:
-        """Undo a failed creation now if the stores let us; otherwise the record is left for the cleanup timer."""
-        try:
-            self._finish_delete({**entity, "status": PENDING})
-        except problems.Problem:
-            log.warning("connection %s left for the cleanup timer", entity["PartitionKey"])
+        """Finish creations and deletions a crash or an outage interrupted. Run by the cleanup timer."""
+        return self._removal.finish_interrupted()
