@@ -13,14 +13,8 @@ Provider templates are data: providers.json.
 from shared.oauth._backend_host import backend_url_with_host
 from shared.oauth._checks import oauth_setup_problem, oauth_warnings
 from shared.oauth._client import OAuthClient
-from shared.oauth._config import (
-    PROVIDERS,
-    OAuthConfig,
-    OAuthConfigError,
-    config_from_record,
-    config_to_record,
-    oauth_config_for,
-)
+from shared.oauth._config import PROVIDERS, oauth_config_for
+from shared.oauth._config_model import OAuthConfig, OAuthConfigError, config_from_record, config_to_record
 from shared.oauth._messages import (
     ClientCredential,
     PreparedRequest,

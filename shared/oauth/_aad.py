@@ -18,7 +18,8 @@ from typing import Any
 import msal
 import requests
 
-from shared.oauth._config import AAD_RESERVED_SCOPES, OAuthConfig
+from shared.oauth._config import AAD_RESERVED_SCOPES
+from shared.oauth._config_model import OAuthConfig
 from shared.oauth._messages import ClientCredential
 from shared.oauth._tokens import (
     OAuthError,

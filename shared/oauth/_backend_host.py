@@ -13,7 +13,8 @@ import re
 import socket
 from urllib.parse import urlsplit
 
-from shared.oauth._config import PROVIDERS, OAuthConfig
+from shared.oauth._config import PROVIDERS
+from shared.oauth._config_model import OAuthConfig
 from shared.oauth._tokens import OAuthError
 from shared.proxy._addresses import AddressPolicy
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from shared.connectors import ConnectionParameter, Connector
-from shared.oauth._config import OAuthConfigError, oauth_config_for
+from shared.oauth._config import oauth_config_for
+from shared.oauth._config_model import OAuthConfigError
 
 _SAMPLES: dict[str, Any] = {"int": 1, "bool": True}
 

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from shared.oauth._aad import AadTokens
-from shared.oauth._config import OAuthConfig
+from shared.oauth._config_model import OAuthConfig
 from shared.oauth._messages import (
     ClientCredential,
     PreparedRequest,

@@ -20,7 +20,8 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 import shared.oauth._generic as _generic
-from shared.oauth._config import AAD_RESERVED_SCOPES, OAuthConfig, OAuthConfigError
+from shared.oauth._config import AAD_RESERVED_SCOPES
+from shared.oauth._config_model import OAuthConfig, OAuthConfigError
 from shared.oauth._tokens import OAuthError, TokenSet
 
 FORM = "application/x-www-form-urlencoded"

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from shared.json_limits import nested_deeper_than
-from shared.oauth._config import OAuthConfig
+from shared.oauth._config_model import OAuthConfig
 
 TOKEN_FIELDS = frozenset({"access_token", "refresh_token", "id_token"})
 _CONSUMED_FIELDS = TOKEN_FIELDS | {"expires_in", "expires", "token_type", "scope"}
