@@ -72,6 +72,10 @@ class OperationTable:
         routes = [_compile(operation) for operation in operations]
         self._routes = sorted(routes, key=lambda route: -route.specificity)
         self.operations = tuple(route.operation for route in self._routes)
+        # Per method, most specific first: a call tries only its own method's routes (built once, not per call).
+        self._by_method: dict[str, list[_Route]] = {}
+        for route in self._routes:
+            self._by_method.setdefault(route.operation.method, []).append(route)
 
     def __bool__(self) -> bool:
         return bool(self._routes)
@@ -79,13 +83,16 @@ class OperationTable:
     def match(self, method: str, path: str, raw_query: str) -> MatchedOperation | None:
         """The operation for a call (`path`: guarded, relative to basePath), or None when none is declared."""
         path = path or "/"
-        query = set(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else set()
-        for route in self._routes:
-            if route.operation.method != method.upper():
-                continue
+        query: set[tuple[str, str]] | None = None  # parsed only when a route's fixed query values need it
+        for route in self._by_method.get(method.upper(), ()):
             found = route.pattern.fullmatch(path)
-            if found is None or not all(pair in query for pair in route.query):
+            if found is None:
                 continue
+            if route.query:
+                if query is None:
+                    query = set(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else set()
+                if not all(pair in query for pair in route.query):
+                    continue
             raw = dict(zip(route.names, found.groups(), strict=True))
             return MatchedOperation(route.operation, raw, _decoded(route.operation, raw))
         return None
