@@ -223,7 +223,9 @@ def test_real_connector_credential_reaches_the_backend(
     caller = stack.client("integrator")
     connection = stack.connect(caller, connector_id, values)
     invoke_url = f"{stack.url}/api/connections/{connection['id']}/invoke"
-    undeclared = caller.get(f"{invoke_url}/probe/{connector_id}?q=1")
+    # Deeper than any declared path template, so no operation can match it (Zippopotamus declares
+    # /{country}/{postal-code}, which a two-segment probe would match).
+    undeclared = caller.get(f"{invoke_url}/probe/{connector_id}{'/x' * 20}?q=1")
     assert undeclared.status_code == 404 and problem(undeclared)["type"].endswith("operation-not-found")
     assert not [r for r in stack.backend.requests if f"/probe/{connector_id}" in r.path]
     operation = _plain_operation(summary)
