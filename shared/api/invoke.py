@@ -3,7 +3,7 @@
 Reads what the pipeline needs from the request (the raw path after /invoke, relative to the connector's
 basePath; the query; which gateway credentials this caller used) and turns the pipeline's answer into
 the caller's response: the backend's cookies kept to this connection, a Location inside the backend mapped
-into the invoke path, the CSP sandbox and the gateway's limit headers.
+into the invoke path (a polling trigger's next poll made one), the CSP sandbox and the gateway's limit headers.
 """
 
 from __future__ import annotations
@@ -129,6 +129,18 @@ def invoke(call: Call) -> func.HttpResponse:
     backend_headers = proxy.gateway_location(
         backend_headers, done.backend_url, base_path, invoke_prefix, gateway, trigger_origin
     )
+    if response.next_poll is not None:  # a pollingtrigger's answer: its Location is the gateway's next poll
+        location = pipeline.next_poll_location(
+            response.next_poll,
+            public_origin=_public_origin(call),
+            invoke_prefix=invoke_prefix,
+            raw_path=raw_path,
+            raw_query=raw_query,
+            credential_query=_gateway_credential_query(call),
+            backend_request_url=done.backend_url,
+            base_path=base_path,
+        )
+        backend_headers = [(n, v) for n, v in backend_headers if n.lower() != "location"] + [("Location", location)]
     # Repeated backend headers are joined, except Set-Cookie: one header per cookie reaches the caller.
     sandbox = done.policy is None or done.policy.sandbox_responses
     headers = proxy.caller_response_headers(proxy.sandboxed(backend_headers, sandbox), pipeline.limit_headers(done))

@@ -6,6 +6,7 @@ from shared.invoke._environment import Environment, ForwardLimits
 from shared.invoke._match import MatchedOperation, OperationTable
 from shared.invoke._paging import rewrite_next_link
 from shared.invoke._pipeline import STAGES, Stage, run
+from shared.invoke._polling import next_poll_location
 from shared.invoke._runtime import ConnectorRuntime, ConnectorRuntimes, OperationPlan
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "OperationTable",
     "Stage",
     "limit_headers",
+    "next_poll_location",
     "rewrite_next_link",
     "run",
 ]

@@ -26,7 +26,7 @@ def backend_url(invocation: Invocation) -> str:
         request.base_url,
         request.path,
         request.raw_query,
-        drop_query=invocation.call.credential_query,
+        drop_query=(*invocation.call.credential_query, *request.query_dropped),
         add_query=request.query_set,
     )
     if request.query_added:

@@ -41,7 +41,13 @@ class OperationPlan:
 
     @property
     def templates(self) -> tuple[TemplateInstance, ...]:
-        return tuple(sorted((*self.request, *self.response), key=lambda instance: instance.index))
+        unique = {instance.index: instance for instance in (*self.request, *self.response)}
+        return tuple(unique[index] for index in sorted(unique))
+
+
+def _sections(instance: TemplateInstance) -> frozenset[str]:
+    assert instance.template is not None
+    return instance.template.runs_in or frozenset({instance.section})
 
 
 class ConnectorRuntime:
@@ -87,9 +93,10 @@ class ConnectorRuntime:
             or (operation_id is not None and operation_id.lower() in self._script_operations)
         ):
             unsupported.insert(0, CUSTOM_CODE)
+        runnable = [instance for instance in applying if instance.template is not None]
         return OperationPlan(
-            request=tuple(i for i in applying if not i.unsupported and i.section == REQUEST),
-            response=tuple(i for i in applying if not i.unsupported and i.section == RESPONSE),
+            request=tuple(i for i in runnable if REQUEST in _sections(i)),
+            response=tuple(i for i in runnable if RESPONSE in _sections(i)),
             unsupported=tuple(unsupported),
         )
 

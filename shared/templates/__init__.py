@@ -5,8 +5,8 @@ instance changes an `OutgoingRequest` or a `CallerResponse` when an operation it
 The classes register themselves by id on import: headers (setheader), query (setqueryparameter),
 host (dynamichosturl, dynamicsubdomain), route (routerequesttoendpoint), properties (setproperty),
 arrays (convertobjecttoarray), strings (stringreplace), links (updatenextlink,
-which the paging stage applies), value_from_url (setvaluefromurl, which calls the backend first); unhonoured names
-the one it knows but can't honour (pollingtrigger).
+which the paging stage applies), value_from_url (setvaluefromurl, which calls the backend first), polling
+(pollingtrigger, whose next poll the HTTP adapter turns into the caller's Location).
 """
 
 from shared.templates import (  # noqa: F401  (registers)
@@ -14,11 +14,11 @@ from shared.templates import (  # noqa: F401  (registers)
     headers,
     host,
     links,
+    polling,
     properties,
     query,
     route,
     strings,
-    unhonoured,
     value_from_url,
 )
 from shared.templates._base import (
@@ -27,6 +27,7 @@ from shared.templates._base import (
     TEMPLATES,
     BackendCall,
     CallerResponse,
+    NextPoll,
     OutgoingRequest,
     Template,
     TemplateUnsupported,
@@ -34,14 +35,17 @@ from shared.templates._base import (
 )
 from shared.templates._expressions import Evaluation
 from shared.templates._instances import TemplateInstance, instance_warnings, parse_instances
+from shared.templates.polling import NEXT_POLL_MARKER
 
 __all__ = [
+    "NEXT_POLL_MARKER",
     "REQUEST",
     "RESPONSE",
     "TEMPLATES",
     "BackendCall",
     "CallerResponse",
     "Evaluation",
+    "NextPoll",
     "OutgoingRequest",
     "Template",
     "TemplateInstance",

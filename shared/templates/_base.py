@@ -40,6 +40,16 @@ class OutgoingRequest:
     # Headers templates set: applied after the connection's credential, as Power Platform applies policies
     # after its authentication (a setheader turning an API key into "Bearer <key>" wins over the raw key).
     template_headers: dict[str, str] = field(default_factory=dict)
+    query_dropped: set[str] = field(default_factory=set)  # the caller's parameters the backend never gets
+
+
+@dataclass(frozen=True)
+class NextPoll:
+    """Where a polling trigger's caller polls next, in the caller's terms; the HTTP adapter makes it the
+    absolute gateway URL of its `Location` (only it knows the gateway's public origin and the invoke path)."""
+
+    query: Mapping[str, str]  # the caller's query with these parameters set (the trigger's state)
+    link: str | None = None  # or this backend URL (the answer's next page of new items)
 
 
 @dataclass
@@ -49,6 +59,7 @@ class CallerResponse:
     status: int
     headers: list[tuple[str, str]]  # repeated names stay repeated (Set-Cookie)
     body: bytes
+    next_poll: NextPoll | None = None  # set by pollingtrigger: the caller's Location
 
 
 # A template's own call to the backend the operation goes to: (method, path relative to base_url, raw query) ->
@@ -61,6 +72,9 @@ class Template:
 
     template_id: ClassVar[str]
     sections: ClassVar[frozenset[str]] = frozenset({REQUEST})
+    # Runs in these sections whichever one the instance names (pollingtrigger acts on both the request and the
+    # answer, and real instances name none); None: only in the one it names.
+    runs_in: ClassVar[frozenset[str] | None] = None
     # Reads the backend's answer as JSON: its operation asks the backend for an unencoded body.
     reads_response_body: ClassVar[bool] = False
 

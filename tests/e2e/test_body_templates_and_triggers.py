@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 
 from tests.e2e.conftest import Stack, problem
 from tests.e2e.test_oauth import CLIENT_SECRET, complete_sign_in, create, oauth_connector
-from tests.e2e.test_policy_templates import _connect, _load, _nothing_received, _received
+from tests.e2e.test_policy_templates import _connect, _load, _received
 from tests.support.oidc_provider import OidcProvider
 
 
@@ -173,13 +174,92 @@ def test_polling_trigger_location_and_retry_after_lead_back_through_the_gateway(
     assert seen.path == "/v1/get_responses" and seen.header("Authorization") == _basic("poll-user", "pw")
 
 
-def test_a_template_known_but_not_honoured_names_itself(stack: Stack) -> None:
-    """Feathery Forms' pollingtrigger: the upload warns, its operations answer 501 saying why, nothing is sent."""
-    caller, invoke, summary = _connect(stack, "certified-connectors/Feathery Forms", "tpl-feathery", {"api_key": "k"})
-    pointers = [w["pointer"] for w in summary["warnings"]]
-    assert "/apiProperties/properties/policyTemplateInstances/0/templateId" in pointers
+def test_pollingtrigger_keeps_its_state_in_the_gateway_location(stack: Stack) -> None:
+    """Feathery Forms' DataReceived: the first poll only sets the state; each poll after it (the flow following
+    Location) sends the state to the backend as `last_requested_at`, answers new items or a bodiless 202, and
+    names the gateway for the next poll, never the backend, and never with the caller's gateway key."""
+    key = stack.key("poll-user")
+    caller = requests.Session()
+    caller.headers["Ocp-Apim-Subscription-Key"] = key
+    summary = stack.register("tpl-feathery", *_load("certified-connectors/Feathery Forms", stack))
+    assert summary["warnings"] == []
+    connection_path = f"/api/connections/{stack.connect(caller, 'tpl-feathery', {'api_key': 'fk-1'})['id']}/invoke"
+    operation = "/trigger/power-automate/poll/data_received/"
     marker = uuid.uuid4().hex
-    response = caller.get(f"{invoke}/trigger/power-automate/poll/form_completion/?probe={marker}")
-    assert response.status_code == 501, response.text
-    assert "pollingtrigger" in problem(response)["detail"] and "flow engine" in problem(response)["detail"]
-    _nothing_received(stack, marker)
+
+    def answer(requested_at: str, results: list, **extra: object) -> None:
+        body = {"requested_at": requested_at, "results": results}
+        stack.backend.respond(f"/api{operation}", body=body, headers={"Retry-After": "45"}, **extra)
+
+    def poll(url: str) -> requests.Response:
+        return caller.get(url.replace(stack.public_url, stack.url), allow_redirects=False)
+
+    def next_url(state: str) -> str:
+        query = f"form_key=f1&probe={marker}&last_requested_at={state}&gateway-poll=next"
+        return f"{stack.public_url}{connection_path}{operation}?{query}"
+
+    # First poll, with items already there: they are the starting point, not new.
+    answer("2026-11-30T07:00:00Z", [{"id": "old"}])
+    first = poll(f"{stack.url}{connection_path}{operation}?form_key=f1&probe={marker}&subscription-key={key}")
+    assert first.status_code == 202 and first.content == b"", first.text
+    assert first.headers["Retry-After"] == "45"
+    assert first.headers["Location"] == next_url("2026-11-30T07%3A00%3A00Z")
+    seen = _received(stack, marker)
+    assert seen.path == f"/api{operation}" and seen.header("Authorization") == "fk-1"
+    assert parse_qs(seen.query) == {"form_key": ["f1"], "probe": [marker]}
+
+    # Nothing new: 202 again, the next state from this answer.
+    answer("2026-11-30T07:05:00Z", [])
+    quiet = poll(first.headers["Location"])
+    assert quiet.status_code == 202 and quiet.content == b""
+    assert quiet.headers["Location"] == next_url("2026-11-30T07%3A05%3A00Z")
+    seen = _received(stack, marker)
+    # The state reaches the backend; the gateway's follow-up marker doesn't.
+    assert parse_qs(seen.query) == {
+        "form_key": ["f1"],
+        "probe": [marker],
+        "last_requested_at": ["2026-11-30T07:00:00Z"],
+    }
+
+    # New items: the flow fires with the backend's answer, and still learns where to poll next.
+    answer("2026-11-30T07:10:00Z", [{"id": "s-1"}])
+    fired = poll(quiet.headers["Location"])
+    assert fired.status_code == 200
+    assert fired.json() == {"requested_at": "2026-11-30T07:10:00Z", "results": [{"id": "s-1"}]}
+    assert fired.headers["Location"] == next_url("2026-11-30T07%3A10%3A00Z")
+    assert parse_qs(_received(stack, marker).query)["last_requested_at"] == ["2026-11-30T07:05:00Z"]
+
+    # A backend failure passes as it is, with no Location: the flow retries the poll it made.
+    answer("x", [], status=503)
+    failed = poll(fired.headers["Location"])
+    assert failed.status_code == 503 and "Location" not in failed.headers
+    assert key not in first.headers["Location"] + stack.gateway_log()
+
+
+def test_pollingtrigger_sends_a_next_page_through_the_gateway_only(stack: Stack) -> None:
+    """An answer's `@odata.nextLink` (the template's default next-page property) inside the backend becomes the
+    gateway URL of the next poll; one on another host is not followed, the state query is polled instead."""
+    caller, invoke, _ = _connect(stack, "certified-connectors/App Power Forms", "tpl-apppower", {"api_key": "ak"})
+    operation = "/trigger/TriggerGetCardResponse/form-1"
+    marker = uuid.uuid4().hex
+    connection_path = urlsplit(invoke).path
+    page = f"{stack.backend.url}/api{operation}?page=2&probe={marker}"
+    stack.backend.respond(
+        f"/api{operation}", body={"timestamp": "t9", "submissions": [{"formId": "a"}], "@odata.nextLink": page}
+    )
+    url = f"{invoke}{operation}?timestamp=2021-12-31&probe={marker}&gateway-poll=next"
+    inside = caller.get(url, allow_redirects=False)
+    assert inside.status_code == 200 and inside.json()["submissions"] == [{"formId": "a"}]
+    assert inside.headers["Location"] == (
+        f"{stack.public_url}{connection_path}{operation}?page=2&probe={marker}&gateway-poll=next"
+    )
+    assert _received(stack, marker).header("api-key") == "ak"
+    stack.backend.respond(
+        f"/api{operation}",
+        body={"timestamp": "t9", "submissions": [], "@odata.nextLink": f"https://evil.example{operation}?page=2"},
+    )
+    outside = caller.get(url, allow_redirects=False)
+    assert outside.status_code == 202
+    assert outside.headers["Location"] == (
+        f"{stack.public_url}{connection_path}{operation}?probe={marker}&timestamp=t9&gateway-poll=next"
+    )

@@ -35,10 +35,10 @@ def test_curated_connectors_run_faithfully_or_name_what_they_miss(curated: dict[
         "certified-connectors/Cireson Service Manager Portal",  # dynamichosturl, setheader
         "certified-connectors/BoomappConnect",  # polling trigger
         "certified-connectors/Almabase",  # updatenextlink, routerequesttoendpoint, setproperty, convertobjecttoarray
+        "certified-connectors/Feathery Forms",  # pollingtrigger
+        "certified-connectors/App Power Forms",  # pollingtrigger
     ):
         assert curated[name].faithful, (name, curated[name].reasons)
-    feathery = curated["certified-connectors/Feathery Forms"]
-    assert not feathery.faithful and feathery.unsupported_templates == {"pollingtrigger"}
     # stringreplace is honoured; its setproperty's `{@item()['id']}` is an expression form the gateway doesn't evaluate.
     assert curated["independent-publisher-connectors/FreeAgent"].unsupported_templates == {"setproperty"}
     assert any(r.startswith("custom code") for r in curated["independent-publisher-connectors/Nationalize.io"].reasons)

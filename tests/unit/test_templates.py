@@ -243,11 +243,6 @@ def test_setproperty_constants_references_and_collections() -> None:
         assert _one("setproperty", **parameters).unsupported
 
 
-def test_templates_known_but_not_honoured_say_why() -> None:
-    polling = _one("pollingtrigger", **{P + "triggerDataPath": "@triggerBody().results"})
-    assert polling.template is None and "flow engine" in (polling.unsupported or "")
-
-
 def _stringreplace(parent: str, sub: str, find: str, replacement: str, target: str, section: str = "Response"):
     return _one(
         "StringReplace",
