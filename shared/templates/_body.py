@@ -1,8 +1,13 @@
-"""JSON bodies for the data templates (setproperty, convertobjecttoarray): `@body()` paths and value templates. Pure.
+"""JSON bodies for the data templates (setproperty, convertobjecttoarray, stringreplace, setvaluefromurl): paths,
+value templates, and the base class that loads, reshapes and writes a body back. Pure.
 
-A path is `@body()` followed by property names and indexes: `@body()`, `@body().sounds`,
-`@body().items[0].id`. A value template is literal text with `{@body().path}` references:
-`{@body().firstName} {@body().lastName}`; a template that is one reference keeps the value's JSON type.
+A path is a root followed by property names and indexes, in either of the expression language's spellings:
+`@body()`, `@body().sounds`, `@body().items[0].id`, `@body()['@odata.etag']`, `@body()?['a']?.b`. The root is
+`@body()` (the whole document) or, in a value, `@item()` (the object of a collection being changed). A value
+template is literal text with `{@body().path}` or `{@item().path}` references: `{@body().firstName}
+{@body().lastName}`; a template that is one reference keeps the value's JSON type. A value wholly in single
+quotes is a string literal of the expression language and the quotes go (FreeAgent's
+`'{@item()['id']}-{@item()['reference']}'` sets `7-INV-7`).
 
 A body that isn't JSON (empty, an HTML error page) is left as it is: the templates
 reshape JSON documents, as in Power Platform, and an error answer passes through untouched.
@@ -17,21 +22,29 @@ from typing import Any
 
 from shared.json_limits import MAX_DEPTH, nested_deeper_than
 from shared.problems import Problem
-from shared.templates._base import Template, TemplateUnsupported
+from shared.templates._base import REQUEST, RESPONSE, CallerResponse, OutgoingRequest, Template, TemplateUnsupported
+from shared.templates._expressions import Evaluation
 
 Step = str | int
-_PATH = re.compile(r"@body\(\)((?:\.[^.\[\]{}@]+|\[\d+\])*)")
-_STEP = re.compile(r"\.([^.\[\]{}@]+)|\[(\d+)\]")
-_REFERENCE = re.compile(r"\{(@body\(\)[^{}]*)\}")
+_NAME = r"[^.\[\]{}@'()?]+"
+_STEP = rf"\??\.{_NAME}|\??\[\s*'[^']*'\s*\]|\??\[\d+\]"
+_STEP_PARTS = re.compile(rf"\??\.({_NAME})|\??\[\s*'([^']*)'\s*\]|\??\[(\d+)\]")
+_PATH = re.compile(rf"@body\(\)((?:{_STEP})*)")
+_REFERENCE = re.compile(rf"\{{\s*@(body|item)\(\)((?:{_STEP})*)\s*\}}")
 _MISSING = object()
 _TOO_DEEP = object()
+
+
+def steps(text: str) -> tuple[Step, ...]:
+    """The steps of a path's tail (`.a['b'][0]`)."""
+    return tuple(int(index) if index else (name or quoted) for name, quoted, index in _STEP_PARTS.findall(text))
 
 
 def parse_path(text: str, what: str) -> tuple[Step, ...]:
     match = _PATH.fullmatch(text.strip())
     if match is None:
         raise TemplateUnsupported(f"{what} must be @body() or a path below it, like @body().items")
-    return tuple(name if name else int(index) for name, index in _STEP.findall(match.group(1)))
+    return steps(match.group(1))
 
 
 def sub_path(text: str) -> tuple[Step, ...]:
@@ -75,37 +88,52 @@ def put(document: Any, path: tuple[Step, ...], value: Any) -> bool:
 
 
 @dataclass(frozen=True)
-class ValueTemplate:
-    """A constant, `{@body().x}` references, or both."""
+class Reference:
+    root: str  # "body" or "item"
+    path: tuple[Step, ...]
 
-    parts: tuple[str | tuple[Step, ...], ...]
+
+@dataclass(frozen=True)
+class ValueTemplate:
+    """A constant, `{@body().x}` / `{@item().x}` references, or both."""
+
+    parts: tuple[str | Reference, ...]
 
     @classmethod
     def parse(cls, text: str) -> ValueTemplate:
-        parts: list[str | tuple[Step, ...]] = []
+        if len(text) >= 2 and text.startswith("'") and text.endswith("'"):
+            text = text[1:-1]
+        parts: list[str | Reference] = []
         position = 0
         for match in _REFERENCE.finditer(text):
             if match.start() > position:
                 parts.append(text[position : match.start()])
-            parts.append(parse_path(match.group(1), "a {@body()...} reference"))
+            parts.append(Reference(match.group(1), steps(match.group(2))))
             position = match.end()
         if position < len(text):
             parts.append(text[position:])
         literal = "".join(part for part in parts if isinstance(part, str))
         if re.search(r"@[A-Za-z_][A-Za-z0-9_.]*\(", literal):
-            raise TemplateUnsupported("a value may only reference {@body()...}: other expressions are not supported")
+            raise TemplateUnsupported(
+                "a value may only reference {@body()...} or {@item()...}: other expressions are not supported"
+            )
         return cls(tuple(parts))
 
-    def render(self, document: Any) -> Any:
-        """The value for `document`; _MISSING when a sole reference finds nothing (the property is then not set)."""
-        if len(self.parts) == 1 and not isinstance(self.parts[0], str):
-            return get(document, self.parts[0])
+    def render(self, document: Any, item: Any = _MISSING) -> Any:
+        """The value for `document` (and the collection's `item` being changed); _MISSING when a sole reference
+        finds nothing (the property is then not set)."""
+
+        def resolve(reference: Reference) -> Any:
+            return get(document if reference.root == "body" else item, reference.path)
+
+        if len(self.parts) == 1 and isinstance(self.parts[0], Reference):
+            return resolve(self.parts[0])
         rendered = []
         for part in self.parts:
             if isinstance(part, str):
                 rendered.append(part)
                 continue
-            value = get(document, part)
+            value = resolve(part)
             if not found(value) or value is None:
                 rendered.append("")
             else:
@@ -148,3 +176,30 @@ def load(body: bytes, headers: list[tuple[str, str]] | dict[str, str], template_
 
 def dump(document: Any) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class BodyTemplate(Template):
+    """A template that reshapes the JSON body, in the request or the caller's answer: the body is read once,
+    `reshape` changes it in place, and it is written back when `reshape` says it changed."""
+
+    sections = frozenset({REQUEST, RESPONSE})
+    reads_response_body = True
+
+    def reshape(self, document: Any) -> bool:
+        raise NotImplementedError
+
+    def _reshaped(self, body: bytes, headers: list[tuple[str, str]] | dict[str, str]) -> bytes | None:
+        document = load(body, headers, self.template_id)
+        if found(document) and self.reshape(document):
+            return dump(document)
+        return None
+
+    def apply_request(self, request: OutgoingRequest, evaluation: Evaluation) -> None:
+        body = self._reshaped(request.body, request.headers)
+        if body is not None:
+            request.body = body
+
+    def apply_response(self, response: CallerResponse, evaluation: Evaluation) -> None:
+        body = self._reshaped(response.body, response.headers)
+        if body is not None:
+            response.body = body

@@ -17,15 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import shared.templates._body as _body
-from shared.templates._base import REQUEST, RESPONSE, CallerResponse, OutgoingRequest, Template, register
-from shared.templates._expressions import Evaluation
+from shared.templates._base import register
 
 
 @register("convertobjecttoarray")
-class ConvertObjectToArray(Template):
+class ConvertObjectToArray(_body.BodyTemplate):
     template_id = "convertobjecttoarray"
-    sections = frozenset({REQUEST, RESPONSE})
-    reads_response_body = True
 
     def __init__(self, parameters: Mapping[str, Any]) -> None:
         super().__init__(parameters)
@@ -43,13 +40,3 @@ class ConvertObjectToArray(Template):
             return False
         items = [{self.key_name: key, self.value_name: value} for key, value in source.items()]
         return _body.put(document, self.target, items)
-
-    def apply_request(self, request: OutgoingRequest, evaluation: Evaluation) -> None:
-        document = _body.load(request.body, request.headers, self.template_id)
-        if _body.found(document) and self.reshape(document):
-            request.body = _body.dump(document)
-
-    def apply_response(self, response: CallerResponse, evaluation: Evaluation) -> None:
-        document = _body.load(response.body, response.headers, self.template_id)
-        if _body.found(document) and self.reshape(document):
-            response.body = _body.dump(document)

@@ -23,9 +23,11 @@ from shared.templates._base import (
 )
 from shared.templates._expressions import Evaluation, evaluate
 
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # Framing and routing belong to the gateway: a template setting them could desynchronise or re-route the request.
-_GATEWAY_OWNED = frozenset({"host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer"})
+GATEWAY_OWNED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer"}
+)
 EXISTS_ACTIONS = ("override", "skip", "append")
 
 
@@ -73,9 +75,9 @@ class SetHeader(Template):
     def __init__(self, parameters: Mapping[str, Any]) -> None:
         super().__init__(parameters)
         self.name = self.text("name").strip()
-        if not _TOKEN.fullmatch(self.name):
+        if not HEADER_NAME.fullmatch(self.name):
             raise TemplateUnsupported(f"{self.name!r} is not a header name")
-        if self.name.lower() in _GATEWAY_OWNED:
+        if self.name.lower() in GATEWAY_OWNED_HEADERS:
             raise TemplateUnsupported(f"the gateway sets {self.name} itself")
         self.value = self.expression("value", required=False)
         self.action = exists_action(self)

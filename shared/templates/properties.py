@@ -4,10 +4,12 @@ in a collection.
 x-ms-apimTemplateParameter.newPropertyParentPathTemplate  the parent: @body() or a path below it
 x-ms-apimTemplateParameter.newPropertySubPathTemplate     the property, within the parent (`nextLink`)
 x-ms-apimTemplateParameter.propertyValuePathTemplate      a constant, `{@body().path}` references, or both;
-                                                          one reference alone keeps the value's JSON type
+                                                          one reference alone keeps the value's JSON type;
+                                                          `{@item().path}` reads the object being changed
 
 A sole reference to a property the body doesn't have sets nothing (iObeya's `nextLink` from `next` on the
-last page stays absent, so paging stops). A body that isn't JSON passes unchanged.
+last page stays absent, so paging stops). FreeAgent's ListInvoices gives each invoice a `title` of
+`'{@item()['id']}-{@item()['reference']}'`. A body that isn't JSON passes unchanged.
 """
 
 from __future__ import annotations
@@ -16,23 +18,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import shared.templates._body as _body
-from shared.templates._base import (
-    REQUEST,
-    RESPONSE,
-    CallerResponse,
-    OutgoingRequest,
-    Template,
-    TemplateUnsupported,
-    register,
-)
-from shared.templates._expressions import Evaluation
+from shared.templates._base import TemplateUnsupported, register
 
 
 @register("setproperty")
-class SetProperty(Template):
+class SetProperty(_body.BodyTemplate):
     template_id = "setproperty"
-    sections = frozenset({REQUEST, RESPONSE})
-    reads_response_body = True
 
     def __init__(self, parameters: Mapping[str, Any]) -> None:
         super().__init__(parameters)
@@ -42,24 +33,11 @@ class SetProperty(Template):
             raise TemplateUnsupported("newPropertySubPathTemplate names no property")
         self.value = _body.ValueTemplate.parse(self.text("propertyValuePathTemplate", required=False))
 
-    def reshape(self, document: Any) -> None:
+    def reshape(self, document: Any) -> bool:
         parent = _body.get(document, self.parent)
-        targets = parent if isinstance(parent, list) else [parent]
-        value = self.value.render(document)
-        if not _body.found(value):
-            return
-        for target in targets:
-            if isinstance(target, dict):
-                _body.put(target, self.name, value)
-
-    def apply_request(self, request: OutgoingRequest, evaluation: Evaluation) -> None:
-        document = _body.load(request.body, request.headers, self.template_id)
-        if _body.found(document):
-            self.reshape(document)
-            request.body = _body.dump(document)
-
-    def apply_response(self, response: CallerResponse, evaluation: Evaluation) -> None:
-        document = _body.load(response.body, response.headers, self.template_id)
-        if _body.found(document):
-            self.reshape(document)
-            response.body = _body.dump(document)
+        changed = False
+        for target in parent if isinstance(parent, list) else [parent]:
+            value = self.value.render(document, item=target)
+            if isinstance(target, dict) and _body.found(value):
+                changed = _body.put(target, self.name, value) or changed
+        return changed

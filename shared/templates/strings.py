@@ -20,25 +20,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import shared.templates._body as _body
-from shared.templates._base import (
-    REQUEST,
-    RESPONSE,
-    CallerResponse,
-    OutgoingRequest,
-    Template,
-    TemplateUnsupported,
-    register,
-)
-from shared.templates._expressions import Evaluation
+from shared.templates._base import TemplateUnsupported, register
 
 _ITEM_PATH = re.compile(r"@item\(\)(?:\.(?P<sub>.+))?")
 
 
 @register("stringreplace")
-class StringReplace(Template):
+class StringReplace(_body.BodyTemplate):
     template_id = "stringreplace"
-    sections = frozenset({REQUEST, RESPONSE})
-    reads_response_body = True
 
     def __init__(self, parameters: Mapping[str, Any]) -> None:
         super().__init__(parameters)
@@ -59,13 +48,3 @@ class StringReplace(Template):
             if isinstance(item, dict) and isinstance(value, str):
                 changed = _body.put(item, self.target, value.replace(self.find, self.replacement)) or changed
         return changed
-
-    def apply_request(self, request: OutgoingRequest, evaluation: Evaluation) -> None:
-        document = _body.load(request.body, request.headers, self.template_id)
-        if _body.found(document) and self.reshape(document):
-            request.body = _body.dump(document)
-
-    def apply_response(self, response: CallerResponse, evaluation: Evaluation) -> None:
-        document = _body.load(response.body, response.headers, self.template_id)
-        if _body.found(document) and self.reshape(document):
-            response.body = _body.dump(document)

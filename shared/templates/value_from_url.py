@@ -28,11 +28,9 @@ import shared.templates._body as _body
 from shared.problems import Problem
 from shared.templates._base import BackendCall, OutgoingRequest, Template, TemplateUnsupported, register
 from shared.templates._expressions import Evaluation, parse
-from shared.templates.headers import _GATEWAY_OWNED, _TOKEN
+from shared.templates.headers import GATEWAY_OWNED_HEADERS, HEADER_NAME
 
 _PATH_PARAMETER = re.compile(r"\{([^{}/]+)\}")
-_VALUE_PATH = re.compile(r"@body\(\)((?:\.[^.\[\]{}@']+|\[\d+\]|\['[^']+'\])*)")
-_VALUE_STEP = re.compile(r"\.([^.\[\]{}@']+)|\[(\d+)\]|\['([^']+)'\]")
 _METHODS = ("GET", "POST", "PUT")  # paconn's apiProperties schema: the methods it allows, GET by default
 
 
@@ -54,18 +52,13 @@ class SetValueFromUrl(Template):
         self.method = self.text("httpMethod", required=False, default="GET").strip().upper()
         if self.method not in _METHODS:
             raise TemplateUnsupported(f"its httpMethod must be one of {', '.join(_METHODS)}")
-        match = _VALUE_PATH.fullmatch(self.text("parameterValuePathTemplate").strip())
-        if match is None:
-            raise TemplateUnsupported("its parameterValuePathTemplate must be @body() or a path below it")
-        self.value_path: tuple[_body.Step, ...] = tuple(
-            int(index) if index else (name or quoted) for name, index, quoted in _VALUE_STEP.findall(match.group(1))
-        )
+        self.value_path = _body.path_parameter(self, "parameterValuePathTemplate")
         target = parse(self.text("parameterTemplate").strip()) if "@" in self.text("parameterTemplate") else ()
         if len(target) != 1 or target[0].source not in ("header", "query") or not target[0].text:
             raise TemplateUnsupported("its parameterTemplate must be @headers('name') or @queryParameters('name')")
         self.target = target[0]
         if self.target.source == "header" and (
-            not _TOKEN.fullmatch(self.target.text) or self.target.text.lower() in _GATEWAY_OWNED
+            not HEADER_NAME.fullmatch(self.target.text) or self.target.text.lower() in GATEWAY_OWNED_HEADERS
         ):
             raise TemplateUnsupported(f"it can't set the header {self.target.text!r}")
 

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import Stack, problem
+from tests.e2e.conftest import Stack
 from tests.e2e.test_oauth import CLIENT_SECRET, complete_sign_in, create, oauth_connector
-from tests.e2e.test_policy_templates import _connect, _load, _nothing_received, _received
+from tests.e2e.test_policy_templates import _connect, _load, _received
 from tests.support.oidc_provider import OidcProvider
 
 
@@ -103,10 +103,12 @@ def test_stringreplace_gives_the_caller_ids_from_urls(stack: Stack, provider: Oi
     assert response.json() == {"contacts": [{**contacts[0], "id": "71"}, contacts[1], contacts[2]]}
     seen = _received(stack, "/v2/contacts")
     assert (seen.header("Authorization") or "").startswith("Bearer ") and seen.header("Accept-Encoding") == "identity"
-    # ListInvoices' own stringreplace is honoured too, but its setproperty (`{@item()['id']}`) is an expression
-    # form the gateway doesn't evaluate: the operation says so instead of running half its templates.
-    marker = uuid.uuid4().hex
-    refused = caller.get(f"{invoke}/invoices?probe={marker}")
-    assert refused.status_code == 501 and "setproperty" in problem(refused)["detail"]
-    assert "stringreplace" not in problem(refused)["detail"]
-    _nothing_received(stack, marker)
+    # ListInvoices: its stringreplace gives each invoice its id, then its setproperty (in the order listed) a
+    # title of `'{@item()['id']}-{@item()['reference']}'`, which reads the id just set.
+    invoices = [{"url": "https://api.freeagent.com/v2/invoices/7", "reference": "INV-7"}, {"reference": "no url"}]
+    stack.backend.respond("/v2/invoices", body={"invoices": invoices})
+    listed = caller.get(f"{invoke}/invoices")
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == {
+        "invoices": [{**invoices[0], "id": "7", "title": "7-INV-7"}, {**invoices[1], "title": "-no url"}]
+    }

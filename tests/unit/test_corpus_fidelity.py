@@ -39,8 +39,8 @@ def test_curated_connectors_run_faithfully_or_name_what_they_miss(curated: dict[
         "certified-connectors/App Power Forms",  # pollingtrigger
     ):
         assert curated[name].faithful, (name, curated[name].reasons)
-    # stringreplace is honoured; its setproperty's `{@item()['id']}` is an expression form the gateway doesn't evaluate.
-    assert curated["independent-publisher-connectors/FreeAgent"].unsupported_templates == {"setproperty"}
+    # stringreplace, and setproperty with `{@item()['id']}` references to each invoice.
+    assert curated["independent-publisher-connectors/FreeAgent"].faithful
     assert any(r.startswith("custom code") for r in curated["independent-publisher-connectors/Nationalize.io"].reasons)
 
 

@@ -233,7 +233,24 @@ def test_setproperty_constants_references_and_collections() -> None:
     request = _request(body=b'{"task":{"title":"t"}}', headers={"Content-Type": "application/json"})
     setproperty("@body().task", "previewType", "checklist", "Request").apply_request(request, _evaluation())
     assert json.loads(request.body) == {"task": {"title": "t", "previewType": "checklist"}}
-    for bad in ({P + "newPropertyParentPathTemplate": "body.$.x"}, {P + "propertyValuePathTemplate": "@triggerBody()"}):
+    # FreeAgent: a quoted string literal with {@item()...} references to each object of the collection.
+    invoices = _response(b'{"invoices":[{"id":"7","reference":"INV-7"},{"id":"8"},"not an object"]}')
+    freeagent = setproperty("@body().invoices", "title", "'{@item()['id']}-{@item()['reference']}'")
+    freeagent.apply_response(invoices, _evaluation())
+    assert json.loads(invoices.body)["invoices"] == [
+        {"id": "7", "reference": "INV-7", "title": "7-INV-7"},
+        {"id": "8", "title": "8-"},
+        "not an object",
+    ]
+    typed = _response(b'{"a":[{"n":{"x":1}}],"meta":{"@odata.etag":"e1"}}')
+    setproperty("@body().a", "copy", "{@item()?['n'].x}").apply_response(typed, _evaluation())
+    setproperty("@body()", "etag", "{@body()['meta']['@odata.etag']}").apply_response(typed, _evaluation())
+    assert json.loads(typed.body) == {"a": [{"n": {"x": 1}, "copy": 1}], "meta": {"@odata.etag": "e1"}, "etag": "e1"}
+    for bad in (
+        {P + "newPropertyParentPathTemplate": "body.$.x"},
+        {P + "propertyValuePathTemplate": "@triggerBody()"},
+        {P + "propertyValuePathTemplate": "{@item().a} @utcNow()"},
+    ):
         parameters = {
             P + "newPropertyParentPathTemplate": "@body()",
             P + "newPropertySubPathTemplate": "n",
