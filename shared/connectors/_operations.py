@@ -57,6 +57,42 @@ def _resolve(raw: Any, api_definition: dict[str, Any]) -> Any:
     return raw
 
 
+_NOTIFICATION_URL_DEPTH = 16  # how deep in a body schema a callback URL property is looked for
+
+
+def _is_notification_url(node: dict[str, Any]) -> bool:
+    return node.get("x-ms-notification-url") in (True, "true")
+
+
+def _carries_notification_url(parameter: dict[str, Any], api_definition: dict[str, Any]) -> bool:
+    """The parameter is the flow's callback URL, or (most real webhook triggers: Stormboard, CiviQ, SignNow) its
+    body schema has a property that is, directly or through `#/definitions/...`."""
+    if _is_notification_url(parameter):
+        return True
+    definitions = api_definition.get("definitions")
+    definitions = definitions if isinstance(definitions, dict) else {}
+    seen: set[str] = set()
+
+    def walk(schema: Any, depth: int) -> bool:
+        if not isinstance(schema, dict) or depth > _NOTIFICATION_URL_DEPTH:
+            return False
+        reference = schema.get("$ref")
+        if isinstance(reference, str) and reference.startswith("#/definitions/"):
+            name = reference.removeprefix("#/definitions/")
+            if name in seen:  # a recursive schema
+                return False
+            seen.add(name)
+            return walk(definitions.get(name), depth + 1)
+        properties = schema.get("properties")
+        children = list(properties.values()) if isinstance(properties, dict) else []
+        children += [schema.get("items")]
+        return any(
+            _is_notification_url(child) or walk(child, depth + 1) for child in children if isinstance(child, dict)
+        )
+
+    return walk(parameter.get("schema"), 0)
+
+
 def _parameters(raw_lists: list[Any], api_definition: dict[str, Any]) -> tuple[tuple[OperationParameter, ...], bool]:
     """The parameters (an operation's own win over its path's of the same name and location), and whether one
     carries x-ms-notification-url."""
@@ -70,7 +106,7 @@ def _parameters(raw_lists: list[Any], api_definition: dict[str, Any]) -> tuple[t
             name, location = parameter.get("name"), parameter.get("in")
             if not isinstance(name, str) or location not in _SWAGGER_PARAMETER_LOCATIONS:
                 continue
-            notification = notification or parameter.get("x-ms-notification-url") in (True, "true")
+            notification = notification or _carries_notification_url(parameter, api_definition)
             kind = parameter.get("type")
             fmt = parameter.get("format")
             found[(name, location)] = OperationParameter(

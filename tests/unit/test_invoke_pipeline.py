@@ -306,3 +306,25 @@ def test_updatenextlink_adds_its_property_to_the_paging_links_of_the_operations_
     assert done.request.headers["Accept-Encoding"] == "identity"
     other = run(_call("GET", "/items"), _environment(connections, []), UP_TO_TEMPLATES)
     assert other.next_link_names() == ()  # ListItems: not named by the template, not x-ms-pageable
+
+
+def test_a_callback_url_in_the_body_schema_makes_a_webhook_operation() -> None:
+    """Most real webhook triggers (Stormboard, CiviQ, SignNow) flag a property of their body, often through
+    `#/definitions`; AtBot's and Signi's callback actions have no x-ms-trigger at all."""
+    callback = {"type": "object", "properties": {"target": {"type": "string", "x-ms-notification-url": "true"}}}
+    definitions = {
+        "Hook": {"type": "object", "properties": {"subscription": {"$ref": "#/definitions/Callback"}}},
+        "Callback": callback,
+        "Loop": {"type": "object", "properties": {"self": {"$ref": "#/definitions/Loop"}}},
+    }
+
+    def operation(schema: dict) -> Any:
+        path = {"post": {"operationId": "Op", "parameters": [{"name": "b", "in": "body", "schema": schema}]}}
+        definition = make_api_definition(paths={"/hooks": path}, definitions=definitions)
+        (found,) = build_connector("hooks", definition, make_api_properties(), None).operations
+        return found
+
+    assert operation({"$ref": "#/definitions/Hook"}).notification_url
+    assert operation({"type": "array", "items": callback}).notification_url
+    assert not operation({"$ref": "#/definitions/Loop"}).notification_url  # a recursive schema ends
+    assert not operation({"type": "object", "properties": {"target": {"type": "string"}}}).notification_url
