@@ -117,13 +117,16 @@ def invoke(call: Call) -> func.HttpResponse:
     backend_headers = proxy.scoped_cookies(response.headers, invoke_prefix, base_path)
     gateway = (call.request.url, settings.public_url)
     next_link_names = done.next_link_names()
+    # A link never carries a credential: the gateway's (a key the backend chose would win over the caller's token)
+    # or the connection's (a backend may echo its API key; the gateway adds it again on the next call).
+    hidden_query = {*_gateway_credential_query(call), *done.backend_query_names()}
     if next_link_names:
         public = _public_origin(call)
         for name in next_link_names:
             pipeline.rewrite_next_link(
                 response,
                 name,
-                lambda link: proxy.gateway_link(link, done.backend_url, base_path, invoke_prefix, public),
+                lambda link: proxy.gateway_link(link, done.backend_url, base_path, invoke_prefix, public, hidden_query),
             )
     trigger_origin = _trigger_origin(done, call)
     backend_headers = proxy.gateway_location(
@@ -139,6 +142,7 @@ def invoke(call: Call) -> func.HttpResponse:
             credential_query=_gateway_credential_query(call),
             backend_request_url=done.backend_url,
             base_path=base_path,
+            connection_query=done.backend_query_names(),
         )
         backend_headers = [(n, v) for n, v in backend_headers if n.lower() != "location"] + [("Location", location)]
     # Repeated backend headers are joined, except Set-Cookie: one header per cookie reaches the caller.

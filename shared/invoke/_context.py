@@ -6,6 +6,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
+from shared.auth_schemes import ApiKeyQuery
 from shared.callers import Principal
 from shared.connections import ConnectionTarget, Credential
 from shared.invoke._match import MatchedOperation
@@ -64,6 +65,15 @@ class Invocation:
                 i.template.next_link_property for i in self.plan.templates if isinstance(i.template, UpdateNextLink)
             ]
         return tuple(dict.fromkeys(name for name in names if name))
+
+    def backend_query_names(self) -> tuple[str, ...]:
+        """Query parameters the gateway itself gave the backend: the connection's API key and templates' values."""
+        request = self.request
+        names = [*request.query_set, *(name for name, _ in request.query_added)] if request else []
+        auth = self.credential.auth if self.credential else None
+        if isinstance(auth, ApiKeyQuery):
+            names.append(auth.parameter)
+        return tuple(names)
 
     def evaluation(self) -> Evaluation:
         """What template expressions read: the connection's values and the caller's original request."""

@@ -3,8 +3,11 @@
 The pollingtrigger template (shared/templates/polling.py) says what the next poll is in the caller's terms: the
 same operation with its state in the query, or the answer's next page of new items. Only here are the gateway's
 public origin and the invoke path known. The next page must be inside the backend's basePath (as a paging
-link); one anywhere else is not followed, and the next poll is the state query instead. Gateway credentials in
-the caller's query never go into `Location` (flow run histories show it).
+link); one anywhere else, or one whose path the caller-path guard refuses (`..` would lead the flow elsewhere on
+the gateway), is not followed, and the next poll is the state query instead. No credential goes into `Location`
+(flow run histories show it): not the gateway's, from the caller's query, a state value or a next page (whose key
+the gateway would then take over a bearer token), and not the connection's, which a backend may echo in its next
+page (the gateway adds it again on the next call).
 """
 
 from __future__ import annotations
@@ -30,12 +33,15 @@ def next_poll_location(
     credential_query: Collection[str],
     backend_request_url: str,
     base_path: str,
+    connection_query: Collection[str] = (),
 ) -> str:
+    hidden = {name.lower() for name in (*credential_query, *connection_query)}
     if next_poll.link is not None:
-        page = proxy.gateway_link(next_poll.link, backend_request_url, base_path, invoke_prefix, public_origin)
+        page = proxy.gateway_link(next_poll.link, backend_request_url, base_path, invoke_prefix, public_origin, hidden)
         if page is not None:
             parts = urlsplit(page)
             return parts._replace(query=proxy.filter_query(parts.query, (), _FOLLOW_UP)).geturl()
         log.warning("a polling trigger's next page is outside the connector's backend: polling its state instead")
-    query = proxy.filter_query(raw_query, credential_query, {**next_poll.query, **_FOLLOW_UP})
+    state = {name: value for name, value in next_poll.query.items() if name.lower() not in hidden}
+    query = proxy.filter_query(raw_query, hidden, {**state, **_FOLLOW_UP})
     return f"{public_origin}{invoke_prefix}{raw_path}?{query}"

@@ -37,6 +37,9 @@ import logging
 from collections.abc import Collection, Iterable
 from urllib.parse import SplitResult, urljoin, urlsplit
 
+from shared.problems import Problem
+from shared.proxy._urls import filter_query, guard_path
+
 logger = logging.getLogger(__name__)
 GATEWAY_COOKIE_PREFIX = "__Host-cg"
 SANDBOX_HEADERS = (("Content-Security-Policy", "sandbox"), ("X-Content-Type-Options", "nosniff"))
@@ -119,22 +122,39 @@ def _origin_of(parts: SplitResult) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
 
 
+def _invoke_target(target: SplitResult, base: str, invoke_prefix: str, drop_query: Collection[str] = ()) -> str | None:
+    """The place below the backend's base path as the same place below the invoke path (no origin); None when the
+    rest of the path fails the caller-path guard: the caller's client resolves `..` (and `\\`) before calling, so
+    `/invoke/../../other/invoke` would reach another connection or another gateway endpoint."""
+    if not (target.path == base or target.path.startswith(base + "/")):
+        return None
+    try:
+        path, query = guard_path(target.path[len(base) :]), filter_query(target.query, drop_query)
+    except Problem:
+        return None
+    return target._replace(scheme="", netloc="", path=invoke_prefix + path, query=query).geturl()
+
+
 def gateway_link(
-    value: str, backend_request_url: str, base_path: str, invoke_prefix: str, public_origin: str
+    value: str,
+    backend_request_url: str,
+    base_path: str,
+    invoke_prefix: str,
+    public_origin: str,
+    drop_query: Collection[str] = (),
 ) -> str | None:
     """A backend URL the caller is told to call next (a trigger's Location, a paging nextLink) as the absolute
-    gateway URL of the same place through this connection; None when it isn't inside the backend's base path
-    (see the module docstring: nobody may be sent off the backend with a gateway credential)."""
+    gateway URL of the same place through this connection, without the `drop_query` parameters; None when it isn't
+    inside the backend's base path (see the module docstring: nobody may be sent off the backend with a gateway
+    credential)."""
     request = urlsplit(backend_request_url)
-    base = base_path.rstrip("/")
     try:
         target = urlsplit(urljoin(request._replace(query="", fragment="").geturl(), value.strip()))
         inside = _origin_of(target) == _origin_of(request)
     except ValueError:  # a port out of range, a broken IPv6 literal
         return None
-    if not inside or not (target.path == base or target.path.startswith(base + "/")):
-        return None
-    return public_origin + target._replace(scheme="", netloc="", path=invoke_prefix + target.path[len(base) :]).geturl()
+    place = _invoke_target(target, base_path.rstrip("/"), invoke_prefix, drop_query) if inside else None
+    return None if place is None else public_origin + place
 
 
 def gateway_location(
@@ -162,9 +182,9 @@ def gateway_location(
             if target is None or origin in gateway:
                 logger.warning("dropped a backend Location that pointed at the gateway itself or couldn't be read")
                 continue
-            if origin == _origin_of(request) and (target.path == base or target.path.startswith(base + "/")):
-                inside = target._replace(scheme="", netloc="", path=invoke_prefix + target.path[len(base) :])
-                value = (trigger_origin or "") + inside.geturl()
+            inside = _invoke_target(target, base, invoke_prefix) if origin == _origin_of(request) else None
+            if inside is not None:
+                value = (trigger_origin or "") + inside
             elif trigger_origin is not None:
                 logger.warning("dropped a trigger's Location outside the connector's backend")
                 continue

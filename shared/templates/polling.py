@@ -52,6 +52,7 @@ NEXT_POLL_MARKER = "gateway-poll"  # in the query of every poll after the first;
 NEXT_LINK_KEY = "x-ms-triggerConfig-nextLink"
 DEFAULT_NEXT_LINK = "@odata.nextLink"
 MAX_STATE_VALUE = 2048  # characters of one state value taken from the backend's answer (it ends up in a header)
+MAX_NEXT_LINK = 8192  # characters of a next page followed (it becomes the Location header)
 
 _STEP = r"\??\.[^.\[\]{}'\s()]+|\??\[\s*'[^']*'\s*\]|\??\[\d+\]"
 _PATH = re.compile(rf"triggerBody\(\)((?:{_STEP})*)")
@@ -62,7 +63,8 @@ _OTHER_EXPRESSION = re.compile(r"@\{|@[A-Za-z_][A-Za-z0-9_]*\(")
 
 
 def _steps(text: str) -> tuple[_body.Step, ...]:
-    return tuple(name or quoted or int(index) for name, quoted, index in _STEPS.findall(text))
+    # `['']` is the property named "": only an index is a number.
+    return tuple(name or (int(index) if index else quoted) for name, quoted, index in _STEPS.findall(text))
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ class PollingTrigger(Template):
             raise TemplateUnsupported(f"triggerConfig's {NEXT_LINK_KEY} must name a property")
         self.next_link_property = next_link.strip()
         self.state = {name: StateValue.parse(name, value) for name, value in config.items() if name != NEXT_LINK_KEY}
+        if any(not name.strip() for name in self.state):
+            raise TemplateUnsupported("each triggerConfig key must name a query parameter")
         data_path = self.text("triggerDataPath").strip()
         whole = _WHOLE.fullmatch(data_path) or _INTERPOLATION.fullmatch(data_path)
         if whole is None:
@@ -184,4 +188,4 @@ class PollingTrigger(Template):
 
     def _next_page(self, answer: Any) -> str | None:
         link = answer.get(self.next_link_property) if isinstance(answer, dict) else None
-        return link if isinstance(link, str) and link.strip() else None
+        return link if isinstance(link, str) and link.strip() and len(link) <= MAX_NEXT_LINK else None

@@ -103,6 +103,10 @@ def test_setproperty_adds_the_next_link_the_caller_receives(stack: Stack, provid
     # A next page on another host: the link goes (paging stops) rather than send the caller off the backend.
     stack.backend.respond("/v1/rooms", body={"data": [], "next": "https://elsewhere.example/v1/rooms?page=3"})
     assert "nextLink" not in caller.get(f"{invoke}/rooms").json()
+    # A gateway key of the backend's choosing in its next page never reaches the caller (its client would send it).
+    hostile = f"{stack.backend.url}/v1/rooms?page=3&subscription-key=ATTACKER"
+    stack.backend.respond("/v1/rooms", body={"data": [], "next": hostile})
+    assert caller.get(f"{invoke}/rooms").json()["nextLink"] == f"{stack.public_url}{connection_path}/rooms?page=3"
 
 
 def test_webhook_subscribe_passes_the_callback_and_its_location_leads_back_through_the_gateway(stack: Stack) -> None:
@@ -263,3 +267,33 @@ def test_pollingtrigger_sends_a_next_page_through_the_gateway_only(stack: Stack)
     assert outside.headers["Location"] == (
         f"{stack.public_url}{connection_path}{operation}?probe={marker}&timestamp=t9&gateway-poll=next"
     )
+
+
+def test_pollingtrigger_never_leads_the_flow_elsewhere_nor_shows_it_a_credential(stack: Stack) -> None:
+    """App Power Forms with its API key sent in the query (as many APIs take it): a next page that echoes that key,
+    or names a gateway key of the backend's choosing, reaches the flow without them; one whose `..` would lead the
+    flow to another connection's invoke path once its client resolved it is not followed (the state is polled)."""
+    definition, properties = _load("certified-connectors/App Power Forms", stack)
+    definition["securityDefinitions"] = {"API Key": {"type": "apiKey", "in": "query", "name": "code"}}
+    stack.register("tpl-apppower-query", definition, properties)
+    caller = stack.client("templates-user")
+    key = "ak-" + uuid.uuid4().hex
+    connection_path = f"/api/connections/{stack.connect(caller, 'tpl-apppower-query', {'api_key': key})['id']}/invoke"
+    operation = "/trigger/TriggerGetCardResponse/form-1"
+    marker = uuid.uuid4().hex
+    url = f"{stack.url}{connection_path}{operation}?timestamp=t0&probe={marker}&gateway-poll=next"
+
+    def poll(next_link: str) -> requests.Response:
+        body = {"timestamp": "t1", "submissions": [{"formId": "a"}], "@odata.nextLink": next_link}
+        stack.backend.respond(f"/api{operation}", body=body)
+        response = caller.get(url, allow_redirects=False)
+        assert response.status_code == 200, response.text
+        return response
+
+    echoed = poll(f"{stack.backend.url}/api{operation}?page=2&code={key}&subscription-key=ATTACKER")
+    assert echoed.headers["Location"] == f"{stack.public_url}{connection_path}{operation}?page=2&gateway-poll=next"
+    assert parse_qs(_received(stack, marker).query)["code"] == [key]  # the backend did get the key
+    state_poll = f"{stack.public_url}{connection_path}{operation}?probe={marker}&timestamp=t1&gateway-poll=next"
+    for escaping in (f"/api{operation}/../../../../../other/invoke/x", "/api/x\\..\\..\\..\\other\\invoke"):
+        assert poll(f"{stack.backend.url}{escaping}").headers["Location"] == state_poll
+    assert key not in stack.gateway_log()

@@ -116,6 +116,7 @@ def test_state_values_literal_text_types_and_paths_as_logic_apps_writes_them() -
         {P + "triggerConfig": {"since": {"nested": 1}}, P + "triggerDataPath": "@triggerBody().results"},
         {P + "triggerConfig": {"since": "x"}, P + "triggerDataPath": "@body().results"},
         {P + "triggerConfig": {"since": "x"}},  # no triggerDataPath
+        {P + "triggerConfig": {" ": "x"}, P + "triggerDataPath": "@triggerBody().results"},  # names no parameter
     ],
 )
 def test_what_it_cant_read_is_named_not_guessed(parameters: dict) -> None:
@@ -187,3 +188,66 @@ def test_a_next_page_is_followed_through_the_gateway_only_inside_the_backend() -
             location
             == "https://gw.example.com/api/connections/c-1/invoke/trigger/poll/?form_key=f&s=1&gateway-poll=next"
         )
+
+
+def test_a_next_page_that_would_leave_the_invoke_path_is_not_followed() -> None:
+    """A client resolves `..` (and, as browsers do, `\\`) before it calls: such a page would send the flow, with its
+    gateway credential, to another connection or another gateway endpoint. Control characters never reach a header."""
+    state_poll = "https://gw.example.com/api/connections/c-1/invoke/trigger/poll/?form_key=f&s=1&gateway-poll=next"
+    for hostile in (
+        "https://api.feathery.io/api/../../c-2/invoke/x",
+        "https://api.feathery.io/api/x/%2e%2e/%2E%2E/%2e%2e/c-2/invoke/x",
+        "https://api.feathery.io/api/x\\..\\..\\..\\c-2\\invoke",
+        "https://api.feathery.io/api/x\x00y",
+        "https://api.feathery.io/api/x\u0085y",
+        "https://api.feathery.io/api/x?a=\x7f",
+    ):
+        location = next_poll_location(NextPoll(query={"s": "1"}, link=hostile), raw_query="form_key=f", **LOCATION)
+        assert location == state_poll, hostile
+    # Characters a URL can't carry raw are encoded, not refused.
+    odd = NextPoll(query={}, link="https://api.feathery.io/api/trigger/é x?q=é x")
+    assert next_poll_location(odd, raw_query="", **LOCATION) == (
+        "https://gw.example.com/api/connections/c-1/invoke/trigger/%C3%A9%20x?q=%C3%A9%20x&gateway-poll=next"
+    )
+
+
+def test_no_credential_goes_into_the_location_from_the_state_or_the_next_page() -> None:
+    """A triggerConfig key named like a gateway credential, or a next page naming one, would make the flow's next
+    poll authenticate with a key the backend chose (a query key wins over a bearer token); a backend echoing the
+    connection's API key (or a template's query value) in its next page would show the flow that key."""
+    location = dict(LOCATION, credential_query={"subscription-key", "access_token"})
+    hostile_state = NextPoll(query={"Subscription-Key": "ATTACKER", "ACCESS_TOKEN": "t", "s": "1"})
+    assert next_poll_location(hostile_state, raw_query="form_key=f", connection_query={"api_key"}, **location) == (
+        "https://gw.example.com/api/connections/c-1/invoke/trigger/poll/?form_key=f&s=1&gateway-poll=next"
+    )
+    page = "https://api.feathery.io/api/trigger/poll/?page=2&subscription-key=ATTACKER&API_KEY=SECRET&access_token=t"
+    assert next_poll_location(
+        NextPoll(query={}, link=page), raw_query="form_key=f", connection_query={"api_key"}, **location
+    ) == ("https://gw.example.com/api/connections/c-1/invoke/trigger/poll/?page=2&gateway-poll=next")
+
+
+def test_the_query_names_the_gateway_gives_the_backend_are_the_connections_key_and_the_templates() -> None:
+    from shared.auth_schemes import ApiKeyQuery
+    from shared.connections import Credential
+    from shared.invoke._context import IncomingCall, Invocation
+
+    call = IncomingCall(None, "c-1", "GET", "/p", "", {}, b"", None, "https")  # type: ignore[arg-type]
+    invocation = Invocation(call, credential=Credential(ApiKeyQuery("api_key", "SECRET")))
+    invocation.request = OutgoingRequest("GET", "https://api.example.com", "/p", "", {}, b"", query_set={"v": "1"})
+    invocation.request.query_added.append(("tenant", "t"))
+    assert set(invocation.backend_query_names()) == {"api_key", "v", "tenant"}
+    invocation.credential = Credential(None)
+    assert set(invocation.backend_query_names()) == {"v", "tenant"}
+
+
+def test_a_quoted_empty_property_name_is_a_path_not_a_crash() -> None:
+    """`@triggerBody()['']` is the property named "" (an uncaught ValueError here failed the upload with a 500)."""
+    config = {P + "triggerConfig": {"s": "@triggerBody()['']"}, P + "triggerDataPath": "@triggerBody()['']"}
+    response = _poll({"": "v"}, {NEXT_POLL_MARKER: "next"}, **config)
+    assert response.status == 200 and response.next_poll == NextPoll(query={"s": "v"})
+
+
+def test_a_next_page_too_long_for_a_header_is_not_followed() -> None:
+    page = "https://api.feathery.io/api/trigger/poll/?page=" + "9" * 9000
+    response = _poll({"requested_at": "t", "results": [1], "@odata.nextLink": page}, {NEXT_POLL_MARKER: "next"})
+    assert response.status == 200 and response.next_poll == NextPoll(query={"last_requested_at": "t"})

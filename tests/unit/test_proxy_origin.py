@@ -94,6 +94,9 @@ def test_a_backend_location_is_resolved_the_way_the_backend_meant_it(location: s
         ("/v2/outside-the-base-path", None),  # the backend, but not a path the connection can call
         ("https://elsewhere.example/hooks/7", None),  # another host: the flow would hand it its gateway credential
         ("http://api.example.com/v1/x", None),  # another origin (http)
+        # The flow's client resolves `..` (and `\\`) before calling: another connection's invoke path.
+        ("https://api.example.com/v1/../../c2/invoke/x", None),
+        ("https://api.example.com/v1/x\\..\\..\\c2", None),
     ],
 )
 def test_a_trigger_location_becomes_the_gateway_url_or_goes(location: str, expected: str | None) -> None:
@@ -108,3 +111,13 @@ def test_a_paging_link_becomes_the_gateway_url_only_inside_the_backend() -> None
     assert gateway_link("https://api.example.com/v1", CALLED, "/v1", INVOKE, gw) == f"{gw}{INVOKE}"
     for outside in ("/v2/rooms", "https://elsewhere.example/v1/rooms", "http://api.example.com/v1/x", "//[::1"):
         assert gateway_link(outside, CALLED, "/v1", INVOKE, gw) is None
+    for escaping in ("https://api.example.com/v1/../../c2/invoke/x", "https://api.example.com/v1/%2e%2e/x"):
+        assert gateway_link(escaping, CALLED, "/v1", INVOKE, gw) is None
+
+
+def test_a_paging_link_loses_the_query_parameters_named_and_is_encoded() -> None:
+    """A backend echoing the connection's API key in its next link must not show it to the caller."""
+    link = "/v1/rooms/é x?page=2&API_KEY=SECRET&subscription-key=ATTACKER&q=a b"
+    assert gateway_link(link, CALLED, "/v1", INVOKE, "https://gw", {"api_key", "subscription-key"}) == (
+        f"https://gw{INVOKE}/rooms/%C3%A9%20x?page=2&q=a%20b"
+    )
