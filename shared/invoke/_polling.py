@@ -44,4 +44,4 @@ def next_poll_location(
         log.warning("a polling trigger's next page is outside the connector's backend: polling its state instead")
     state = {name: value for name, value in next_poll.query.items() if name.lower() not in hidden}
     query = proxy.filter_query(raw_query, hidden, {**state, **_FOLLOW_UP})
-    return f"{public_origin}{invoke_prefix}{raw_path}?{query}"
+    return f"{public_origin}{invoke_prefix}{proxy.guard_path(raw_path)}?{query}"  # encoded as the backend got it

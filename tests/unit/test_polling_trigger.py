@@ -251,3 +251,26 @@ def test_a_next_page_too_long_for_a_header_is_not_followed() -> None:
     page = "https://api.feathery.io/api/trigger/poll/?page=" + "9" * 9000
     response = _poll({"requested_at": "t", "results": [1], "@odata.nextLink": page}, {NEXT_POLL_MARKER: "next"})
     assert response.status == 200 and response.next_poll == NextPoll(query={"last_requested_at": "t"})
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"5", b"null", b"true", b"", b"  "])
+def test_an_answer_that_isnt_an_object_is_no_items_not_a_crash(body: bytes) -> None:
+    template = _polling().template
+    assert template is not None
+    response = CallerResponse(200, [("Content-Type", "application/json")], body)
+    template.apply_response(response, _evaluation({NEXT_POLL_MARKER: "next"}))
+    assert response.status == 202 and response.body == b"" and response.next_poll == NextPoll(query={})
+
+
+def test_the_callers_query_keeps_its_bytes_and_loses_only_case_variants_of_the_state() -> None:
+    """`+` and `%26` stay as the caller sent them; a parameter named like a state key in another case goes (the
+    backend gets the state once), however its name is encoded."""
+    raw_query = "q=a+b%26c&Last_Requested_At=old&last%5Frequested%5Fat=older&n=1&n=2"
+    location = next_poll_location(NextPoll(query={"last_requested_at": "new"}), raw_query=raw_query, **LOCATION)
+    assert urlsplit(location).query == "q=a+b%26c&n=1&n=2&last_requested_at=new&gateway-poll=next"
+
+
+def test_the_callers_path_goes_into_the_location_as_the_backend_got_it() -> None:
+    """Characters a header can't carry raw (a host may hand the path over decoded) are encoded, as for the backend."""
+    location = next_poll_location(NextPoll(query={}), raw_query="", **dict(LOCATION, raw_path="/trigger/é x"))
+    assert location == "https://gw.example.com/api/connections/c-1/invoke/trigger/%C3%A9%20x?gateway-poll=next"
