@@ -13,7 +13,8 @@ Pure. From the apiDefinition as uploaded and the connector the gateway built fro
   entries it couldn't read as operations are 404): a flow can't pick an action that can't run. A reference to
   a left-out operation (`x-ms-dynamic-*`, `x-ms-capabilities.testConnection`) goes with it.
 Everything else a flow designer reads (operationIds, summaries, parameters, `x-ms-visibility`,
-`x-ms-dynamic-values`, `x-ms-dynamic-schema`, `x-ms-trigger`, `x-ms-notification-url`, definitions) is kept.
+`x-ms-dynamic-values`, `x-ms-dynamic-schema`, `x-ms-trigger`, `x-ms-notification-url`, definitions) is kept,
+but for the maker's own schema mistakes, which _export_normalise.py repairs so that the document imports.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from shared.connectors._export_normalise import normalise
 from shared.connectors._model import AuthScheme, Connector
 from shared.connectors._operations import HTTP_METHODS
 
@@ -235,4 +237,5 @@ def export_swagger(
     test = capabilities.get("testConnection") if isinstance(capabilities, dict) else None
     if isinstance(test, dict) and test.get("operationId") not in kept_ids:
         del capabilities["testConnection"]
+    normalise(document)
     return document

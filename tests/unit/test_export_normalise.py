@@ -1,0 +1,235 @@
+"""The export's repairs of a maker's schema mistakes (shared/connectors/_export_normalise.py), one kind at a
+time on small hand-written swaggers: what each repair makes of the mistake, that the repaired document is valid
+against the paconn swagger schema and openapi-spec-validator, that a valid document comes out unchanged, and
+that the swagger the gateway invokes from is never touched."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import jsonschema
+import pytest
+from openapi_spec_validator import validate as validate_openapi
+
+from shared.connectors import GatewayAuth, build_connector, export_swagger
+from shared.connectors._export_normalise import normalise
+from tests.support.connector_files import make_api_properties
+from tests.support.schemas import read_schema
+
+SWAGGER_VALIDATOR = jsonschema.Draft4Validator(read_schema("apiDefinition.swagger.schema.json"))
+AUTH = GatewayAuth("Ocp-Apim-Subscription-Key", None)
+
+
+def _document(operation: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """A valid swagger with one operation, GET /items/{id}; `operation` members replace the operation's own."""
+    get = {
+        "operationId": "GetItem",
+        "summary": "Get an item",
+        "parameters": [{"name": "id", "in": "path", "required": True, "type": "string"}],
+        "responses": {"200": {"description": "ok", "schema": {"$ref": "#/definitions/Item"}}},
+        **(operation or {}),
+    }
+    return {
+        "swagger": "2.0",
+        "info": {"title": "T", "description": "An API", "version": "1.0"},
+        "host": "api.example.com",
+        "basePath": "/v1",
+        "schemes": ["https"],
+        "paths": {"/items/{id}": {"get": get}},
+        "definitions": {"Item": {"type": "object", "properties": {"name": {"type": "string"}}}},
+        **extra,
+    }
+
+
+def _normalised(document: dict[str, Any]) -> dict[str, Any]:
+    repaired = copy.deepcopy(document)
+    normalise(repaired)
+    assert not list(SWAGGER_VALIDATOR.iter_errors(repaired))
+    validate_openapi(repaired)
+    return repaired
+
+
+def _invalid(document: dict[str, Any]) -> bool:
+    try:
+        validate_openapi(document)
+    except Exception:
+        return True
+    return bool(list(SWAGGER_VALIDATOR.iter_errors(document)))
+
+
+def _query(**declared: Any) -> dict[str, Any]:
+    return {"name": "q", "in": "query", **declared}
+
+
+def _get(document: dict[str, Any]) -> dict[str, Any]:
+    return document["paths"]["/items/{id}"]["get"]
+
+
+def test_a_valid_document_comes_out_unchanged() -> None:
+    document = _document(
+        {
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "type": "string", "x-ms-url-encoding": "single"},
+                _query(type="boolean", default=True, **{"x-ms-visibility": "advanced", "x-ms-summary": "Q"}),
+                _query(name="n", type="integer", enum=[1, 2], default=2, format="int32"),
+            ],
+            "x-ms-visibility": "important",
+        },
+        **{"x-ms-capabilities": {"testConnection": {"operationId": "GetItem"}}, "x-custom": {"anything": 1}},
+    )
+    assert not _invalid(document)
+    assert _normalised(document) == document
+
+
+@pytest.mark.parametrize(
+    ("declared", "repaired"),
+    [
+        ({"type": "boolean", "default": "true"}, {"type": "boolean", "default": True}),
+        ({"type": "boolean", "default": "False"}, {"type": "boolean", "default": False}),
+        ({"type": "integer", "default": "5"}, {"type": "integer", "default": 5}),
+        ({"type": "number", "default": "1.5"}, {"type": "number", "default": 1.5}),
+        ({"type": "string", "default": 25}, {"type": "string", "default": "25"}),
+        ({"type": "integer", "enum": ["1", "2"], "default": "2"}, {"type": "integer", "enum": [1, 2], "default": 2}),
+        ({"type": "boolean", "x-ms-test-value": "false"}, {"type": "boolean", "x-ms-test-value": False}),
+    ],
+)
+def test_a_value_written_as_a_string_becomes_the_declared_type(declared: dict, repaired: dict) -> None:
+    document = _document(
+        {"parameters": [*_document()["paths"]["/items/{id}"]["get"]["parameters"], _query(**declared)]}
+    )
+    assert _get(_normalised(document))["parameters"][1] == _query(**repaired)
+
+
+@pytest.mark.parametrize(
+    ("declared", "repaired"),
+    [
+        ({"type": "boolean", "default": "yes"}, {"type": "boolean"}),  # no unambiguous boolean
+        ({"type": "string", "default": None}, {"type": "string"}),  # Swagger 2.0 has no null
+        ({"type": "string", "enum": ["a", "b"], "default": "c"}, {"type": "string", "enum": ["a", "b"]}),
+        ({"type": "integer", "enum": ["one"], "default": 1}, {"type": "integer", "default": 1}),  # empty enum goes
+        ({"type": "boolean", "x-ms-test-value": "maybe"}, {"type": "boolean"}),
+    ],
+)
+def test_a_value_that_cant_be_of_the_declared_type_goes(declared: dict, repaired: dict) -> None:
+    document = _document(
+        {"parameters": [*_document()["paths"]["/items/{id}"]["get"]["parameters"], _query(**declared)]}
+    )
+    assert _get(_normalised(document))["parameters"][1] == _query(**repaired)
+
+
+def test_a_schema_default_is_checked_against_the_enum_it_refers_to() -> None:
+    """A property's default outside the values its `allOf` reference allows (CardsForPowerApps)."""
+    document = _document()
+    document["definitions"]["Align"] = {"type": "string", "enum": ["center", "bottom"]}
+    document["definitions"]["Item"]["properties"]["align"] = {
+        "default": "Top",
+        "allOf": [{"$ref": "#/definitions/Align"}],
+    }
+    document["definitions"]["Item"]["properties"]["size"] = {"type": "integer", "default": "0"}
+    document["definitions"]["Item"]["properties"]["tags"] = {
+        "type": "array",
+        "items": {"type": "boolean"},
+        "default": ["true", False],
+    }
+    properties = _normalised(document)["definitions"]["Item"]["properties"]
+    assert properties["align"] == {"allOf": [{"$ref": "#/definitions/Align"}]}
+    assert properties["size"] == {"type": "integer", "default": 0}
+    assert properties["tags"]["default"] == [True, False]
+
+
+@pytest.mark.parametrize("responses", [{}, None, {"x-note": "none"}])
+def test_an_operation_without_responses_gets_a_default_one(responses: dict | None) -> None:
+    document = _document({"responses": responses})
+    if responses is None:
+        del _get(document)["responses"]
+    repaired = _get(_normalised(document))["responses"]
+    assert repaired == {"default": {"description": "default"}, **(responses or {})}
+
+
+def test_extensions_the_paconn_schema_doesnt_allow_there_go() -> None:
+    document = _document(
+        {
+            "x-ms-openai-data": {"operations": []},  # not an operation's extension in the schema
+            "x-ms-url-encoding": "single",  # a parameter's, not an operation's
+            "parameters": [
+                {"name": "id", "in": "path", "required": True, "type": "string", "x-ms-skip-url-encoding": True},
+                {"name": "T", "in": "header", "type": "string", "x-ms-url-encoding": "single", "x-ms-summary": "T"},
+                _query(type="string", **{"x-ms-summary:": "typo", "x-other": 1}),
+            ],
+        },
+        **{"x-ms-openai-manifest": {}, "x-ms-connector-metadata": [{"propertyName": "Website", "propertyValue": "x"}]},
+    )
+    document["info"]["x-ms-keywords"] = ["k"]
+    document["tags"] = [{"name": "t", "x-ms-summary": "T"}]
+    document["definitions"]["Item"]["properties"]["name"]["x-ms-sumamry"] = "Name"
+    document["paths"]["/items/{id}"]["x-ms-visibility"] = "internal"
+    repaired = _normalised(document)
+    get = _get(repaired)
+    assert "x-ms-openai-data" not in get and "x-ms-url-encoding" not in get
+    assert get["parameters"][0]["x-ms-skip-url-encoding"] is True  # a path parameter's own
+    assert get["parameters"][1] == {"name": "T", "in": "header", "type": "string", "x-ms-summary": "T"}
+    assert get["parameters"][2] == _query(type="string", **{"x-other": 1})  # non-ms vendor extensions stay
+    assert "x-ms-openai-manifest" not in repaired and "x-ms-connector-metadata" in repaired
+    assert repaired["info"] == {"title": "T", "description": "An API", "version": "1.0"}
+    assert repaired["tags"] == [{"name": "t"}]
+    assert repaired["definitions"]["Item"]["properties"]["name"] == {"type": "string"}
+    assert set(repaired["paths"]["/items/{id}"]) == {"get"}
+
+
+def test_a_misspelt_root_field_goes() -> None:
+    repaired = _normalised(_document(basepath="/v1", **{"x-vendor": True}))
+    assert "basepath" not in repaired and repaired["basePath"] == "/v1" and repaired["x-vendor"] is True
+
+
+def test_capabilities_keep_only_what_the_schema_knows() -> None:
+    picker = {"open": {"operationId": "GetItem"}, "value-title": "name", "value-path": "id"}
+    document = _document(**{"x-ms-capabilities": {"file-picker": picker, "other": {}}})
+    assert _normalised(document)["x-ms-capabilities"] == {
+        "file-picker": {"open": {"operationId": "GetItem"}, "value-title": "name"}
+    }
+    broken = _document(**{"x-ms-capabilities": {"file-picker": {"value-path": "id"}}})
+    assert _normalised(broken)["x-ms-capabilities"] == {}
+
+
+def test_a_file_schema_is_binary_content() -> None:
+    document = _document(
+        {"responses": {"200": {"description": "A PDF", "schema": {"type": "file", "x-ms-summary": "Document"}}}}
+    )
+    assert _get(_normalised(document))["responses"]["200"]["schema"] == {
+        "type": "string",
+        "format": "binary",
+        "x-ms-summary": "Document",
+    }
+
+
+def test_formats_and_visibilities_the_schema_doesnt_know_go() -> None:
+    document = _document({"parameters": [*_get(_document())["parameters"], _query(type="string", format="guid")]})
+    properties = document["definitions"]["Item"]["properties"]
+    properties["phone"] = {"type": "string", "format": "phone", "x-ms-visibility": ""}
+    properties["id"] = {"type": "string", "format": "uuid", "x-ms-visibility": "none"}
+    repaired = _normalised(document)
+    assert _get(repaired)["parameters"][1] == _query(type="string")
+    assert repaired["definitions"]["Item"]["properties"]["phone"] == {"type": "string"}
+    assert repaired["definitions"]["Item"]["properties"]["id"] == {"type": "string", "format": "uuid"}
+
+
+def test_the_export_repairs_and_the_invoked_swagger_stays_as_uploaded() -> None:
+    """The repairs are in the exported copy only: the swagger the gateway built its operations from (and
+    invokes with) is the maker's, mistakes and all."""
+    definition = _document(
+        {
+            "parameters": [*_get(_document())["parameters"], _query(type="boolean", default="true")],
+            "responses": {},
+            "x-ms-openai-data": {},
+        }
+    )
+    uploaded = copy.deepcopy(definition)
+    connector = build_connector("c", definition, make_api_properties(), None)
+    exported = export_swagger(definition, connector, set(), "https://gw.example.com", "/api/connections/c/invoke", AUTH)
+    assert definition == uploaded
+    assert _invalid(uploaded) and not _invalid(exported)
+    assert _get(exported)["parameters"][1]["default"] is True
+    assert _get(exported)["responses"] == {"default": {"description": "default"}}
+    operation = next(o for o in connector.operations if o.operation_id == "GetItem")
+    assert operation.parameter("q", "query") is not None
