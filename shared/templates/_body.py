@@ -26,11 +26,11 @@ from shared.templates._base import REQUEST, RESPONSE, CallerResponse, OutgoingRe
 from shared.templates._expressions import Evaluation
 
 Step = str | int
-_NAME = r"[^.\[\]{}@'()?]+"
-_STEP = rf"\??\.{_NAME}|\??\[\s*'[^']*'\s*\]|\??\[\d+\]"
+_NAME = r"[^.\[\]{}@'()?\s]+"  # a dotted name: no spaces (`['a b']` holds those)
+STEP = rf"\??\.{_NAME}|\??\[\s*'[^']*'\s*\]|\??\[\d+\]"
 _STEP_PARTS = re.compile(rf"\??\.({_NAME})|\??\[\s*'([^']*)'\s*\]|\??\[(\d+)\]")
-_PATH = re.compile(rf"@body\(\)((?:{_STEP})*)")
-_REFERENCE = re.compile(rf"\{{\s*@(body|item)\(\)((?:{_STEP})*)\s*\}}")
+_PATH = re.compile(rf"@body\(\)((?:{STEP})*)")
+_REFERENCE = re.compile(rf"\{{\s*@(body|item)\(\)((?:{STEP})*)\s*\}}")
 _MISSING = object()
 _TOO_DEEP = object()
 
@@ -48,8 +48,11 @@ def parse_path(text: str, what: str) -> tuple[Step, ...]:
 
 
 def sub_path(text: str) -> tuple[Step, ...]:
-    """A path relative to a parent (`nextLink`, `a.b`); empty: the parent itself."""
-    return parse_path("@body()." + text.strip(), "the sub path") if text.strip() else ()
+    """A path relative to a parent (`nextLink`, `a.b`, `Submission Date`); empty: the parent itself."""
+    text = text.strip()
+    if text and not any(character in text for character in ".[]{}@'()?"):
+        return (text,)  # one property, whatever its name holds (spaces included)
+    return parse_path("@body()." + text, "the sub path") if text else ()
 
 
 def path_parameter(template: Template, name: str) -> tuple[Step, ...]:

@@ -54,17 +54,10 @@ DEFAULT_NEXT_LINK = "@odata.nextLink"
 MAX_STATE_VALUE = 2048  # characters of one state value taken from the backend's answer (it ends up in a header)
 MAX_NEXT_LINK = 8192  # characters of a next page followed (it becomes the Location header)
 
-_STEP = r"\??\.[^.\[\]{}'\s()]+|\??\[\s*'[^']*'\s*\]|\??\[\d+\]"
-_PATH = re.compile(rf"triggerBody\(\)((?:{_STEP})*)")
-_STEPS = re.compile(r"\??\.([^.\[\]{}'\s()]+)|\??\[\s*'([^']*)'\s*\]|\??\[(\d+)\]")
+_PATH = re.compile(rf"triggerBody\(\)((?:{_body.STEP})*)")
 _WHOLE = re.compile(rf"@{_PATH.pattern}")
 _INTERPOLATION = re.compile(rf"@\{{\s*{_PATH.pattern}\s*\}}")
 _OTHER_EXPRESSION = re.compile(r"@\{|@[A-Za-z_][A-Za-z0-9_]*\(")
-
-
-def _steps(text: str) -> tuple[_body.Step, ...]:
-    # `['']` is the property named "": only an index is a number.
-    return tuple(name or (int(index) if index else quoted) for name, quoted, index in _STEPS.findall(text))
 
 
 @dataclass(frozen=True)
@@ -81,12 +74,12 @@ class StateValue:
         text = str(value).strip() if isinstance(value, str) else json.dumps(value)
         whole = _WHOLE.fullmatch(text)
         if whole:
-            return cls((_steps(whole.group(1)),))
+            return cls((_body.steps(whole.group(1)),))
         parts: list[str | tuple[_body.Step, ...]] = []
         position = 0
         for match in _INTERPOLATION.finditer(text):
             parts.append(text[position : match.start()])
-            parts.append(_steps(match.group(1)))
+            parts.append(_body.steps(match.group(1)))
             position = match.end()
         parts.append(text[position:])
         literal = "".join(part for part in parts if isinstance(part, str))
@@ -140,7 +133,7 @@ class PollingTrigger(Template):
         whole = _WHOLE.fullmatch(data_path) or _INTERPOLATION.fullmatch(data_path)
         if whole is None:
             raise TemplateUnsupported("its triggerDataPath must be @triggerBody() or a path below it")
-        self.items_path = _steps(whole.group(1))
+        self.items_path = _body.steps(whole.group(1))
 
     def apply_request(self, request: OutgoingRequest, evaluation: Evaluation) -> None:
         request.query_dropped.add(NEXT_POLL_MARKER)

@@ -246,6 +246,9 @@ def test_setproperty_constants_references_and_collections() -> None:
     setproperty("@body().a", "copy", "{@item()?['n'].x}").apply_response(typed, _evaluation())
     setproperty("@body()", "etag", "{@body()['meta']['@odata.etag']}").apply_response(typed, _evaluation())
     assert json.loads(typed.body) == {"a": [{"n": {"x": 1}, "copy": 1}], "meta": {"@odata.etag": "e1"}, "etag": "e1"}
+    spaced = _response(b'{"rows":[{"Submission Date":"d"}]}')
+    setproperty("@body().rows", "Copied Date", "{@item()['Submission Date']}").apply_response(spaced, _evaluation())
+    assert json.loads(spaced.body)["rows"] == [{"Submission Date": "d", "Copied Date": "d"}]
     for bad in (
         {P + "newPropertyParentPathTemplate": "body.$.x"},
         {P + "propertyValuePathTemplate": "@triggerBody()"},
