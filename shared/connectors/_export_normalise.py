@@ -13,21 +13,21 @@ Pure; mutates the document it is given (the export's own deep copy).
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable
 from typing import Any
 
+from shared.connectors._export_references import DOCUMENT_FIXES
+from shared.connectors._export_values import TYPED, type_values
 from shared.connectors._export_walk import (
     HEADER,
     INFO,
-    ITEMS,
     OPERATION,
     PARAMETER,
     PATH_ITEM,
     RESPONSE,
     ROOT,
     SCHEMA,
+    resolve_local,
     walk,
 )
 
@@ -129,6 +129,8 @@ FORMATS = {
     "uuid",
 }
 VISIBILITIES = {"important", "advanced", "internal"}
+_PRIMITIVES = {"string", "number", "boolean", "integer", "array"}
+_WIRE_TYPES = {"path": _PRIMITIVES, "query": _PRIMITIVES, "header": _PRIMITIVES, "formData": _PRIMITIVES | {"file"}}
 # What the paconn schema allows in x-ms-capabilities at the document's root, member by member.
 _CAPABILITIES = {
     "file-picker": {
@@ -141,9 +143,6 @@ _CAPABILITIES = {
     },
     "testConnection": {"operationId", "parameters"},
 }
-_INTEGER = re.compile(r"-?\d+")
-_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
-_TYPED = (PARAMETER, ITEMS, HEADER, SCHEMA)  # the kinds that declare a type, and so defaults and enums of it
 
 
 def _parameter_kind(kind: str, node: dict[str, Any]) -> str:
@@ -211,7 +210,7 @@ def file_schema_as_binary(kind: str, node: dict[str, Any], document: dict[str, A
 def drop_unknown_formats(kind: str, node: dict[str, Any], document: dict[str, Any]) -> None:
     """A format the paconn schema doesn't know (`phone`, `guid`, an empty string) fails the import; a format is
     a hint for editors and validators, and Power Platform treats an unknown one as none, so it goes."""
-    if kind in _TYPED and "format" in node and node["format"] not in FORMATS:
+    if kind in TYPED and "format" in node and node["format"] not in FORMATS:
         del node["format"]
 
 
@@ -222,38 +221,71 @@ def drop_unknown_visibility(kind: str, node: dict[str, Any], document: dict[str,
         del node["x-ms-visibility"]
 
 
-def type_values(kind: str, node: dict[str, Any], document: dict[str, Any]) -> None:
-    """`enum`, `default` and `x-ms-test-value` are values of the declared type: one written as a string ("true",
-    "5") is read as the boolean or number it unambiguously is; one that can't be (a null default, a default
-    that isn't one of the enum's values, "yes" for a boolean) goes, as does an enum left empty."""
-    if kind not in _TYPED or (kind == PARAMETER and node.get("in") == "body"):
-        return
-    types, enum = _declared(node, document, depth=0)
-    if isinstance(node.get("enum"), list) and types:
-        values: list[Any] = []
-        for value in node["enum"]:
-            typed = _typed(value, types, None)
-            if typed is not _INVALID and not any(_same(typed, v) for v in values):
-                values.append(typed)
-        if values:
-            node["enum"] = values
-        else:
-            del node["enum"]
-        types, enum = _declared(node, document, depth=0)
-    for key in ("default", "x-ms-test-value"):
-        if key in node:
-            typed = _typed(node[key], types, enum, node.get("items"), document)
-            if typed is _INVALID:
-                del node[key]
-            else:
-                node[key] = typed
+def describe_responses(kind: str, node: dict[str, Any], document: dict[str, Any]) -> None:
+    """A response must have a description (both validators require one); an empty one says no less than none."""
+    if kind == RESPONSE and not isinstance(node.get("description"), str):
+        node["description"] = ""
+
+
+def drop_unnamed_operation_ids(kind: str, node: dict[str, Any], document: dict[str, Any]) -> None:
+    """An operationId is a string; a null or a number one names nothing a flow can call (the gateway names such
+    an operation by method and path itself), so it goes: Swagger doesn't require one."""
+    if kind == OPERATION and "operationId" in node and not isinstance(node["operationId"], str):
+        del node["operationId"]
+
+
+def type_wire_parameters(kind: str, node: dict[str, Any], document: dict[str, Any]) -> None:
+    """A path, query, header or form parameter is text on the wire: with no type, or one such a parameter can't
+    have (`object`), it is declared as the string it is sent as."""
+    location = node.get("in") if kind == PARAMETER else None
+    if location in _WIRE_TYPES and node.get("type") not in _WIRE_TYPES[location]:
+        node["type"] = "string"
+
+
+def stringify_info(kind: str, node: dict[str, Any], document: dict[str, Any]) -> None:
+    """The info's title and version are strings; a number written bare (`"version": 1`) is the same text."""
+    if kind == INFO:
+        for key in ("title", "version"):
+            if isinstance(node.get(key), (int, float)) and not isinstance(node.get(key), bool):
+                node[key] = str(node[key])
+
+
+def drop_undeclared_required(kind: str, node: dict[str, Any], document: dict[str, Any]) -> None:
+    """A schema built with `allOf` requires only properties that it or its parts declare (openapi-spec-validator
+    refuses others): a required name no part describes is a leftover that nothing fills in, so it goes."""
+    required = node.get("required") if kind == SCHEMA and "allOf" in node else None
+    if isinstance(required, list):
+        declared = _properties(node, document, depth=0)
+        node["required"] = [name for name in required if name in declared]
+        if not node["required"]:
+            del node["required"]
+
+
+def _properties(schema: Any, document: dict[str, Any], depth: int) -> set[str]:
+    """The property names a schema declares, through its parts and local references."""
+    if isinstance(schema, dict) and "$ref" in schema:
+        schema = resolve_local(schema["$ref"], document)
+    if not isinstance(schema, dict) or depth > 16:
+        return set()
+    names = set(schema["properties"]) if isinstance(schema.get("properties"), dict) else set()
+    for key in ("allOf", "anyOf", "oneOf"):
+        for part in schema.get(key) or () if isinstance(schema.get(key), list) else ():
+            names |= _properties(part, document, depth + 1)
+    for key in ("items", "not"):
+        names |= _properties(schema.get(key), document, depth + 1)
+    return names
 
 
 FIXES: tuple[Callable[[str, dict[str, Any], dict[str, Any]], None], ...] = (
     drop_misspelt_root_fields,
     drop_unknown_extensions,
     repair_capabilities,
+    stringify_info,
     give_operations_responses,
+    drop_unnamed_operation_ids,
+    describe_responses,
+    type_wire_parameters,
+    drop_undeclared_required,
     file_schema_as_binary,
     drop_unknown_formats,
     drop_unknown_visibility,
@@ -262,105 +294,9 @@ FIXES: tuple[Callable[[str, dict[str, Any], dict[str, Any]], None], ...] = (
 
 
 def normalise(document: dict[str, Any]) -> None:
-    """Every fix on every object of the document, in place."""
+    """Every fix on the document, then on each of its objects, in place."""
+    for document_fix in DOCUMENT_FIXES:
+        document_fix(document)
     for kind, node in walk(document):
         for fix in FIXES:
             fix(kind, node, document)
-
-
-_INVALID = object()  # a value that is no value of the declared type
-
-
-def _declared(node: dict[str, Any], document: dict[str, Any], depth: int) -> tuple[set[str], list[Any] | None]:
-    """(the types a value may have, the values it may take) as the node declares them, through local `$ref`s
-    and `allOf`: what a validator checks a default against. An empty set is any type; None is any value."""
-    if depth > 16:  # a cycle of references: nothing more is known
-        return set(), None
-    types: set[str] = set()
-    enum: list[Any] | None = node.get("enum") if isinstance(node.get("enum"), list) else None
-    declared = node.get("type")
-    if isinstance(declared, str):
-        types = {declared}
-    elif isinstance(declared, list):
-        types = {t for t in declared if isinstance(t, str)}
-    parts = [_resolve(node["$ref"], document)] if isinstance(node.get("$ref"), str) else []
-    parts += [
-        _resolve(p["$ref"], document) if "$ref" in p else p for p in node.get("allOf") or () if isinstance(p, dict)
-    ]
-    for part in parts:
-        if not isinstance(part, dict):
-            continue
-        part_types, part_enum = _declared(part, document, depth + 1)
-        types = (types & part_types) if types and part_types else (types or part_types)
-        if part_enum is not None:
-            enum = [v for v in part_enum if enum is None or any(_same(v, e) for e in enum)]
-    return types, enum
-
-
-def _resolve(reference: Any, document: dict[str, Any]) -> Any:
-    """A local JSON pointer (`#/definitions/x`); None for any other reference."""
-    if not isinstance(reference, str) or not reference.startswith("#/"):
-        return None
-    node: Any = document
-    for token in reference[2:].split("/"):
-        token = token.replace("~1", "/").replace("~0", "~")
-        node = node.get(token) if isinstance(node, dict) else None
-    return node
-
-
-def _typed(value: Any, types: set[str], enum: list[Any] | None, items: Any = None, document: Any = None) -> Any:
-    """The value as one of `types` (and of `enum`), converted from its unambiguous spelling; _INVALID if none."""
-    candidates = [value, *_conversions(value, types)]
-    for candidate in candidates:
-        if _has_type(candidate, types) and (enum is None or any(_same(candidate, e) for e in enum)):
-            if isinstance(candidate, list) and isinstance(items, dict) and document is not None:
-                item_types, item_enum = _declared(items, document, depth=0)
-                elements = [_typed(v, item_types, item_enum, items.get("items"), document) for v in candidate]
-                if any(e is _INVALID for e in elements):
-                    continue
-                candidate = elements
-            return candidate
-    return _INVALID
-
-
-def _conversions(value: Any, types: set[str]) -> list[Any]:
-    """A value's other spellings that mean the same thing, for the declared types."""
-    found: list[Any] = []
-    if isinstance(value, str):
-        text = value.strip()
-        if "boolean" in types and text.lower() in ("true", "false"):
-            found.append(text.lower() == "true")
-        if types & {"integer", "number"} and _INTEGER.fullmatch(text):
-            found.append(int(text))
-        if "number" in types and _NUMBER.fullmatch(text) and math.isfinite(float(text)):
-            found.append(float(text))
-    elif isinstance(value, bool):
-        if "string" in types:
-            found.append("true" if value else "false")
-    elif isinstance(value, int):
-        if "string" in types:
-            found.append(str(value))
-    elif isinstance(value, float) and value.is_integer() and "integer" in types:
-        found.append(int(value))
-    return found
-
-
-def _has_type(value: Any, types: set[str]) -> bool:
-    if not types:
-        return True
-    checks = {
-        "string": lambda v: isinstance(v, str),
-        "boolean": lambda v: isinstance(v, bool),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "array": lambda v: isinstance(v, list),
-        "object": lambda v: isinstance(v, dict),
-        "null": lambda v: v is None,
-        "file": lambda v: True,
-    }
-    return any(checks.get(t, lambda v: True)(value) for t in types)
-
-
-def _same(a: Any, b: Any) -> bool:
-    """JSON equality: `true` is not `1`."""
-    return a == b and isinstance(a, bool) == isinstance(b, bool)

@@ -126,3 +126,14 @@ def _schema(schema: dict[str, Any]) -> Iterator[Visit]:
         value = schema.get(key)
         for inner in [value] if isinstance(value, dict) else _dicts(value) if key == "items" else ():
             yield from _schema(inner)
+
+
+def resolve_local(reference: Any, document: dict[str, Any]) -> Any:
+    """A local JSON pointer (`#/definitions/x`); None for any other reference."""
+    if not isinstance(reference, str) or not reference.startswith("#/"):
+        return None
+    node: Any = document
+    for token in reference[2:].split("/"):
+        token = token.replace("~1", "/").replace("~0", "~")
+        node = node.get(token) if isinstance(node, dict) else None
+    return node

@@ -233,3 +233,65 @@ def test_the_export_repairs_and_the_invoked_swagger_stays_as_uploaded() -> None:
     assert _get(exported)["responses"] == {"default": {"description": "default"}}
     operation = next(o for o in connector.operations if o.operation_id == "GetItem")
     assert operation.parameter("q", "query") is not None
+
+
+def test_path_parameters_match_the_template() -> None:
+    document = _document({"parameters": [{"name": "gone", "in": "path", "required": True, "type": "string"}]})
+    document["paths"]["/items/{id}/parts/{part}"] = {
+        "parameters": [{"$ref": "#/parameters/part"}],
+        "get": {"operationId": "GetPart", "responses": {"200": {"description": "ok"}}},
+    }
+    document["parameters"] = {"part": {"name": "part", "in": "path", "type": "string"}}  # not required
+    repaired = _normalised(document)
+    assert _get(repaired)["parameters"] == [{"name": "id", "in": "path", "required": True, "type": "string"}]
+    part = repaired["paths"]["/items/{id}/parts/{part}"]
+    assert part["get"]["parameters"] == [{"name": "id", "in": "path", "required": True, "type": "string"}]
+    assert repaired["parameters"]["part"]["required"] is True
+
+
+def test_a_parameter_declared_twice_keeps_the_first() -> None:
+    first = _query(type="string", description="first")
+    document = _document({"parameters": [*_get(_document())["parameters"], first, _query(type="integer")]})
+    assert _get(_normalised(document))["parameters"][1:] == [first]
+
+
+def test_references_to_nothing_go() -> None:
+    document = _document(
+        {
+            "parameters": [*_get(_document())["parameters"], {"$ref": "#/parameters/missing"}],
+            "responses": {
+                "200": {"description": "ok", "schema": {"$ref": "#/definitions/Missing", "description": "An item"}},
+                "404": {"$ref": "#/responses/NotFound"},
+            },
+        }
+    )
+    document["definitions"]["Item"]["properties"]["next"] = {"$ref": "other.json#/definitions/Item"}
+    repaired = _normalised(document)
+    assert _get(repaired)["parameters"] == _get(_document())["parameters"]
+    assert _get(repaired)["responses"] == {
+        "200": {"description": "ok", "schema": {"description": "An item"}},
+        "404": {"description": ""},
+    }
+    assert repaired["definitions"]["Item"]["properties"]["next"] == {}
+
+
+def test_loose_declarations_are_read_as_what_they_mean() -> None:
+    document = _document(
+        {
+            "operationId": None,
+            "parameters": [
+                *_get(_document())["parameters"],
+                {"name": "q", "in": "query"},
+                _query(name="o", type="object"),
+            ],
+            "responses": {"200": {"schema": {"type": "string"}}},
+        }
+    )
+    document["info"]["version"] = 2
+    document["definitions"]["Item"].update({"required": ["name", "nope"], "allOf": [{"type": "object"}]})
+    repaired = _normalised(document)
+    assert "operationId" not in _get(repaired)
+    assert _get(repaired)["parameters"][1:] == [_query(type="string"), _query(name="o", type="string")]
+    assert _get(repaired)["responses"] == {"200": {"description": "", "schema": {"type": "string"}}}
+    assert repaired["info"]["version"] == "2"
+    assert repaired["definitions"]["Item"]["required"] == ["name"]
