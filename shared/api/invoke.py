@@ -117,10 +117,10 @@ def invoke(call: Call) -> func.HttpResponse:
     backend_headers = proxy.scoped_cookies(response.headers, invoke_prefix, base_path)
     gateway = (call.request.url, settings.public_url)
     next_link_names = done.next_link_names()
-    # A link never carries a credential: the gateway's (a key the backend chose would win over the caller's token)
-    # or the connection's (a backend may echo its API key; the gateway adds it again on the next call).
-    hidden_query = {*_gateway_credential_query(call), *done.backend_query_names()}
     if next_link_names:
+        # A link never carries a credential: the gateway's (a key the backend chose would win over the caller's
+        # token) or the connection's (a backend may echo its API key; the gateway adds it again on the next call).
+        hidden_query = {*_gateway_credential_query(call), *done.backend_query_names()}
         public = _public_origin(call)
         for name in next_link_names:
             pipeline.rewrite_next_link(
