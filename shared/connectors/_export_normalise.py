@@ -13,11 +13,11 @@ Pure; mutates the document it is given (the export's own deep copy).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from shared.connectors._export_references import DOCUMENT_FIXES
-from shared.connectors._export_values import TYPED, type_values
+from shared.connectors._export_values import TYPED, ValueTyping
 from shared.connectors._export_walk import (
     HEADER,
     INFO,
@@ -27,7 +27,7 @@ from shared.connectors._export_walk import (
     RESPONSE,
     ROOT,
     SCHEMA,
-    resolve_local,
+    parts,
     walk,
 )
 
@@ -210,14 +210,14 @@ def file_schema_as_binary(kind: str, node: dict[str, Any], document: dict[str, A
 def drop_unknown_formats(kind: str, node: dict[str, Any], document: dict[str, Any]) -> None:
     """A format the paconn schema doesn't know (`phone`, `guid`, an empty string) fails the import; a format is
     a hint for editors and validators, and Power Platform treats an unknown one as none, so it goes."""
-    if kind in TYPED and "format" in node and node["format"] not in FORMATS:
+    if kind in TYPED and "format" in node and not _one_of(node["format"], FORMATS):
         del node["format"]
 
 
 def drop_unknown_visibility(kind: str, node: dict[str, Any], document: dict[str, Any]) -> None:
     """x-ms-visibility is `important`, `advanced` or `internal`; anything else (an empty string, `none`) means
     the default visibility, which is what no x-ms-visibility means."""
-    if "x-ms-visibility" in node and node["x-ms-visibility"] not in VISIBILITIES:
+    if "x-ms-visibility" in node and not _one_of(node["x-ms-visibility"], VISIBILITIES):
         del node["x-ms-visibility"]
 
 
@@ -238,7 +238,7 @@ def type_wire_parameters(kind: str, node: dict[str, Any], document: dict[str, An
     """A path, query, header or form parameter is text on the wire: with no type, or one such a parameter can't
     have (`object`), it is declared as the string it is sent as."""
     location = node.get("in") if kind == PARAMETER else None
-    if location in _WIRE_TYPES and node.get("type") not in _WIRE_TYPES[location]:
+    if _one_of(location, _WIRE_TYPES) and not _one_of(node.get("type"), _WIRE_TYPES[location]):
         node["type"] = "string"
 
 
@@ -254,26 +254,18 @@ def drop_undeclared_required(kind: str, node: dict[str, Any], document: dict[str
     """A schema built with `allOf` requires only properties that it or its parts declare (openapi-spec-validator
     refuses others): a required name no part describes is a leftover that nothing fills in, so it goes."""
     required = node.get("required") if kind == SCHEMA and "allOf" in node else None
-    if isinstance(required, list):
-        declared = _properties(node, document, depth=0)
-        node["required"] = [name for name in required if name in declared]
-        if not node["required"]:
-            del node["required"]
+    schemas = parts(node, document, ("allOf", "anyOf", "oneOf", "items", "not")) if isinstance(required, list) else None
+    if schemas is None:
+        return  # none, or made of too many schemas to tell: left as declared
+    declared = [schema["properties"] for schema in schemas if isinstance(schema.get("properties"), dict)]
+    node["required"] = [name for name in required if isinstance(name, str) and any(name in p for p in declared)]
+    if not node["required"]:
+        del node["required"]
 
 
-def _properties(schema: Any, document: dict[str, Any], depth: int) -> set[str]:
-    """The property names a schema declares, through its parts and local references."""
-    if isinstance(schema, dict) and "$ref" in schema:
-        schema = resolve_local(schema["$ref"], document)
-    if not isinstance(schema, dict) or depth > 16:
-        return set()
-    names = set(schema["properties"]) if isinstance(schema.get("properties"), dict) else set()
-    for key in ("allOf", "anyOf", "oneOf"):
-        for part in schema.get(key) or () if isinstance(schema.get(key), list) else ():
-            names |= _properties(part, document, depth + 1)
-    for key in ("items", "not"):
-        names |= _properties(schema.get(key), document, depth + 1)
-    return names
+def _one_of(value: Any, allowed: Collection[str]) -> bool:
+    """Whether a maker's value is one of these names; a list or an object (unhashable) is none of them."""
+    return isinstance(value, str) and value in allowed
 
 
 FIXES: tuple[Callable[[str, dict[str, Any], dict[str, Any]], None], ...] = (
@@ -289,7 +281,6 @@ FIXES: tuple[Callable[[str, dict[str, Any], dict[str, Any]], None], ...] = (
     file_schema_as_binary,
     drop_unknown_formats,
     drop_unknown_visibility,
-    type_values,
 )
 
 
@@ -297,6 +288,7 @@ def normalise(document: dict[str, Any]) -> None:
     """Every fix on the document, then on each of its objects, in place."""
     for document_fix in DOCUMENT_FIXES:
         document_fix(document)
+    fixes = (*FIXES, ValueTyping(document))
     for kind, node in walk(document):
-        for fix in FIXES:
+        for fix in fixes:
             fix(kind, node, document)

@@ -81,7 +81,7 @@ def _keep_template_parameters(owner: dict[str, Any], names: set[str], document: 
     for entry in parameters:
         parameter = _resolved(entry, document)
         if isinstance(parameter, dict) and parameter.get("in") == "path":
-            if parameter.get("name") not in names:
+            if not (isinstance(parameter.get("name"), str) and parameter["name"] in names):
                 continue
             parameter["required"] = True
         kept.append(entry)

@@ -1,94 +1,127 @@
 """The export's repair of typed values (_export_normalise.py): `enum`, `default` and `x-ms-test-value` as
 values of the type their object declares, read through local `$ref`s and `allOf` as a validator reads them.
 
+Linear in the document, whatever a maker wrote: values are compared by a hashable key rather than pair by pair
+(an enum of a hundred thousand values would take the export hours), an enum's keys are made once however many
+objects refer to it, and a declaration is read through at most MAX_PARTS schemas (_export_walk.parts).
+
 Pure; mutates the object it is given (in the export's own deep copy).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any
 
-from shared.connectors._export_walk import HEADER, ITEMS, PARAMETER, SCHEMA, resolve_local
+from shared.connectors._export_walk import HEADER, ITEMS, PARAMETER, SCHEMA, parts
 
 TYPED = (PARAMETER, ITEMS, HEADER, SCHEMA)  # the kinds that declare a type, and so defaults and enums of it
+_VALUES = ("enum", "default", "x-ms-test-value")
 _INTEGER = re.compile(r"-?\d+")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
-
-
-def type_values(kind: str, node: dict[str, Any], document: dict[str, Any]) -> None:
-    """`enum`, `default` and `x-ms-test-value` are values of the declared type: one written as a string ("true",
-    "5") is read as the boolean or number it unambiguously is; one that can't be (a null default, a default
-    that isn't one of the enum's values, "yes" for a boolean) goes, as does an enum left empty."""
-    if kind not in TYPED or (kind == PARAMETER and node.get("in") == "body"):
-        return
-    types, enum = _declared(node, document, depth=0)
-    if isinstance(node.get("enum"), list) and types:
-        values: list[Any] = []
-        for value in node["enum"]:
-            typed = _typed(value, types, None)
-            if typed is not _INVALID and not any(_same(typed, v) for v in values):
-                values.append(typed)
-        if values:
-            node["enum"] = values
-        else:
-            del node["enum"]
-        types, enum = _declared(node, document, depth=0)
-    for key in ("default", "x-ms-test-value"):
-        if key in node:
-            typed = _typed(node[key], types, enum, node.get("items"), document)
-            if typed is _INVALID:
-                del node[key]
-            else:
-                node[key] = typed
-
-
 _INVALID = object()  # a value that is no value of the declared type
 
 
-def _declared(node: dict[str, Any], document: dict[str, Any], depth: int) -> tuple[set[str], list[Any] | None]:
-    """(the types a value may have, the values it may take) as the node declares them, through local `$ref`s
-    and `allOf`: what a validator checks a default against. An empty set is any type; None is any value."""
-    if depth > 16:  # a cycle of references: nothing more is known
-        return set(), None
-    types: set[str] = set()
-    enum: list[Any] | None = node.get("enum") if isinstance(node.get("enum"), list) else None
-    declared = node.get("type")
-    if isinstance(declared, str):
-        types = {declared}
-    elif isinstance(declared, list):
-        types = {t for t in declared if isinstance(t, str)}
-    parts = [resolve_local(node["$ref"], document)] if isinstance(node.get("$ref"), str) else []
-    parts += [
-        resolve_local(p["$ref"], document) if "$ref" in p else p for p in node.get("allOf") or () if isinstance(p, dict)
-    ]
-    for part in parts:
-        if not isinstance(part, dict):
-            continue
-        part_types, part_enum = _declared(part, document, depth + 1)
-        types = (types & part_types) if types and part_types else (types or part_types)
-        if part_enum is not None:
-            enum = [v for v in part_enum if enum is None or any(_same(v, e) for e in enum)]
-    return types, enum
+def _key(value: Any) -> Hashable:
+    """A JSON value as a key equal to another's when the two are the same JSON value: `true` is not `1`."""
+    if isinstance(value, bool):
+        return ("boolean", value)
+    if isinstance(value, int | float):
+        return ("number", value)
+    if isinstance(value, str):
+        return ("string", value)
+    return ("json", json.dumps(value, sort_keys=True))
 
 
-def _typed(value: Any, types: set[str], enum: list[Any] | None, items: Any = None, document: Any = None) -> Any:
-    """The value as one of `types` (and of `enum`), converted from its unambiguous spelling; _INVALID if none."""
-    candidates = [value, *_conversions(value, types)]
-    for candidate in candidates:
-        if _has_type(candidate, types) and (enum is None or any(_same(candidate, e) for e in enum)):
-            if isinstance(candidate, list) and isinstance(items, dict) and document is not None:
-                item_types, item_enum = _declared(items, document, depth=0)
-                elements = [_typed(v, item_types, item_enum, items.get("items"), document) for v in candidate]
-                if any(e is _INVALID for e in elements):
+@dataclass(frozen=True)
+class _Declaration:
+    """What a value may be: one of `types` (none: any type) and one of each of `enums` (none: any value)."""
+
+    types: frozenset[str] = frozenset()
+    enums: tuple[frozenset[Hashable], ...] = ()
+
+    def allows(self, value: Any) -> bool:
+        return _has_type(value, self.types) and all(_key(value) in enum for enum in self.enums)
+
+
+class ValueTyping:
+    """`type_values` over one document: each enum's keys are made once, however many objects refer to it."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self._enum_keys: dict[int, tuple[list[Any], frozenset[Hashable]]] = {}  # the list too: its id stays its own
+
+    def __call__(self, kind: str, node: dict[str, Any], document: dict[str, Any]) -> None:
+        """`enum`, `default` and `x-ms-test-value` are values of the declared type: one written as a string
+        ("true", "5") is read as the boolean or number it unambiguously is; one that can't be (a null default, a
+        default that isn't one of the enum's values, "yes" for a boolean) goes, as does an enum left empty."""
+        if kind not in TYPED or (kind == PARAMETER and node.get("in") == "body") or not any(k in node for k in _VALUES):
+            return
+        declaration = self._declared(node)
+        if isinstance(node.get("enum"), list) and declaration.types:
+            values: dict[Hashable, Any] = {}
+            for value in node["enum"]:
+                typed = self._typed(value, _Declaration(declaration.types), None)
+                if typed is not _INVALID:
+                    values.setdefault(_key(typed), typed)
+            if values:
+                node["enum"] = list(values.values())
+            else:
+                del node["enum"]
+            declaration = self._declared(node)
+        for key in ("default", "x-ms-test-value"):
+            if key in node:
+                typed = self._typed(node[key], declaration, node.get("items"))
+                if typed is _INVALID:
+                    del node[key]
+                else:
+                    node[key] = typed
+
+    def _declared(self, node: dict[str, Any]) -> _Declaration:
+        """What the node declares through local `$ref`s and `allOf`: what a validator checks a default against.
+        Read through too many schemas to tell, it is any value (which is then kept as it is)."""
+        schemas = parts(node, self.document, ("allOf",))
+        if schemas is None:
+            return _Declaration()
+        types: set[str] = set()
+        enums = []
+        for schema in schemas:
+            declared = schema.get("type")
+            own = {declared} if isinstance(declared, str) else set()
+            if isinstance(declared, list):
+                own = {t for t in declared if isinstance(t, str)}
+            types = (types & own) if types and own else (types or own)
+            if isinstance(schema.get("enum"), list):
+                enums.append(self._keys(schema["enum"]))
+        return _Declaration(frozenset(types), tuple(enums))
+
+    def _keys(self, enum: list[Any]) -> frozenset[Hashable]:
+        known = self._enum_keys.get(id(enum))
+        if known is None or known[0] is not enum:
+            known = self._enum_keys[id(enum)] = (enum, frozenset(_key(value) for value in enum))
+        return known[1]
+
+    def _typed(self, value: Any, declaration: _Declaration, items: Any) -> Any:
+        """The value as the declaration allows it, converted from its unambiguous spelling; _INVALID if none.
+        An array's elements are typed by its `items`."""
+        for candidate in [value, *_conversions(value, declaration.types)]:
+            if not declaration.allows(candidate):
+                continue
+            if isinstance(candidate, list) and isinstance(items, dict):
+                inner = self._declared(items)
+                elements = [self._typed(element, inner, items.get("items")) for element in candidate]
+                if any(element is _INVALID for element in elements):
                     continue
                 candidate = elements
             return candidate
-    return _INVALID
+        return _INVALID
 
 
-def _conversions(value: Any, types: set[str]) -> list[Any]:
+def _conversions(value: Any, types: frozenset[str]) -> list[Any]:
     """A value's other spellings that mean the same thing, for the declared types."""
     found: list[Any] = []
     if isinstance(value, str):
@@ -110,7 +143,7 @@ def _conversions(value: Any, types: set[str]) -> list[Any]:
     return found
 
 
-def _has_type(value: Any, types: set[str]) -> bool:
+def _has_type(value: Any, types: frozenset[str]) -> bool:
     if not types:
         return True
     checks = {
@@ -124,8 +157,3 @@ def _has_type(value: Any, types: set[str]) -> bool:
         "file": lambda v: True,
     }
     return any(checks.get(t, lambda v: True)(value) for t in types)
-
-
-def _same(a: Any, b: Any) -> bool:
-    """JSON equality: `true` is not `1`."""
-    return a == b and isinstance(a, bool) == isinstance(b, bool)

@@ -8,7 +8,7 @@ and never resolves a `$ref` (a referred-to object is visited where it is declare
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from shared.connectors._operations import HTTP_METHODS
@@ -137,3 +137,30 @@ def resolve_local(reference: Any, document: dict[str, Any]) -> Any:
         token = token.replace("~1", "/").replace("~0", "~")
         node = node.get(token) if isinstance(node, dict) else None
     return node
+
+
+MAX_PARTS = 64  # schemas one schema is read through: real ones take a handful; a maker's fan-out of $refs isn't read
+
+
+def parts(schema: Any, document: dict[str, Any], through: Sequence[str]) -> list[dict[str, Any]] | None:
+    """The schema and those it is made of through local `$ref`s and the `through` keywords (`allOf`), each once
+    however often it is referred to (a cycle ends); None past MAX_PARTS, which the caller reads as "unknown".
+    Bounded because a maker's `allOf` of `$ref`s to schemas that are themselves such `allOf`s is a fan-out that
+    multiplies at each level: read one path at a time, a small swagger would take the export years."""
+    found: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    pending = [schema]
+    while pending:
+        node = pending.pop()
+        if not isinstance(node, dict) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        found.append(node)
+        if len(found) > MAX_PARTS:
+            return None
+        if "$ref" in node:
+            pending.append(resolve_local(node["$ref"], document))
+        for key in through:
+            inner = node.get(key)
+            pending.extend(inner if isinstance(inner, list) else [inner])
+    return found

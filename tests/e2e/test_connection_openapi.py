@@ -270,3 +270,34 @@ def test_the_document_follows_the_settings_and_offers_entra_id_for_an_entra_issu
     assert entra["tokenUrl"] == f"https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
     assert list(entra["scopes"]) == [f"{AUDIENCE}/.default"]
     assert document["security"] == [{"subscriptionKey": []}, {"entraId": []}]
+
+
+def test_a_hostile_makers_swagger_exports_without_a_crash(stack: Stack) -> None:
+    """Lists where a swagger has names (which made the export's repairs raise) and an `allOf` fan-out of `$ref`s
+    (10**20 paths read one by one): the upload takes them, as Power Platform does, and the export answers."""
+    definition, properties = api_key_connector(host_of(stack.backend.url), name="X-Api-Key", base_path="/v1")
+    definitions = {f"D{n}": {"allOf": [{"$ref": f"#/definitions/D{n + 1}"} for _ in range(10)]} for n in range(20)}
+    definitions["D20"] = {"type": "string", "enum": ["a", "b"]}
+    definitions["D0"].update({"default": "a", "required": [["a"]], "format": ["x"]})
+    definition["definitions"] = definitions
+    definition["paths"] = {
+        "/items/{id}": {
+            "get": {
+                "operationId": "GetItem",
+                "parameters": [
+                    {"name": ["id"], "in": "path", "type": "string", "required": True},
+                    {"name": "q", "in": "query", "type": ["string"], "x-ms-visibility": ["x"]},
+                    {"name": "body", "in": "body", "schema": {"$ref": "#/definitions/D0"}},
+                ],
+                "responses": {"200": {"description": "ok", "schema": {"$ref": "#/definitions/D0"}}},
+            }
+        }
+    }
+    stack.register("oas-hostile", definition, properties)
+    caller = requests.Session()
+    caller.headers["Ocp-Apim-Subscription-Key"] = stack.key("oas-hostile-user")
+    connection_id = stack.connect(caller, "oas-hostile", {"api_key": "k"})["id"]
+    response = caller.get(f"{stack.url}/api/connections/{connection_id}/openapi")
+    assert response.status_code == 200, response.text
+    (operation,) = [item["get"] for item in response.json()["paths"].values()]
+    assert [(p["name"], p["in"]) for p in operation["parameters"]] == [("q", "query"), ("body", "body"), ("id", "path")]

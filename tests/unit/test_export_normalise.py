@@ -12,6 +12,8 @@ import jsonschema
 import pytest
 from openapi_spec_validator import validate as validate_openapi
 
+import shared.connectors._export_values as values_module
+import shared.connectors._export_walk as walk_module
 from shared.connectors import GatewayAuth, build_connector, export_swagger
 from shared.connectors._export_normalise import normalise
 from tests.support.connector_files import make_api_properties
@@ -295,3 +297,56 @@ def test_loose_declarations_are_read_as_what_they_mean() -> None:
     assert _get(repaired)["responses"] == {"200": {"description": "", "schema": {"type": "string"}}}
     assert repaired["info"]["version"] == "2"
     assert repaired["definitions"]["Item"]["required"] == ["name"]
+
+
+def test_a_hostile_swagger_is_repaired_in_linear_work_without_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A maker's swagger is anyone's input to GET /api/connections/{id}/openapi. An `allOf` fan-out of `$ref`s
+    (each level multiplies the paths to read), many objects referring to one huge enum, and lists where names
+    belong (unhashable) must neither crash the export (a 500) nor keep a worker busy for hours."""
+    levels, width, objects, values = 20, 10, 500, 5000
+    document = _document()
+    definitions = document["definitions"]
+    for level in range(levels):
+        definitions[f"D{level}"] = {"allOf": [{"$ref": f"#/definitions/D{level + 1}"} for _ in range(width)]}
+    definitions[f"D{levels}"] = {"type": "string", "enum": [f"v{i}" for i in range(values)]}
+    definitions["D0"].update({"default": "v1", "required": ["a"], "properties": {"a": {"type": "string"}}})
+    definitions["Cycle"] = {"allOf": [{"$ref": "#/definitions/Cycle"}, {"type": "integer"}], "default": "3"}
+    for index in range(objects):
+        definitions["Item"]["properties"][f"p{index}"] = {"$ref": f"#/definitions/D{levels}", "default": "v2"}
+    get = _get(document)
+    get["parameters"] = [
+        {"name": ["id"], "in": "path", "required": True, "type": "string"},
+        {"name": "q", "in": ["query"], "type": "string"},
+        _query(name="t", type=["string", "null"], format=["x"], **{"x-ms-visibility": ["a"]}),
+    ]
+    definitions["Item"].update({"allOf": [{"type": "object"}], "required": [["a"], "p0"]})
+
+    made = {"keys": 0, "reads": 0}
+
+    def counted(function: Any, name: str) -> Any:
+        def call(*args: Any) -> Any:
+            made[name] += 1
+            return function(*args)
+
+        return call
+
+    monkeypatch.setattr(values_module, "_key", counted(values_module._key, "keys"))
+    monkeypatch.setattr(walk_module, "resolve_local", counted(walk_module.resolve_local, "reads"))
+    repaired = copy.deepcopy(document)
+    normalise(repaired)
+
+    # The enum's keys are made once, not once per object referring to it (nor per pair of values).
+    assert made["keys"] < 3 * values + 10 * objects
+    # A declaration is read through a bounded number of schemas: the fan-out, read path by path, is 10**20.
+    assert made["reads"] < 100 * (levels + objects)
+    properties = repaired["definitions"]["Item"]["properties"]
+    assert all(properties[f"p{index}"]["default"] == "v2" for index in range(objects))
+    assert repaired["definitions"]["D0"]["default"] == "v1"  # too many parts to tell: kept as written
+    assert repaired["definitions"]["Cycle"]["default"] == 3  # a cycle ends; the integer it declares is read
+    assert repaired["definitions"]["Item"]["required"] == ["p0"]
+    assert [(p["name"], p["in"], p["type"]) for p in _get(repaired)["parameters"]] == [
+        ("q", ["query"], "string"),
+        ("t", "query", "string"),
+        ("id", "path", "string"),  # the template's {id}, declared again once the list-named one went
+    ]
+    assert "format" not in _get(repaired)["parameters"][2] and "x-ms-visibility" not in _get(repaired)["parameters"][2]
