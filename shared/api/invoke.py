@@ -44,6 +44,13 @@ def _gateway_credential_headers(call: Call) -> set[str]:
     return {*call.auth.consumed_headers, *(name for name in named if name.lower() != "authorization")}
 
 
+def _hidden_query(call: Call, done: pipeline.Invocation) -> set[str]:
+    """Query parameters a URL the caller is told to call next (a paging link, a polling trigger's next poll) never
+    carries: the gateway's credentials (a key the backend chose would win over the caller's token) and those the
+    gateway gave the backend (a backend may echo the connection's API key; the gateway adds it on the next call)."""
+    return {*_gateway_credential_query(call), *done.backend_query_names()}
+
+
 def environment(call: Call) -> pipeline.Environment:
     gw, settings = call.gateway, call.gateway.settings
     return pipeline.Environment(
@@ -118,10 +125,7 @@ def invoke(call: Call) -> func.HttpResponse:
     gateway = (call.request.url, settings.public_url)
     next_link_names = done.next_link_names()
     if next_link_names:
-        # A link never carries a credential: the gateway's (a key the backend chose would win over the caller's
-        # token) or the connection's (a backend may echo its API key; the gateway adds it again on the next call).
-        hidden_query = {*_gateway_credential_query(call), *done.backend_query_names()}
-        public = _public_origin(call)
+        hidden_query, public = _hidden_query(call, done), _public_origin(call)
         for name in next_link_names:
             pipeline.rewrite_next_link(
                 response,
@@ -139,10 +143,9 @@ def invoke(call: Call) -> func.HttpResponse:
             invoke_prefix=invoke_prefix,
             raw_path=raw_path,
             raw_query=raw_query,
-            credential_query=_gateway_credential_query(call),
+            hidden_query=_hidden_query(call, done),
             backend_request_url=done.backend_url,
             base_path=base_path,
-            connection_query=done.backend_query_names(),
         )
         backend_headers = [(n, v) for n, v in backend_headers if n.lower() != "location"] + [("Location", location)]
     # Repeated backend headers are joined, except Set-Cookie: one header per cookie reaches the caller.

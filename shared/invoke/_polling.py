@@ -30,12 +30,12 @@ def next_poll_location(
     invoke_prefix: str,
     raw_path: str,
     raw_query: str,
-    credential_query: Collection[str],
+    hidden_query: Collection[str],
     backend_request_url: str,
     base_path: str,
-    connection_query: Collection[str] = (),
 ) -> str:
-    hidden = {name.lower() for name in (*credential_query, *connection_query)}
+    """`hidden_query`: the parameters that carry a credential (the gateway's, and those it gave the backend)."""
+    hidden = {name.lower() for name in hidden_query}
     if next_poll.link is not None:
         page = proxy.gateway_link(next_poll.link, backend_request_url, base_path, invoke_prefix, public_origin, hidden)
         if page is not None:

@@ -155,7 +155,7 @@ LOCATION = {
     "public_origin": "https://gw.example.com",
     "invoke_prefix": "/api/connections/c-1/invoke",
     "raw_path": "/trigger/poll/",
-    "credential_query": {"subscription-key"},
+    "hidden_query": {"subscription-key"},
     "backend_request_url": "https://api.feathery.io/api/trigger/poll/?form_key=f",
     "base_path": "/api",
 }
@@ -215,15 +215,15 @@ def test_no_credential_goes_into_the_location_from_the_state_or_the_next_page() 
     """A triggerConfig key named like a gateway credential, or a next page naming one, would make the flow's next
     poll authenticate with a key the backend chose (a query key wins over a bearer token); a backend echoing the
     connection's API key (or a template's query value) in its next page would show the flow that key."""
-    location = dict(LOCATION, credential_query={"subscription-key", "access_token"})
+    location = dict(LOCATION, hidden_query={"subscription-key", "access_token", "api_key"})
     hostile_state = NextPoll(query={"Subscription-Key": "ATTACKER", "ACCESS_TOKEN": "t", "s": "1"})
-    assert next_poll_location(hostile_state, raw_query="form_key=f", connection_query={"api_key"}, **location) == (
+    assert next_poll_location(hostile_state, raw_query="form_key=f", **location) == (
         "https://gw.example.com/api/connections/c-1/invoke/trigger/poll/?form_key=f&s=1&gateway-poll=next"
     )
     page = "https://api.feathery.io/api/trigger/poll/?page=2&subscription-key=ATTACKER&API_KEY=SECRET&access_token=t"
-    assert next_poll_location(
-        NextPoll(query={}, link=page), raw_query="form_key=f", connection_query={"api_key"}, **location
-    ) == ("https://gw.example.com/api/connections/c-1/invoke/trigger/poll/?page=2&gateway-poll=next")
+    assert next_poll_location(NextPoll(query={}, link=page), raw_query="form_key=f", **location) == (
+        "https://gw.example.com/api/connections/c-1/invoke/trigger/poll/?page=2&gateway-poll=next"
+    )
 
 
 def test_the_query_names_the_gateway_gives_the_backend_are_the_connections_key_and_the_templates() -> None:
