@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from shared.connectors._errors import ErrorList, json_pointer
@@ -58,6 +59,10 @@ def _resolve(raw: Any, api_definition: dict[str, Any]) -> Any:
 
 
 _NOTIFICATION_URL_DEPTH = 16  # how deep in a body schema a callback URL property is looked for
+# How many schemas of one body are looked at: real ones take under 150 (the corpus's callback URLs are among the
+# first 13). Each operation reads its own body, so without a bound a hostile upload of a thousand operations that
+# all refer to one huge schema would read it a thousand times.
+_NOTIFICATION_URL_SCHEMAS = 1000
 
 
 def _is_notification_url(node: dict[str, Any]) -> bool:
@@ -66,31 +71,36 @@ def _is_notification_url(node: dict[str, Any]) -> bool:
 
 def _carries_notification_url(parameter: dict[str, Any], api_definition: dict[str, Any]) -> bool:
     """The parameter is the flow's callback URL, or (most real webhook triggers: Stormboard, CiviQ, SignNow) its
-    body schema has a property that is, directly or through `#/definitions/...`."""
+    body schema has a property that is, directly or through `#/definitions/...` (each definition read once)."""
     if _is_notification_url(parameter):
         return True
     definitions = api_definition.get("definitions")
     definitions = definitions if isinstance(definitions, dict) else {}
     seen: set[str] = set()
-
-    def walk(schema: Any, depth: int) -> bool:
-        if not isinstance(schema, dict) or depth > _NOTIFICATION_URL_DEPTH:
-            return False
-        reference = schema.get("$ref")
+    pending: list[tuple[Any, int]] = [(parameter.get("schema"), 0)]
+    looked = 0
+    while pending:
+        schema, depth = pending.pop()
+        reference = schema.get("$ref") if isinstance(schema, dict) else None
         if isinstance(reference, str) and reference.startswith("#/definitions/"):
             name = reference.removeprefix("#/definitions/")
-            if name in seen:  # a recursive schema
-                return False
+            if name in seen:  # a recursive schema, or one referred to twice
+                continue
             seen.add(name)
-            return walk(definitions.get(name), depth + 1)
+            schema, depth = definitions.get(name), depth + 1
+        if not isinstance(schema, dict) or depth > _NOTIFICATION_URL_DEPTH:
+            continue
         properties = schema.get("properties")
-        children = list(properties.values()) if isinstance(properties, dict) else []
-        children += [schema.get("items")]
-        return any(
-            _is_notification_url(child) or walk(child, depth + 1) for child in children if isinstance(child, dict)
-        )
-
-    return walk(parameter.get("schema"), 0)
+        for child in chain(properties.values() if isinstance(properties, dict) else (), [schema.get("items")]):
+            if not isinstance(child, dict):
+                continue
+            looked += 1
+            if looked > _NOTIFICATION_URL_SCHEMAS:
+                return False
+            if _is_notification_url(child):
+                return True
+            pending.append((child, depth + 1))
+    return False
 
 
 def _parameters(raw_lists: list[Any], api_definition: dict[str, Any]) -> tuple[tuple[OperationParameter, ...], bool]:

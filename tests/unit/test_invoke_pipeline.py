@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import shared.connectors._operations as operations_module
 from shared.callers import Principal
 from shared.connections import ConnectionTarget, Credential
 from shared.connectors import build_connector, connector_from_record, connector_to_record
@@ -328,3 +329,25 @@ def test_a_callback_url_in_the_body_schema_makes_a_webhook_operation() -> None:
     assert operation({"type": "array", "items": callback}).notification_url
     assert not operation({"$ref": "#/definitions/Loop"}).notification_url  # a recursive schema ends
     assert not operation({"type": "object", "properties": {"target": {"type": "string"}}}).notification_url
+
+
+def test_a_thousand_operations_over_one_huge_body_schema_dont_read_it_a_thousand_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hostile upload: every operation's body refers to one schema of many properties. Each operation looks at
+    a bounded number of schemas (real bodies: under 150), not the whole schema once per operation."""
+    looked = [0]
+    flagged = operations_module._is_notification_url
+
+    def counted(node: dict) -> bool:
+        looked[0] += 1
+        return flagged(node)
+
+    monkeypatch.setattr(operations_module, "_is_notification_url", counted)
+    huge = {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(20_000)}}
+    body = [{"name": "b", "in": "body", "schema": {"$ref": "#/definitions/Huge"}}]
+    paths = {f"/op{n}": {"post": {"operationId": f"Op{n}", "parameters": body}} for n in range(100)}
+    definition = make_api_definition(paths=paths, definitions={"Huge": huge})
+    operations = build_connector("huge", definition, make_api_properties(), None).operations
+    assert len(operations) == 100 and not any(operation.notification_url for operation in operations)
+    assert looked[0] <= 100 * 1002  # each operation: its parameter, then at most 1000 schemas of its body
