@@ -45,9 +45,10 @@ def _gateway_credential_headers(call: Call) -> set[str]:
 
 
 def _hidden_query(call: Call, done: pipeline.Invocation) -> set[str]:
-    """Query parameters a URL the caller is told to call next (a paging link, a polling trigger's next poll) never
-    carries: the gateway's credentials (a key the backend chose would win over the caller's token) and those the
-    gateway gave the backend (a backend may echo the connection's API key; the gateway adds it on the next call)."""
+    """Query parameters a URL the caller is told to call next (a Location, a paging link, a polling trigger's next
+    poll) never carries: the gateway's credentials (a key the backend chose would win over the caller's token) and
+    those the gateway gave the backend (a backend may echo the connection's API key; the gateway adds it again on
+    the next call)."""
     return {*_gateway_credential_query(call), *done.backend_query_names()}
 
 
@@ -122,7 +123,6 @@ def invoke(call: Call) -> func.HttpResponse:
     # base URL this call used, which a dynamichosturl template may have built).
     base_path = urlsplit(request.base_url).path
     backend_headers = proxy.scoped_cookies(response.headers, invoke_prefix, base_path)
-    gateway = (call.request.url, settings.public_url)
     next_link_names = done.next_link_names()
     if next_link_names:
         hidden_query, public = _hidden_query(call, done), _public_origin(call)
@@ -132,10 +132,16 @@ def invoke(call: Call) -> func.HttpResponse:
                 name,
                 lambda link: proxy.gateway_link(link, done.backend_url, base_path, invoke_prefix, public, hidden_query),
             )
-    trigger_origin = _trigger_origin(done, call)
-    backend_headers = proxy.gateway_location(
-        backend_headers, done.backend_url, base_path, invoke_prefix, gateway, trigger_origin
-    )
+    if any(name.lower() == "location" for name, _ in backend_headers):
+        backend_headers = proxy.gateway_location(
+            backend_headers,
+            done.backend_url,
+            base_path,
+            invoke_prefix,
+            gateway_origins=(call.request.url, settings.public_url),
+            trigger_origin=_trigger_origin(done, call),
+            drop_query=_hidden_query(call, done),
+        )
     if response.next_poll is not None:  # a pollingtrigger's answer: its Location is the gateway's next poll
         location = pipeline.next_poll_location(
             response.next_poll,

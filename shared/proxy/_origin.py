@@ -22,7 +22,8 @@ A backend's `Location` is meant for the backend, but the caller resolves it agai
 one would land on the gateway's own API, where a 307 makes the caller's client repeat its method and body with
 its gateway credential. `gateway_location` resolves it the way the backend meant it: inside the backend's base
 path it becomes the same place through this connection, elsewhere on the backend or anywhere else it stays
-absolute, and one on the gateway's own origin goes.
+absolute, and one on the gateway's own origin goes. Either way its query loses the parameters that carry a
+credential: a redirect often repeats the query it was called with, the connection's API key included.
 
 A trigger's `Location` (a webhook subscription to DELETE later, the next poll of a polling trigger) is a URL
 the caller's flow calls next, with its gateway credential. Inside the backend's base path it becomes the
@@ -164,9 +165,12 @@ def gateway_location(
     invoke_prefix: str,
     gateway_origins: Collection[str],
     trigger_origin: str | None = None,
+    drop_query: Collection[str] = (),
 ) -> list[tuple[str, str]]:
     """The backend's response headers with Location resolved for the caller (see the module docstring).
-    `trigger_origin`: the call is a trigger's, and this is the gateway's public origin for its Location."""
+    `trigger_origin`: the call is a trigger's, and this is the gateway's public origin for its Location.
+    `drop_query`: parameters that carry a credential, which a backend's redirect may repeat from the query it was
+    called with (the connection's API key) or plant (a gateway key that would win over the caller's own)."""
     request = urlsplit(backend_request_url)
     base = base_path.rstrip("/")
     gateway = {_origin_of(urlsplit(url)) for url in gateway_origins if url}
@@ -182,13 +186,17 @@ def gateway_location(
             if target is None or origin in gateway:
                 logger.warning("dropped a backend Location that pointed at the gateway itself or couldn't be read")
                 continue
-            inside = _invoke_target(target, base, invoke_prefix) if origin == _origin_of(request) else None
+            inside = _invoke_target(target, base, invoke_prefix, drop_query) if origin == _origin_of(request) else None
             if inside is not None:
                 value = (trigger_origin or "") + inside
             elif trigger_origin is not None:
                 logger.warning("dropped a trigger's Location outside the connector's backend")
                 continue
             else:
-                value = target.geturl()
+                try:
+                    value = target._replace(query=filter_query(target.query, drop_query)).geturl()
+                except Problem:  # a control character: no header carries it
+                    logger.warning("dropped a backend Location whose query couldn't be read")
+                    continue
         result.append((name, value))
     return result

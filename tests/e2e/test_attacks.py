@@ -215,6 +215,25 @@ def test_a_backend_redirect_never_sends_the_caller_back_to_the_gateways_api(
     assert response.headers.get("Location") == (expected.format(**names) if expected else None)
 
 
+def test_a_backend_redirect_never_shows_the_caller_a_credential_in_its_query(stack: Stack) -> None:
+    """A backend's redirect often repeats the query it was called with (a trailing-slash 301), which holds the
+    connection's API key when it goes in the query: a user who may only `use` the connection would read it. A key
+    named like the gateway's, planted by the backend, would win over the caller's own when its client follows."""
+    _register(stack, "atk-query-key", location="query", name="api_key")
+    secret = "qk-" + uuid.uuid4().hex
+    caller, connection_id = _own_connection(stack, "atk-query-key", "atk-query-key-owner", key=secret)
+    invoke = f"/api/connections/{connection_id}/invoke"
+    for location, expected in [
+        (f"/v1/moving/?page=2&api_key={secret}&Subscription-Key=ATTACKER", f"{invoke}/moving/?page=2"),
+        (f"{stack.backend.url}/other?API_KEY={secret}&x=1", f"{stack.backend.url}/other?x=1"),
+    ]:
+        stack.backend.respond("/v1/moving", status=301, headers={"Location": location})
+        response = caller.get(f"{stack.url}{invoke}/moving", allow_redirects=False)
+        assert response.status_code == 301
+        assert response.headers.get("Location") == expected
+        assert stack.backend.requests[-1].query == f"api_key={secret}"  # the backend itself did get the key
+
+
 # -- hostile values a user stores ---------------------------------------------------------------------
 
 

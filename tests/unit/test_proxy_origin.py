@@ -105,6 +105,24 @@ def test_a_trigger_location_becomes_the_gateway_url_or_goes(location: str, expec
     assert result == ([("Location", expected)] if expected else []) + [("Retry-After", "30")]
 
 
+def test_a_location_loses_the_query_parameters_that_carry_a_credential() -> None:
+    """A trailing-slash redirect repeats the query it was called with, the connection's API key included."""
+    hidden = {"api_key", "subscription-key"}
+    for location, expected in [
+        ("/v1/items/?page=2&API_KEY=secret&subscription-key=planted", f"{INVOKE}/items/?page=2"),
+        ("https://elsewhere.example/x?api_key=secret&a=%C3%A9", "https://elsewhere.example/x?a=%C3%A9"),
+    ]:
+        assert gateway_location([("Location", location)], CALLED, "/v1", INVOKE, GATEWAY, drop_query=hidden) == [
+            ("Location", expected)
+        ]
+    trigger = gateway_location(
+        [("Location", "/v1/hooks/7?api_key=secret")], CALLED, "/v1", INVOKE, GATEWAY, "https://gw", hidden
+    )
+    assert trigger == [("Location", f"https://gw{INVOKE}/hooks/7")]
+    # A control character in the query of a Location elsewhere: no header carries it.
+    assert gateway_location([("Location", "https://elsewhere.example/x?a=\x7f")], CALLED, "/v1", INVOKE, GATEWAY) == []
+
+
 def test_a_paging_link_becomes_the_gateway_url_only_inside_the_backend() -> None:
     gw = "https://gw.example.com"
     assert gateway_link("/v1/rooms?page=2", CALLED, "/v1", INVOKE, gw) == f"{gw}{INVOKE}/rooms?page=2"
