@@ -4,6 +4,8 @@ fixes each by its kind, as the paconn swagger schema types it.
 Pure, read-only: it yields the document's own dicts (a fix may change one before its children are visited)
 and never resolves a `$ref` (a referred-to object is visited where it is declared, under `definitions`,
 `parameters` or `responses`). Extension values (`x-...`) are not walked: their insides are no Swagger objects.
+The repairs that must read through references (a default checked against the enum its `allOf` refers to) use
+`resolve_local` and `parts`.
 """
 
 from __future__ import annotations
