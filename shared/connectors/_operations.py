@@ -42,7 +42,7 @@ class Operation:
     summary: str
     parameters: tuple[OperationParameter, ...]
     trigger: str | None  # x-ms-trigger: "single", "batch" or another value as declared
-    notification_url: bool  # a webhook trigger: a parameter carries x-ms-notification-url
+    notification_url: bool  # a webhook trigger: a parameter (or a property of its body) carries x-ms-notification-url
     visibility: str | None  # x-ms-visibility: "important", "advanced", "internal"
     next_link_name: str | None = None  # x-ms-pageable nextLinkName: the answer's property naming the next page
 
