@@ -79,7 +79,7 @@ def check_security_definitions(api_definition: dict[str, Any], errors: ErrorList
     for name, definition in definitions.items():
         pointer = json_pointer("apiDefinition", "securityDefinitions", name)
         kind = definition.get("type") if isinstance(definition, dict) else None
-        if kind not in _SWAGGER_KINDS:
+        if not (isinstance(kind, str) and kind in _SWAGGER_KINDS):  # a list or an object is no kind (nor hashable)
             shown = repr(kind)[:40] if isinstance(kind, str) else "missing"
             detail = f"Security type {shown} is not one this gateway knows (apiKey, basic, oauth2)."
             errors.append({"pointer": f"{pointer}/type", "detail": detail})
@@ -111,7 +111,8 @@ def _chosen_security_definition(api_definition: dict[str, Any], errors: ErrorLis
     ]
     for name in [*referenced, *definitions]:
         definition = definitions[name]
-        if isinstance(definition, dict) and definition.get("type") in _SWAGGER_KINDS:
+        kind = definition.get("type") if isinstance(definition, dict) else None
+        if isinstance(kind, str) and kind in _SWAGGER_KINDS:
             return name, definition
     return None
 

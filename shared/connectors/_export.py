@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared.connectors._export_normalise import normalise
+from shared.connectors._export_walk import one_of
 from shared.connectors._model import AuthScheme, Connector
 from shared.connectors._operations import HTTP_METHODS
 
@@ -151,7 +152,7 @@ def _without_credentials(parameters: Any, credential_refs: set[str], slots: set[
         parameter
         for parameter in parameters
         if not _is_credential(parameter, slots)
-        and not (isinstance(parameter, dict) and parameter.get("$ref") in credential_refs)
+        and not (isinstance(parameter, dict) and one_of(parameter.get("$ref"), credential_refs))
     ]
 
 
@@ -170,7 +171,8 @@ def _drop_references(node: Any, dropped: set[str]) -> None:
 
 def _names_operation(extension: Any, dropped: set[str]) -> bool:
     if isinstance(extension, dict):
-        return extension.get("operationId") in dropped or any(_names_operation(v, dropped) for v in extension.values())
+        named = one_of(extension.get("operationId"), dropped)
+        return named or any(_names_operation(v, dropped) for v in extension.values())
     return False
 
 
@@ -235,7 +237,7 @@ def export_swagger(
     _drop_references(document, dropped)
     capabilities = document.get("x-ms-capabilities")
     test = capabilities.get("testConnection") if isinstance(capabilities, dict) else None
-    if isinstance(test, dict) and test.get("operationId") not in kept_ids:
+    if isinstance(test, dict) and not one_of(test.get("operationId"), kept_ids):
         del capabilities["testConnection"]
     normalise(document)
     return document

@@ -13,7 +13,7 @@ Pure; mutates the document it is given (the export's own deep copy).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Any
 
 from shared.connectors._export_references import DOCUMENT_FIXES
@@ -27,6 +27,7 @@ from shared.connectors._export_walk import (
     RESPONSE,
     ROOT,
     SCHEMA,
+    one_of,
     parts,
     walk,
 )
@@ -210,14 +211,14 @@ def file_schema_as_binary(kind: str, node: dict[str, Any], document: dict[str, A
 def drop_unknown_formats(kind: str, node: dict[str, Any], document: dict[str, Any]) -> None:
     """A format the paconn schema doesn't know (`phone`, `guid`, an empty string) fails the import; a format is
     a hint for editors and validators, and Power Platform treats an unknown one as none, so it goes."""
-    if kind in TYPED and "format" in node and not _one_of(node["format"], FORMATS):
+    if kind in TYPED and "format" in node and not one_of(node["format"], FORMATS):
         del node["format"]
 
 
 def drop_unknown_visibility(kind: str, node: dict[str, Any], document: dict[str, Any]) -> None:
     """x-ms-visibility is `important`, `advanced` or `internal`; anything else (an empty string, `none`) means
     the default visibility, which is what no x-ms-visibility means."""
-    if "x-ms-visibility" in node and not _one_of(node["x-ms-visibility"], VISIBILITIES):
+    if "x-ms-visibility" in node and not one_of(node["x-ms-visibility"], VISIBILITIES):
         del node["x-ms-visibility"]
 
 
@@ -238,7 +239,7 @@ def type_wire_parameters(kind: str, node: dict[str, Any], document: dict[str, An
     """A path, query, header or form parameter is text on the wire: with no type, or one such a parameter can't
     have (`object`), it is declared as the string it is sent as."""
     location = node.get("in") if kind == PARAMETER else None
-    if _one_of(location, _WIRE_TYPES) and not _one_of(node.get("type"), _WIRE_TYPES[location]):
+    if one_of(location, _WIRE_TYPES) and not one_of(node.get("type"), _WIRE_TYPES[location]):
         node["type"] = "string"
 
 
@@ -261,11 +262,6 @@ def drop_undeclared_required(kind: str, node: dict[str, Any], document: dict[str
     node["required"] = [name for name in required if isinstance(name, str) and any(name in p for p in declared)]
     if not node["required"]:
         del node["required"]
-
-
-def _one_of(value: Any, allowed: Collection[str]) -> bool:
-    """Whether a maker's value is one of these names; a list or an object (unhashable) is none of them."""
-    return isinstance(value, str) and value in allowed
 
 
 FIXES: tuple[Callable[[str, dict[str, Any], dict[str, Any]], None], ...] = (

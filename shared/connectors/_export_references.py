@@ -69,8 +69,9 @@ def match_path_parameters(document: dict[str, Any]) -> None:
                 missing = [
                     {"name": n, "in": "path", "required": True, "type": "string"} for n in sorted(names - declared)
                 ]
-                if missing:
-                    operation["parameters"] = [*(operation.get("parameters") or []), *missing]
+                if missing:  # a `parameters` that isn't a list declares nothing: the missing ones replace it
+                    listed = operation.get("parameters")
+                    operation["parameters"] = [*(listed if isinstance(listed, list) else []), *missing]
 
 
 def _keep_template_parameters(owner: dict[str, Any], names: set[str], document: dict[str, Any]) -> None:
@@ -89,7 +90,7 @@ def _keep_template_parameters(owner: dict[str, Any], names: set[str], document: 
 
 
 def _path_parameters(parameters: Any, document: dict[str, Any]) -> list[dict[str, Any]]:
-    resolved = [_resolved(entry, document) for entry in parameters or () if isinstance(parameters, list)]
+    resolved = [_resolved(entry, document) for entry in (parameters if isinstance(parameters, list) else ())]
     return [p for p in resolved if isinstance(p, dict) and p.get("in") == "path" and isinstance(p.get("name"), str)]
 
 

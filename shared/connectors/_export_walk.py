@@ -10,7 +10,7 @@ The repairs that must read through references (a default checked against the enu
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from shared.connectors._operations import HTTP_METHODS
@@ -128,6 +128,11 @@ def _schema(schema: dict[str, Any]) -> Iterator[Visit]:
         value = schema.get(key)
         for inner in [value] if isinstance(value, dict) else _dicts(value) if key == "items" else ():
             yield from _schema(inner)
+
+
+def one_of(value: Any, names: Collection[str]) -> bool:
+    """Whether a maker's value is one of these names; a list or an object (unhashable) is none of them."""
+    return isinstance(value, str) and value in names
 
 
 def resolve_local(reference: Any, document: dict[str, Any]) -> Any:

@@ -251,3 +251,12 @@ def test_auth_scheme_round_trips_through_asdict():
         make_api_properties({"api_key": make_parameter("securestring")}),
     ).auth
     assert AuthScheme(**json.loads(json.dumps(dataclasses.asdict(auth)))) == auth
+
+
+def test_a_security_type_that_isnt_text_is_named_not_a_crash():
+    """A list or an object where the type goes was unhashable: the upload answered 500, not the 400 naming it."""
+    definitions = {"api_key": {"type": ["apiKey"], "in": "header", "name": "X-Api-Key"}}
+    properties = make_api_properties({"api_key": make_parameter("securestring")})
+    with pytest.raises(ConnectorInvalid) as caught:
+        build_example(make_api_definition(securityDefinitions=definitions, security=[{"api_key": []}]), properties)
+    assert error_pointers(caught) == ["/apiDefinition/securityDefinitions/api_key/type"]

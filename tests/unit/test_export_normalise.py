@@ -350,3 +350,26 @@ def test_a_hostile_swagger_is_repaired_in_linear_work_without_a_crash(monkeypatc
         ("id", "path", "string"),  # the template's {id}, declared again once the list-named one went
     ]
     assert "format" not in _get(repaired)["parameters"][2] and "x-ms-visibility" not in _get(repaired)["parameters"][2]
+
+
+def test_objects_where_the_export_expects_names_or_lists_dont_crash_it() -> None:
+    """A maker's `$ref`, operationId or parameter list of the wrong JSON type (found by mutating real swaggers):
+    each made GET /openapi answer 500 (unhashable, not iterable)."""
+    definition = _document(
+        {
+            "parameters": [
+                *_get(_document())["parameters"],
+                _query(type="string", **{"x-ms-dynamic-values": {"operationId": {"a": 1}}}),
+            ]
+        },
+        **{"x-ms-capabilities": {"testConnection": {"operationId": ["GetItem"]}}},
+    )
+    definition["paths"]["/items/{id}"]["post"] = {"operationId": "Post", "parameters": 7, "responses": {}}
+    definition["paths"]["/others/{other}"] = {"get": {"operationId": "Other", "parameters": True, "responses": {}}}
+    definition["paths"]["/refs/{r}"] = {"parameters": [{"$ref": {"a": 1}}], "get": {"responses": {}}}
+    connector = build_connector("c", definition, make_api_properties(), None)
+    exported = export_swagger(definition, connector, set(), "https://gw.example.com", "/api/connections/c/invoke", AUTH)
+    assert "x-ms-capabilities" not in exported or "testConnection" not in exported["x-ms-capabilities"]
+    assert exported["paths"]["/others/{other}"]["get"]["parameters"] == [
+        {"name": "other", "in": "path", "required": True, "type": "string"}
+    ]
