@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.templates._base import REQUEST, RESPONSE, TEMPLATES, Template, TemplateUnsupported
+from shared.templates._expressions import UnsupportedExpression
 
 OPERATIONS_KEY = "x-ms-apimTemplate-operationName"
 SECTION_KEY = "x-ms-apimTemplate-policySection"
@@ -89,7 +90,7 @@ def parse_instance(index: int, raw: Any) -> TemplateInstance:
     else:
         try:
             template = cls(parameters)
-        except TemplateUnsupported as error:
+        except (TemplateUnsupported, UnsupportedExpression) as error:  # a template that parses text itself
             reason = str(error)
     return TemplateInstance(
         index=index,

@@ -400,6 +400,7 @@ def test_setvaluefromurl_fails_clearly_without_naming_the_value() -> None:
         ("/token", "@body().t", "@connectionParameters('x')", "GET"),
         ("/token", "@body().t", "@headers('Host')", "GET"),
         ("/token", "@body().t", "@headers('X')", "DELETE"),
+        ("/token", "@body().t", "@triggerBody().a", "GET"),  # an expression it doesn't know: named, not a 500
     ],
 )
 def test_setvaluefromurl_refuses_what_it_cant_honour(url: str, value_path: str, target: str, method: str) -> None:
