@@ -14,7 +14,7 @@ from shared import proxy, telemetry
 from shared.invoke._admit import count_response_bytes
 from shared.invoke._context import Invocation
 from shared.invoke._environment import Environment
-from shared.templates import BackendCall, CallerResponse
+from shared.templates import NEXT_POLL_MARKER, BackendCall, CallerResponse
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,8 @@ def backend_url(invocation: Invocation) -> str:
         request.base_url,
         request.path,
         request.raw_query,
-        drop_query=(*invocation.call.credential_query, *request.query_dropped),
+        # The polling marker is the gateway's own: dropped on every call, whichever operation a next page lands on.
+        drop_query=(*invocation.call.credential_query, NEXT_POLL_MARKER),
         add_query=request.query_set,
     )
     if request.query_added:

@@ -40,7 +40,6 @@ class OutgoingRequest:
     # Headers templates set: applied after the connection's credential, as Power Platform applies policies
     # after its authentication (a setheader turning an API key into "Bearer <key>" wins over the raw key).
     template_headers: dict[str, str] = field(default_factory=dict)
-    query_dropped: set[str] = field(default_factory=set)  # the caller's parameters the backend never gets
 
 
 @dataclass(frozen=True)
@@ -72,8 +71,8 @@ class Template:
 
     template_id: ClassVar[str]
     sections: ClassVar[frozenset[str]] = frozenset({REQUEST})
-    # Runs in these sections whichever one the instance names (pollingtrigger acts on both the request and the
-    # answer, and real instances name none); None: only in the one it names.
+    # Runs in these sections whichever one the instance names (pollingtrigger acts on the answer, and real
+    # instances name no section, so Request by default); None: only in the one it names.
     runs_in: ClassVar[frozenset[str] | None] = None
     # Reads the backend's answer as JSON: its operation asks the backend for an unencoded body.
     reads_response_body: ClassVar[bool] = False

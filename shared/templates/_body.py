@@ -30,6 +30,7 @@ _NAME = r"[^.\[\]{}@'()?\s]+"  # a dotted name: no spaces (`['a b']` holds those
 STEP = rf"\??\.{_NAME}|\??\[\s*'[^']*'\s*\]|\??\[\d+\]"
 _STEP_PARTS = re.compile(rf"\??\.({_NAME})|\??\[\s*'([^']*)'\s*\]|\??\[(\d+)\]")
 _PATH = re.compile(rf"@body\(\)((?:{STEP})*)")
+_ITEM_PATH = re.compile(rf"@item\(\)((?:{STEP})*)")
 _REFERENCE = re.compile(rf"\{{\s*@(body|item)\(\)((?:{STEP})*)\s*\}}")
 _MISSING = object()
 _TOO_DEEP = object()
@@ -44,6 +45,14 @@ def parse_path(text: str, what: str) -> tuple[Step, ...]:
     match = _PATH.fullmatch(text.strip())
     if match is None:
         raise TemplateUnsupported(f"{what} must be @body() or a path below it, like @body().items")
+    return steps(match.group(1))
+
+
+def item_path(text: str, what: str) -> tuple[Step, ...]:
+    """A property of the collection's object being changed: `@item().id`, `@item()['id']`; never the item itself."""
+    match = _ITEM_PATH.fullmatch(text.strip())
+    if match is None or not match.group(1):
+        raise TemplateUnsupported(f"{what} must be a property of the item, like @item().id")
     return steps(match.group(1))
 
 

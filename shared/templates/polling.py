@@ -19,10 +19,11 @@ when it has new items, or `202` with no body when it has none, and always a `Loc
     next poll, no items                           202, no body            Location: query + state
 
 The state is the caller's own query with the triggerConfig parameters set, plus `gateway-poll=next`, which
-marks a follow-up poll and never reaches the backend. A value the answer lacks keeps the caller's current one,
-so the state never goes back. The backend's `Retry-After` passes through; without one the flow's own
-recurrence decides. A backend error passes unchanged (no `Location`: the flow retries its last poll). The
-HTTP adapter turns the state into the absolute gateway URL (shared/invoke/_polling.py). Pure.
+marks a follow-up poll and never reaches a backend (the forward stage drops it from every call). A value
+the answer lacks keeps the caller's current one, so the state never goes back. The backend's `Retry-After`
+passes through; without one the flow's own recurrence decides. A backend error passes unchanged (no
+`Location`: the flow retries its last poll). The HTTP adapter turns the state into the absolute gateway URL
+(shared/invoke/_polling.py). Pure.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from shared.templates._base import (
     RESPONSE,
     CallerResponse,
     NextPoll,
-    OutgoingRequest,
     Template,
     TemplateUnsupported,
     register,
@@ -114,7 +114,7 @@ def has_items(value: Any) -> bool:
 class PollingTrigger(Template):
     template_id = "pollingtrigger"
     sections = frozenset({REQUEST, RESPONSE})
-    runs_in = frozenset({REQUEST, RESPONSE})  # real instances name no section; it acts on both
+    runs_in = frozenset({RESPONSE})  # real instances name no section (Request); it acts on the answer
     reads_response_body = True
 
     def __init__(self, parameters: Mapping[str, Any]) -> None:
@@ -134,9 +134,6 @@ class PollingTrigger(Template):
         if whole is None:
             raise TemplateUnsupported("its triggerDataPath must be @triggerBody() or a path below it")
         self.items_path = _body.steps(whole.group(1))
-
-    def apply_request(self, request: OutgoingRequest, evaluation: Evaluation) -> None:
-        request.query_dropped.add(NEXT_POLL_MARKER)
 
     def apply_response(self, response: CallerResponse, evaluation: Evaluation) -> None:
         if not 200 <= response.status < 300:

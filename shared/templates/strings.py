@@ -15,14 +15,11 @@ An object without that property, or whose value isn't text, is left as it is; so
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import shared.templates._body as _body
-from shared.templates._base import TemplateUnsupported, register
-
-_ITEM_PATH = re.compile(r"@item\(\)(?:\.(?P<sub>.+))?")
+from shared.templates._base import register
 
 
 @register("stringreplace")
@@ -35,10 +32,7 @@ class StringReplace(_body.BodyTemplate):
         self.source = _body.sub_path(self.text("propertySubPath"))
         self.find = self.text("sourceString")
         self.replacement = self.text("replacementString", required=False)
-        match = _ITEM_PATH.fullmatch(self.text("newPropertyPath").strip())
-        if match is None or not match["sub"]:
-            raise TemplateUnsupported("its newPropertyPath must be a property of the item, like @item().id")
-        self.target = _body.sub_path(match["sub"])
+        self.target = _body.item_path(self.text("newPropertyPath"), "its newPropertyPath")
 
     def reshape(self, document: Any) -> bool:
         parent = _body.get(document, self.parent)

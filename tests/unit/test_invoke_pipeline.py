@@ -23,6 +23,7 @@ from shared.invoke import (
     rewrite_next_link,
     run,
 )
+from shared.invoke._forward import backend_url
 from shared.invoke._runtime import NOTHING_DECLARED, UNKNOWN_OPERATIONS
 from shared.problems import Problem
 from shared.templates import CallerResponse
@@ -351,3 +352,14 @@ def test_a_thousand_operations_over_one_huge_body_schema_dont_read_it_a_thousand
     operations = build_connector("huge", definition, make_api_properties(), None).operations
     assert len(operations) == 100 and not any(operation.notification_url for operation in operations)
     assert looked[0] <= 100 * 1002  # each operation: its parameter, then at most 1000 schemas of its body
+
+
+def test_the_polling_marker_never_reaches_any_backend() -> None:
+    """`gateway-poll` is the gateway's own, dropped on every call: a polling trigger's next page may land on an
+    operation without the template."""
+    done = run(
+        _call("GET", "/items", "gateway-poll=next&page=2"),
+        _environment(FakeConnections(_connector()), []),
+        UP_TO_TEMPLATES,
+    )
+    assert done.operation_id == "ListItems" and backend_url(done).endswith("/items?page=2")

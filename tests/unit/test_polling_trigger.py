@@ -132,22 +132,15 @@ def test_a_state_value_too_long_for_a_url_is_a_502() -> None:
     )
 
 
-def test_the_marker_never_reaches_the_backend() -> None:
-    template = _polling().template
-    assert template is not None
-    request = OutgoingRequest("GET", "https://api.example.com/api", "/p", "gateway-poll=next&form_key=f", {}, b"")
-    template.apply_request(request, _evaluation({NEXT_POLL_MARKER: "next"}))
-    assert request.query_dropped == {NEXT_POLL_MARKER}
-
-
-def test_the_runtime_runs_it_in_both_sections_whatever_the_instance_names() -> None:
+def test_the_runtime_runs_it_on_the_answer_whatever_section_the_instance_names() -> None:
     definition, properties = read_connector_files(CURATED_CONNECTORS / "certified-connectors" / "Feathery Forms")
     connector = build_connector(
         "feathery", decode_document(definition, "swagger"), decode_document(properties, "properties"), None
     )
     plan = ConnectorRuntime(connector).plan("DataReceived")
     assert not plan.unsupported
-    assert [i.template_id for i in plan.request] == [i.template_id for i in plan.response] == ["pollingtrigger"]
+    # Feathery's instance names no section (Request by default); the template acts on the answer.
+    assert plan.request == () and [i.template_id for i in plan.response] == ["pollingtrigger"]
     assert len(plan.templates) == 1
 
 

@@ -313,6 +313,13 @@ def test_stringreplace_refuses_parameters_it_cant_read() -> None:
     assert "newPropertyPath" in (_stringreplace("@body()", "u", "a", "b", "@item()").unsupported or "")
     assert "sourceString" in (_stringreplace("@body()", "u", "", "b", "@item().u").unsupported or "")
     assert _stringreplace("body.items", "u", "a", "b", "@item().u").unsupported
+    # The item's property in either spelling of the one path grammar.
+    for target in ("@item()['id']", "@item()?.id"):
+        template = _stringreplace("@body().rows", "url", "https://x/", "", target).template
+        assert template is not None
+        rows = _response(b'{"rows":[{"url":"https://x/7"}]}')
+        template.apply_response(rows, _evaluation())
+        assert json.loads(rows.body) == {"rows": [{"url": "https://x/7", "id": "7"}]}
 
 
 def test_updatenextlink_names_the_property_in_either_section() -> None:
