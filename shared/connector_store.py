@@ -75,7 +75,7 @@ def _changed_meanwhile(connector_id: str) -> problems.Problem:
     return problems.Problem(
         409,
         "connector-changed",
-        "Connector changed meanwhile",
+        "Connector changed",
         f"Connector {connector_id!r} was created, replaced or deleted by another request meanwhile; read it and retry.",
     )
 

@@ -23,7 +23,7 @@ def not_usable(connection_id: str, status: str, reason: str = "") -> problems.Pr
         return problems.Problem(
             409,
             "connection-needs-reauthorization",
-            "Connection needs sign-in",
+            "Connection needs reauthorization",
             f"The connection is {status}: its owner must sign in. POST /api/connections/{connection_id}/reauthorize "
             "returns a loginUrl to open.",
             connectionStatus=status,
