@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import Stack, problem
-from tests.e2e.test_oauth import CLIENT_SECRET, complete_sign_in, create, oauth_connector
+from tests.e2e.test_oauth import CLIENT_SECRET, complete_sign_in, create, gateway_client, oauth_connector
 from tests.e2e.test_policy_templates import _connect, _load, _received
 from tests.support.oidc_provider import OidcProvider
 
@@ -54,14 +54,7 @@ def test_convertobjecttoarray_adds_the_array_the_caller_receives(stack: Stack) -
 
 @pytest.fixture(scope="module")
 def provider(stack: Stack) -> Iterator[OidcProvider]:
-    callback = f"{stack.public_url}/api/oauth/callback"
-    client = {
-        "client_id": "iobeya-client",
-        "client_secret": CLIENT_SECRET,
-        "redirect_uris": [callback],
-        "token_endpoint_auth_method": "client_secret_post",
-    }
-    with OidcProvider().start([client], access_token_ttl=500) as op:
+    with OidcProvider().start([gateway_client(stack, "iobeya-client")], access_token_ttl=500) as op:
         yield op
 
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.e2e.conftest import Stack
-from tests.e2e.test_oauth import CLIENT_SECRET, complete_sign_in, create, oauth_connector
+from tests.e2e.test_oauth import CLIENT_SECRET, complete_sign_in, create, gateway_client, oauth_connector
 from tests.e2e.test_policy_templates import _connect, _load, _received
 from tests.support.oidc_provider import OidcProvider
 
@@ -69,14 +69,7 @@ def test_an_updatenextlink_link_off_the_backend_is_removed(stack: Stack, foreign
 
 @pytest.fixture(scope="module")
 def provider(stack: Stack) -> Iterator[OidcProvider]:
-    callback = f"{stack.public_url}/api/oauth/callback"
-    client = {
-        "client_id": "freeagent-client",
-        "client_secret": CLIENT_SECRET,
-        "redirect_uris": [callback],
-        "token_endpoint_auth_method": "client_secret_post",
-    }
-    with OidcProvider().start([client], access_token_ttl=500) as op:
+    with OidcProvider().start([gateway_client(stack, "freeagent-client")], access_token_ttl=500) as op:
         yield op
 
 

@@ -29,12 +29,7 @@ PAST = "2000-01-01T00:00:00Z"
 def provider(stack: Stack) -> Iterator[OidcProvider]:
     callback = f"{stack.public_url}/api/oauth/callback"
     clients = [
-        {
-            "client_id": "gw-client",
-            "client_secret": CLIENT_SECRET,
-            "redirect_uris": [callback],
-            "token_endpoint_auth_method": "client_secret_post",
-        },
+        gateway_client(stack, "gw-client"),
         {
             "client_id": "gw-machine",
             "client_secret": CLIENT_SECRET,
@@ -53,6 +48,16 @@ def provider(stack: Stack) -> Iterator[OidcProvider]:
     ]
     with OidcProvider().start(clients, access_token_ttl=TOKEN_TTL) as op:
         yield op
+
+
+def gateway_client(stack: Stack, client_id: str) -> dict:
+    """An OAuth app at the test's authorization server whose redirect is this gateway's callback."""
+    return {
+        "client_id": client_id,
+        "client_secret": CLIENT_SECRET,
+        "redirect_uris": [f"{stack.public_url}/api/oauth/callback"],
+        "token_endpoint_auth_method": "client_secret_post",
+    }
 
 
 def oauth_connector(stack: Stack, provider: OidcProvider, client_id: str = "gw-client", **custom: str) -> tuple:
